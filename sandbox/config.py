@@ -1,0 +1,70 @@
+"""Where the sandbox keeps its state and which loopback addresses and ports it uses.
+
+Every value can be overridden by an environment variable ``FILOT_SANDBOX_<FIELD>`` (upper case),
+so that two sandboxes (a developer's and a selftest's) can run side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SandboxConfig(BaseSettings):
+    """Typed settings of one sandbox instance."""
+
+    model_config = SettingsConfigDict(env_prefix="FILOT_SANDBOX_", frozen=True)
+
+    home: Path = Field(default=REPO_ROOT / ".sandbox", description="state directory (certs, data, logs, pids)")
+    host: str = "127.0.0.1"
+    aws_port: int = 4566
+    redis_port: int = 6380
+    postgres_port: int = 5433
+    alb_port: int = 8000
+    buli2_port: int = 8090
+    #: Each ECS task gets its own loopback address (like an awsvpc ENI): 127.0.<subnet>.<n>.
+    backend_task_subnet: int = 11
+    gpu_task_subnet: int = 12
+    container_port: int = 8080
+    region: str = "ap-southeast-2"
+    account_id: str = "070017891928"
+    #: Seconds any start-up step may take before `up` gives up with a message.
+    start_deadline_s: float = 60.0
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        """The ALB's listener: the URL clients (and the gate) use."""
+        return f"http://{self.host}:{self.alb_port}"
+
+    @property
+    def buli2_url(self) -> str:
+        return f"http://{self.host}:{self.buli2_port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    def task_ip(self, service: str, index: int) -> str:
+        """The loopback address of task ``index`` (1-based) of a service ("backend" or "ocr-gpu")."""
+        subnet = self.backend_task_subnet if service == "backend" else self.gpu_task_subnet
+        return f"127.0.{subnet}.{index}"
