@@ -17,6 +17,8 @@ OCR_RESULTS_STORE = "filot:ocr:gpu:results:store"
 OCR_CLAIMS = "filot:ocr:gpu:claims"
 #: List: job JSON (with "error" and "attempts") that failed OCR_GPU_MAX_RETRIES times.
 OCR_DEAD_LETTER = "filot:ocr:gpu:dead_letter"
+#: String with a TTL (SET NX PX): the worker whose reaper sweeps OCR_PROCESSING this interval.
+OCR_REAPER_LOCK = "filot:ocr:gpu:reaper:lock"
 #: Prefix of each worker's heartbeat key (a JSON string with a TTL).
 OCR_WORKER_HEARTBEAT_PREFIX = "filot:ocr:gpu:worker:"
 #: Sorted set: escalation JSON scored by the epoch second of its next delivery attempt.
