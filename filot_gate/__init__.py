@@ -1,0 +1,3 @@
+"""The FiLot deployment gate: ordered pytest gates, verdict, rollback and the sign-off report."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""The record of each test's final outcome, shared by the processes of one run.
+
+Without xdist it is an in-memory dict. With xdist each worker appends its outcomes to one JSON-lines
+file in the run directory, so that a worker about to start a later gate's test can wait until every
+earlier gate's test (wherever it ran) has an outcome, and see whether that gate failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+PROGRESS_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    nodeid: str
+    gate: str
+    outcome: str  # passed | failed | error | skipped | blocked
+
+
+class Ledger:
+    """Outcomes by node id, mirrored to ``path`` when several processes share a run."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._outcomes: dict[str, Outcome] = {}
+
+    def record(self, outcome: Outcome) -> None:
+        self._outcomes[outcome.nodeid] = outcome
+        if self.path is not None:
+            line = json.dumps(outcome.__dict__) + "\n"
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+
+    def outcomes(self) -> dict[str, Outcome]:
+        if self.path is not None and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                if line.strip():
+                    data = json.loads(line)
+                    self._outcomes.setdefault(data["nodeid"], Outcome(**data))
+        return dict(self._outcomes)
+
+    def wait_for(
+        self,
+        nodeids: Iterable[str],
+        deadline_s: float,
+        progress: Callable[[str], None],
+    ) -> dict[str, Outcome]:
+        """Wait until every node id has an outcome; on expiry raise ``TimeoutError`` naming the missing."""
+        wanted = set(nodeids)
+        missing = wanted - self.outcomes().keys()
+        if not missing:
+            return self.outcomes()
+        started = last_progress = time.monotonic()
+
+        def still_missing() -> set[str]:
+            nonlocal last_progress
+            left = wanted - self.outcomes().keys()
+            if left and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                last_progress = time.monotonic()
+                progress(
+                    f"waiting {time.monotonic() - started:.0f}s for {len(left)} earlier-gate test(s)"
+                    f" on other workers, e.g. {sorted(left)[0]}"
+                )
+            return left
+
+        retrying = Retrying(
+            stop=stop_after_delay(deadline_s),
+            wait=wait_fixed(0.2),
+            retry=retry_if_result(bool),
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+        left = retrying(still_missing)
+        if left:
+            raise TimeoutError(
+                f"earlier gates did not finish within {deadline_s:.0f}s; no outcome yet for: {', '.join(sorted(left)[:5])}"
+            )
+        return self.outcomes()

@@ -1,0 +1,80 @@
+"""Secret masking at one choke point: every value the gate loads from a secret store is registered
+here, and every text the gate writes (reports, logs, assertion messages, attachments) passes through
+``Redactor.text``. DSNs lose their password and presigned URLs their signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+MASK = "********"
+#: Shorter values are not masked as substrings (they would mangle ordinary text); secrets the gate
+#: loads are long, and a short secret is itself a preflight failure.
+MIN_SECRET_LENGTH = 6
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
+_PRESIGNED_PARAMS = re.compile(
+    r"(?P<name>X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId|x-amz-security-token)=(?P<value>[^&\s\"']+)",
+    re.I,
+)
+
+
+class Redactor:
+    """Replaces registered secret values, URL passwords and presigned-URL signatures with a mask."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def register(self, value: Any) -> None:
+        """Remember a secret value (and each value of a JSON secret) so that it is never written."""
+        if isinstance(value, dict):
+            for item in value.values():
+                self.register(item)
+            return
+        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH or value in self._secrets:
+            return
+        self._secrets.add(value)
+        ordered = sorted(self._secrets, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    @property
+    def count(self) -> int:
+        return len(self._secrets)
+
+    def text(self, value: str) -> str:
+        if not value:
+            return value
+        if self._pattern is not None:
+            value = self._pattern.sub(MASK, value)
+        value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
+        return _PRESIGNED_PARAMS.sub(lambda m: f"{m['name']}={MASK}", value)
+
+    def any(self, value: Any) -> Any:
+        """Mask strings inside nested dicts, lists and tuples; other values pass through."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.any(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.any(v) for v in value)
+        return value
+
+    def contains_secret(self, value: str) -> bool:
+        return self._pattern is not None and self._pattern.search(value) is not None
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks the rendered message of every record that passes it."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.redactor.count or "://" in str(record.msg):
+            record.msg = self.redactor.text(record.getMessage())
+            record.args = None
+        return True

@@ -1,0 +1,207 @@
+"""Gate settings: a profile (TOML) plus options and environment variables, each value with its source.
+
+Precedence is option > environment variable > profile > default. Every error is a
+``pytest.UsageError`` that names the setting and the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pytest
+
+ROLLBACK_MODES = ("off", "plan", "auto")
+GPU_ROLLBACK_STRATEGIES = ("previous-revision", "scale-to-zero")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One resolved value and where it came from ("option --x", "env X", "profile <file>", "default")."""
+
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """How to find one setting: its option dest, environment variable, profile key and default."""
+
+    name: str
+    option: str | None
+    env: str | None
+    profile_key: str | None
+    default: Any
+    parse: Callable[[str, Any], Any] = lambda name, v: v
+    secret: bool = False
+
+
+def parse_rollback(name: str, value: Any) -> str:
+    if value not in ROLLBACK_MODES:
+        raise ValueError(f"expected one of {', '.join(ROLLBACK_MODES)}, got {value!r}")
+    return value
+
+
+def parse_positive_seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def parse_gpu_strategy(name: str, value: Any) -> str:
+    if value not in GPU_ROLLBACK_STRATEGIES:
+        raise ValueError(f"expected one of {', '.join(GPU_ROLLBACK_STRATEGIES)}, got {value!r}")
+    return value
+
+
+#: Settings that options or environment variables may override. Everything else is profile-only.
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("rollback", "filot_rollback", "FILOT_GATE_ROLLBACK", "rollback.mode", "plan", parse_rollback),
+    SettingSpec("rollback_on_inconclusive", None, "FILOT_GATE_ROLLBACK_ON_INCONCLUSIVE",
+                "rollback.on_inconclusive", False, parse_bool),
+    SettingSpec("gpu_rollback", None, "FILOT_GATE_GPU_ROLLBACK", "rollback.gpu_worker",
+                "previous-revision", parse_gpu_strategy),
+    SettingSpec("deploy_record", "filot_deploy_record", "FILOT_GATE_DEPLOY_RECORD", "deploy.record", None),
+    SettingSpec("gate_deadline", "filot_gate_deadline", "FILOT_GATE_DEADLINE", "deadlines.run_s", 1800.0,
+                parse_positive_seconds),
+    SettingSpec("keep_target", "filot_keep_target", "KEEP_SANDBOX", "target.keep_running", False, parse_bool),
+    SettingSpec("reports_dir", "filot_reports_dir", "FILOT_GATE_REPORTS", "reports.dir", "reports"),
+    SettingSpec("region", None, "AWS_REGION", "aws.region", None),
+    SettingSpec("aws_endpoint_url", None, "AWS_ENDPOINT_URL", "aws.endpoint_url", None),
+    SettingSpec("aws_profile", None, "AWS_PROFILE", "aws.profile", None),
+    SettingSpec("api_url", None, "FILOT_API_URL", "target.api_url", None),
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A parsed profile file: its name, path and raw table."""
+
+    name: str
+    path: Path
+    data: Mapping[str, Any]
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Everything the gate was told: the profile plus the resolved overridable settings."""
+
+    profile: Profile
+    values: Mapping[str, Setting] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "values")
+        if name in values:
+            return values[name].value
+        raise AttributeError(name)
+
+    @property
+    def target(self) -> str:
+        return self.profile.name
+
+    @property
+    def environment(self) -> str:
+        """The environment name the lock and the report use (profile ``target.environment``)."""
+        return self.profile.get("target.environment", self.profile.name)
+
+    def section(self, dotted: str) -> Mapping[str, Any]:
+        return self.profile.get(dotted, {}) or {}
+
+    def sources(self) -> dict[str, str]:
+        return {name: s.source for name, s in self.values.items()}
+
+
+def find_profile(target: str, profiles_dir: Path) -> Path:
+    """A target is a profile name in ``profiles_dir`` or a path to a TOML file."""
+    candidate = Path(target)
+    if candidate.suffix == ".toml" or os.sep in target:
+        if not candidate.is_file():
+            raise pytest.UsageError(f"--target: profile file {candidate} does not exist")
+        return candidate
+    path = profiles_dir / f"{target}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in profiles_dir.glob("*.toml"))
+        raise pytest.UsageError(
+            f"--target: unknown target {target!r}: no profile {path}; known targets: {', '.join(known) or 'none'}"
+        )
+    return path
+
+
+def load_profile(path: Path) -> Profile:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise pytest.UsageError(f"profile {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise pytest.UsageError(f"profile {path} cannot be read: {exc.strerror}") from None
+    name = data.get("target", {}).get("name", path.stem) if isinstance(data.get("target"), dict) else path.stem
+    return Profile(name=name, path=path, data=data)
+
+
+def resolve(
+    profile: Profile,
+    options: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> GateSettings:
+    """Resolve every overridable setting with option > env > profile > default."""
+    values: dict[str, Setting] = {}
+    for spec in SPECS:
+        raw, source = _first_given(spec, profile, options, environ)
+        try:
+            value = spec.parse(spec.name, raw) if raw is not None else None
+        except ValueError as exc:
+            raise pytest.UsageError(f"setting {spec.name} ({source}): {exc}") from None
+        values[spec.name] = Setting(value, source)
+    settings = GateSettings(profile=profile, values=values)
+    _require(settings)
+    return settings
+
+
+def _first_given(
+    spec: SettingSpec, profile: Profile, options: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[Any, str]:
+    if spec.option and options.get(spec.option) is not None:
+        return options[spec.option], f"option --{spec.option.removeprefix('filot_').replace('_', '-')}"
+    if spec.env and environ.get(spec.env):
+        return environ[spec.env], f"env {spec.env}"
+    if spec.profile_key:
+        value = profile.get(spec.profile_key)
+        if value is not None:
+            return value, f"profile {profile.path.name} [{spec.profile_key}]"
+    return spec.default, "default"
+
+
+def _require(settings: GateSettings) -> None:
+    """Settings without which no gate can run, named with the file to fix."""
+    for name, hint in (("region", "aws.region"), ("api_url", "target.api_url")):
+        if settings.values[name].value is None:
+            raise pytest.UsageError(
+                f"missing required setting {name}: set [{hint}] in profile {settings.profile.path}"
+                f" or the environment variable {next(s.env for s in SPECS if s.name == name)}"
+            )

@@ -1,0 +1,173 @@
+"""The deployment under test, behind one object: AWS clients, secrets, Redis, PostgreSQL, the API.
+
+Nothing here knows whether the target is the sandbox or AWS: the profile gives the region, the
+endpoint (``AWS_ENDPOINT_URL`` / ``aws.endpoint_url``), the API URL and where secrets live. Clients
+are built lazily, with finite timeouts; every secret value read is registered with the redactor.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filot_contract import aws_names
+from filot_gate.redact import Redactor
+from filot_gate.settings import GateSettings
+
+if TYPE_CHECKING:
+    import httpx
+    import psycopg
+    import redis
+
+
+class TargetUnavailable(Exception):
+    """A dependency of the target could not be reached or read; the message says which and why."""
+
+
+class Target:
+    """Lazily built clients of one target (one per process: controller or xdist worker)."""
+
+    def __init__(self, settings: GateSettings, redactor: Redactor, rootdir: Path) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.rootdir = rootdir
+        self._secrets: dict[str, Any] = {}
+
+    # --- AWS ------------------------------------------------------------------------------------
+
+    @cached_property
+    def aws_session(self):
+        import boto3
+
+        return boto3.Session(profile_name=self.settings.aws_profile, region_name=self.settings.region)
+
+    def client(self, service: str):
+        """A boto3 client with standard retries and finite timeouts (the AWS CLI's conventions)."""
+        from botocore.config import Config
+
+        config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+        return self.aws_session.client(service, endpoint_url=self.settings.aws_endpoint_url, config=config)
+
+    @property
+    def secrets_prefix(self) -> str:
+        return self.settings.profile.get("aws.secrets_prefix", aws_names.SECRETS_PREFIX)
+
+    def secret(self, name: str) -> Any:
+        """The value of secret ``<prefix>/<name>``: a dict for JSON secrets, else the string."""
+        if name not in self._secrets:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            secret_id = f"{self.secrets_prefix}/{name}"
+            try:
+                raw = self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "?")
+                raise TargetUnavailable(f"secret {secret_id}: {code}: {exc.response.get('Error', {}).get('Message', '')}") from None
+            except BotoCoreError as exc:
+                raise TargetUnavailable(f"secret {secret_id}: AWS unreachable: {exc}") from None
+            value: Any = raw
+            if raw.lstrip().startswith("{"):
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = raw
+            self.redactor.register(value)
+            self._secrets[name] = value
+        return self._secrets[name]
+
+    def secret_key(self, name: str, key: str) -> str:
+        """One key of a JSON secret, or the whole string secret when it is not JSON."""
+        value = self.secret(name)
+        if isinstance(value, dict):
+            if key not in value:
+                raise TargetUnavailable(f"secret {self.secrets_prefix}/{name} has no key {key} (keys: {', '.join(sorted(value))})")
+            return value[key]
+        return value
+
+    def register_all_secrets(self) -> int:
+        """Read every secret under the prefix so that the redactor knows each value; returns the count."""
+        paginator = self.client("secretsmanager").get_paginator("list_secrets")
+        names = [
+            s["Name"][len(self.secrets_prefix) + 1 :]
+            for page in paginator.paginate(Filters=[{"Key": "name", "Values": [self.secrets_prefix + "/"]}])
+            for s in page["SecretList"]
+        ]
+        for name in names:
+            self.secret(name)
+        return len(names)
+
+    # --- data plane -------------------------------------------------------------------------------
+
+    @property
+    def redis_url(self) -> str:
+        return self.settings.profile.get("target.redis_url") or self.secret_key("redis", "REDIS_URL")
+
+    def redis(self, **overrides: Any) -> "redis.Redis":
+        """A client of FiLot's Redis with TLS verified against the profile's CA (or the system's)."""
+        import redis
+
+        ca_file = self.settings.profile.get("target.redis_ca_file")
+        options: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5, "decode_responses": True}
+        if self.redis_url.startswith("rediss://") and ca_file:
+            options["ssl_ca_certs"] = str(self.rootdir / ca_file)
+        options.update(overrides)
+        return redis.Redis.from_url(self.redis_url, **options)
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.profile.get("target.database_url") or self.secret_key("database-url", "DATABASE_URL")
+
+    def db(self) -> "psycopg.Connection":
+        import psycopg
+
+        return psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
+
+    def api(self) -> "httpx.Client":
+        import httpx
+
+        return httpx.Client(base_url=self.settings.api_url, timeout=httpx.Timeout(20.0, connect=5.0))
+
+
+@dataclass
+class TargetProcess:
+    """A target the gate may start itself (the local sandbox): commands from the profile's [target]."""
+
+    check: list[str]
+    start: list[str]
+    stop: list[str]
+    cwd: Path
+    started: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: GateSettings, cwd: Path) -> "TargetProcess | None":
+        commands = [settings.profile.get(f"target.{name}") for name in ("check", "start", "stop")]
+        if not all(commands):
+            return None
+        return cls(*(_argv(c) for c in commands), cwd=cwd)
+
+    def is_up(self) -> bool:
+        return subprocess.run(self.check, cwd=self.cwd, capture_output=True, timeout=60).returncode == 0
+
+    def ensure_up(self, deadline_s: float) -> bool:
+        """Start the target unless it is already up; True when this call started it."""
+        if self.is_up():
+            return False
+        result = subprocess.run(self.start, cwd=self.cwd, timeout=deadline_s)
+        if result.returncode != 0:
+            raise TargetUnavailable(f"target did not start: {shlex.join(self.start)} exited {result.returncode}")
+        self.started = True
+        return True
+
+    def shut_down(self, deadline_s: float = 120) -> None:
+        subprocess.run(self.stop, cwd=self.cwd, timeout=deadline_s)
+
+
+def _argv(command: str | list[str]) -> list[str]:
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    return [sys.executable if part == "python" else part for part in argv]

@@ -1,0 +1,209 @@
+"""Ordering by marker, blocking of later gates, verdicts and exit codes (pytester, end to end)."""
+
+from __future__ import annotations
+
+import json
+
+GATE_TESTS = {
+    "test_z_first_in_name": """
+        import pytest
+
+        @pytest.mark.e2e
+        def test_upload():
+            pass
+
+        @pytest.mark.preflight
+        def test_secrets():
+            pass
+    """,
+    "test_a_last_in_name": """
+        import pytest
+
+        @pytest.mark.infra
+        def test_services():
+            pass
+
+        @pytest.mark.gpu
+        class TestWorker:
+            def test_heartbeat(self):
+                pass
+    """,
+}
+
+
+def summary(pytester) -> dict:
+    return json.loads((pytester.path / "reports" / "summary.json").read_text())
+
+
+def test_gates_run_in_marker_order_not_file_order(gate_project):
+    pytester = gate_project(**GATE_TESTS)
+    result = pytester.runpytest("-v")
+    result.stdout.fnmatch_lines([
+        "*test_secrets PASSED*",
+        "*test_services PASSED*",
+        "*test_heartbeat PASSED*",
+        "*test_upload PASSED*",
+    ])
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*VERDICT: GO*"])
+
+
+def test_a_test_with_two_gates_is_a_collection_error(gate_project):
+    pytester = gate_project(test_bad="""
+        import pytest
+
+        @pytest.mark.preflight
+        @pytest.mark.e2e
+        def test_both():
+            pass
+
+        def test_none():
+            pass
+    """)
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines([
+        "*gate markers: every test needs exactly one of preflight, infra, gpu, e2e*",
+        "*test_bad.py::test_both: has e2e, preflight*",
+        "*test_bad.py::test_none: has none*",
+    ])
+    assert result.ret == 2
+
+
+def test_unknown_marker_is_refused(gate_project):
+    pytester = gate_project(test_typo="""
+        import pytest
+
+        @pytest.mark.prefligth
+        def test_x():
+            pass
+    """)
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*'prefligth' not found in `markers` configuration option*"])
+    assert result.ret == 2
+
+
+def test_failed_gate_blocks_later_gates_and_verdict_is_no_go(gate_project):
+    pytester = gate_project(test_gates="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_redis_tls():
+            assert False, "Redis rediss://127.0.0.1:6380: expected TLS, got plain TCP"
+
+        @pytest.mark.preflight
+        def test_db():
+            pass
+
+        @pytest.mark.infra
+        def test_services():
+            pass
+
+        @pytest.mark.e2e
+        def test_upload():
+            pass
+    """)
+    result = pytester.runpytest("-v", "-rs")
+    result.stdout.fnmatch_lines([
+        "*test_redis_tls FAILED*",
+        "*test_db PASSED*",
+        "*test_services BLOCKED*",
+        "*test_upload BLOCKED*",
+        "*BLOCKED test_gates.py::test_services - blocked: gate preflight failed (1 test(s), first test_gates.py::test_redis_tls); not run*",
+        "*rollback ?: nothing-to-undo (plan) no deploy record*",
+        "*VERDICT: NO-GO*",
+    ])
+    assert result.ret == 1
+    data = summary(pytester)
+    assert data["verdict"] == "no-go"
+    assert data["gates"]["preflight"]["status"] == "failed"
+    assert data["gates"]["infra"]["status"] == "blocked"
+    assert data["gates"]["gpu"]["status"] == "not selected"
+    assert [b["test"] for b in data["blocked"]] == ["test_gates.py::test_services", "test_gates.py::test_upload"]
+    assert "expected TLS, got plain TCP" in data["gates"]["preflight"]["failures"][0]["message"]
+
+
+def test_an_exception_that_is_not_an_assertion_makes_the_gate_error_and_the_run_inconclusive(gate_project):
+    pytester = gate_project(test_gates="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_aws():
+            raise ConnectionError("ExpiredToken: the security token included in the request is expired")
+
+        @pytest.mark.infra
+        def test_services():
+            pass
+    """)
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*preflight*error*", "*VERDICT: INCONCLUSIVE*"])
+    assert result.ret == 1
+    assert summary(pytester)["gates"]["infra"]["status"] == "blocked"
+
+
+def test_a_selected_later_gate_is_not_blocked_by_an_unselected_earlier_one(gate_project):
+    pytester = gate_project(test_gates="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_broken():
+            assert False
+
+        @pytest.mark.e2e
+        def test_upload():
+            pass
+    """)
+    result = pytester.runpytest("-m", "e2e")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert result.ret == 0
+    assert summary(pytester)["gates"]["preflight"]["status"] == "not selected"
+
+
+def test_all_skipped_required_gate_is_not_a_pass(gate_project):
+    pytester = gate_project(test_gates="""
+        import pytest
+
+        @pytest.mark.gpu
+        def test_cuda():
+            pytest.skip("profile unit: no GPU instance in this environment")
+    """)
+    result = pytester.runpytest("-rs")
+    result.stdout.fnmatch_lines(["*gpu*skipped*", "*VERDICT: INCONCLUSIVE*"])
+    assert result.ret == 1
+    assert summary(pytester)["gates"]["gpu"]["skipReasons"] == ["profile unit: no GPU instance in this environment"]
+
+
+def test_all_skipped_gate_not_required_by_profile_passes(gate_project):
+    pytester = gate_project(
+        '[gates]\nnot_required = ["gpu"]\n',
+        test_gates="""
+        import pytest
+
+        @pytest.mark.gpu
+        def test_cuda():
+            pytest.skip("profile unit: GPU not required")
+    """)
+    result = pytester.runpytest()
+    assert result.ret == 0
+    assert summary(pytester)["verdict"] == "go"
+
+
+def test_xdist_gives_the_same_verdict_and_blocks_across_workers(gate_project):
+    pytester = gate_project(test_gates="""
+        import pytest
+
+        @pytest.mark.preflight
+        @pytest.mark.parametrize("n", range(4))
+        def test_pre(n):
+            assert n != 3, "preflight check 3 failed"
+
+        @pytest.mark.e2e
+        @pytest.mark.parametrize("n", range(4))
+        def test_e2e(n):
+            pass
+    """)
+    result = pytester.runpytest("-n", "2", "-p", "xdist")
+    assert result.ret == 1
+    data = summary(pytester)
+    assert data["verdict"] == "no-go"
+    assert data["gates"]["preflight"]["counts"]["failed"] == 1
+    assert data["gates"]["e2e"]["counts"]["blocked"] == 4
