@@ -45,6 +45,9 @@ class Target:
     def aws_session(self):
         import boto3
 
+        static = self.settings.section("aws").get("static_credentials")
+        if static:  # an emulator's fixed, non-secret keys (moto accepts any)
+            return boto3.Session(aws_access_key_id=static[0], aws_secret_access_key=static[1], region_name=self.settings.region)
         return boto3.Session(profile_name=self.settings.aws_profile, region_name=self.settings.region)
 
     def client(self, service: str):

@@ -1,0 +1,161 @@
+"""``python -m sandbox up|down|status``: the local FiLot deployment, started and stopped as one."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from sandbox import datastores
+from sandbox.config import REPO_ROOT, SandboxConfig
+from sandbox.controller import read_status
+from sandbox.credentials import environment_values, load_or_create
+from sandbox.processes import Managed, SandboxError, is_alive, port_open, require_port_free, stop_process_group, tail, wait_until
+
+PROGRESS_EVERY_S = 10
+
+
+def controller_process(config: SandboxConfig) -> Managed:
+    return Managed("controller", config.run_dir, config.logs_dir / "controller.log")
+
+
+def buli2_process(config: SandboxConfig) -> Managed:
+    return Managed("buli2", config.run_dir, config.logs_dir / "buli2.log")
+
+
+def up(config: SandboxConfig) -> int:
+    started = time.monotonic()
+    creds = load_or_create(config)
+    env = environment_values(config, creds)
+    datastores.ensure_tls(config)
+    datastores.start_redis(config, creds["REDIS_PASSWORD"])
+    print(f"redis       up   rediss://{config.host}:{config.redis_port} (TLS, AOF, noeviction)")
+    datastores.start_postgres(config, creds["POSTGRES_PASSWORD"])
+    print(f"postgres    up   {config.host}:{config.postgres_port}/filot")
+    _apply_migrations(env["DATABASE_URL"])
+    print("migrations  applied")
+    _start_buli2(config, env)
+    print(f"buli2       up   {config.buli2_url} (simulator)")
+    _start_controller(config)
+    _wait_healthy(config, started)
+    print(f"sandbox healthy in {time.monotonic() - started:.0f}s: API {config.api_url}, AWS {config.aws_endpoint_url}")
+    return 0
+
+
+def _apply_migrations(database_url: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "sandbox.migrations", "apply", "--database-url", database_url],
+                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    if result.returncode != 0:
+        raise SandboxError(f"migrations: `python -m sandbox.migrations apply` failed:\n{result.stderr[-2000:]}")
+
+
+def _start_buli2(config: SandboxConfig, env: dict[str, str]) -> None:
+    managed = buli2_process(config)
+    if managed.pid():
+        return
+    require_port_free("buli2", config.host, config.buli2_port)
+    managed.start([sys.executable, "-m", "sandbox.buli2"], cwd=REPO_ROOT, env={
+        **os.environ, "HOST": config.host, "PORT": str(config.buli2_port),
+        "BULI2_API_KEY": env["BULI2_API_KEY"], "BULI2_SIGNATURE_SECRET": env["BULI2_SIGNATURE_SECRET"],
+        "FILOT_CALLBACK_URL": env["BULI2_CALLBACK_URL"], "PYTHONUNBUFFERED": "1",
+    })
+
+
+def _start_controller(config: SandboxConfig) -> None:
+    managed = controller_process(config)
+    if managed.pid():
+        return
+    for name, port in (("aws", config.aws_port), ("alb", config.alb_port)):
+        require_port_free(name, config.host, port)
+    managed.start([sys.executable, "-m", "sandbox.controller"], cwd=REPO_ROOT, env={
+        **os.environ, "MOTO_ACCOUNT_ID": config.account_id, "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_DEFAULT_REGION": config.region, "PYTHONUNBUFFERED": "1",
+    })
+
+
+def _wait_healthy(config: SandboxConfig, started: float) -> None:
+    """Every service has its desired tasks healthy and the ALB answers; a progress line every 10 s."""
+    managed = controller_process(config)
+    last = [time.monotonic()]
+
+    def healthy() -> bool:
+        status = read_status(config)
+        if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+            last[0] = time.monotonic()
+            print(f"  waiting for services ({time.monotonic() - started:.0f}s): {_describe(status)}", flush=True)
+        if managed.pid() is None:
+            return True
+        return bool(status) and all(s["healthy"] >= s["desired"] for s in status["services"].values()) \
+            and port_open(config.host, config.alb_port)
+
+    deadline = config.start_deadline_s * 4
+    if not wait_until(healthy, deadline, poll_s=0.5) or managed.pid() is None:
+        state = "exited" if managed.pid() is None else f"not healthy after {deadline:.0f}s: {_describe(read_status(config))}"
+        raise SandboxError(f"controller {state}; last lines of {managed.log_file}:\n{tail(managed.log_file, 25)}")
+
+
+def _describe(status: dict | None) -> str:
+    if not status:
+        return "control plane starting"
+    return ", ".join(f"{k} {s['healthy']}/{s['desired']} healthy" for k, s in status["services"].items())
+
+
+def down(config: SandboxConfig) -> int:
+    status = read_status(config)
+    for managed in (controller_process(config), buli2_process(config),
+                    datastores.postgres_process(config), datastores.redis_process(config)):
+        print(f"{managed.name:<11} {'stopped' if managed.stop(deadline_s=30) else 'not running'}")
+    for service in (status or {}).get("services", {}).values():
+        for task in service["tasks"]:
+            if is_alive(task["pid"]):  # a task left behind by a controller that was killed
+                stop_process_group(task["pid"], deadline_s=10)
+                print(f"task        stopped orphan pid {task['pid']}")
+    return 0
+
+
+def status(config: SandboxConfig, quiet: bool) -> int:
+    """Each component with pid, address and health; exit 0 only when everything is healthy."""
+    state = read_status(config)
+    rows = [
+        ("redis", datastores.redis_process(config).pid(), f"{config.host}:{config.redis_port}", None),
+        ("postgres", datastores.postgres_process(config).pid(), f"{config.host}:{config.postgres_port}", None),
+        ("buli2", buli2_process(config).pid(), config.buli2_url, None),
+        ("controller", controller_process(config).pid(), config.aws_endpoint_url, None),
+    ]
+    ok = all(pid for _, pid, _, _ in rows) and state is not None
+    for service, data in (state or {}).get("services", {}).items():
+        ok = ok and data["healthy"] >= data["desired"]
+        for task in data["tasks"]:
+            rows.append((f"  {service}", task["pid"], f"{task['ip']}:{config.container_port}",
+                         "healthy" if task["healthy"] else "unhealthy"))
+    if not quiet:
+        for name, pid, address, health in rows:
+            print(f"{name:<12} {('pid ' + str(pid)) if pid else 'down':<10} {address:<28} {health or ('up' if pid else 'down')}")
+        print("sandbox: " + ("healthy" if ok else "NOT healthy"))
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start every component (idempotent) and wait until healthy")
+    sub.add_parser("down", help="stop every component; no process is left behind")
+    status_parser = sub.add_parser("status", help="each component's pid, address and health (exit 0 = healthy)")
+    status_parser.add_argument("--quiet", action="store_true", help="no output, exit code only")
+    args = parser.parse_args(argv)
+    config = SandboxConfig()
+    try:
+        if args.command == "up":
+            return up(config)
+        if args.command == "down":
+            return down(config)
+        return status(config, args.quiet)
+    except SandboxError as exc:
+        print(f"sandbox {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The sandbox's control plane, one process: moto (the AWS endpoint), seeded from the manifests;
+the ECS agent that runs each service's tasks; the ALB listener. ``python -m sandbox.controller``
+is started by ``python -m sandbox up`` and stopped by ``down`` (SIGTERM: tasks first, then moto).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from filot_contract import aws_names
+from sandbox.config import REPO_ROOT, SandboxConfig
+from sandbox.credentials import environment_values, load_or_create, secret_values
+
+log = logging.getLogger("sandbox.controller")
+STATUS_FILE = "controller.json"
+TICK_S = 1.0
+
+
+class Backends:
+    """moto's in-process backends for this sandbox's account and region."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        from moto.backends import get_backend
+
+        self.ecs = get_backend("ecs")[config.account_id][config.region]
+        self.secretsmanager = get_backend("secretsmanager")[config.account_id][config.region]
+        self.elbv2 = get_backend("elbv2")[config.account_id][config.region]
+
+    def target_group(self) -> Any:
+        return next((g for g in self.elbv2.target_groups.values() if g.name == aws_names.TARGET_GROUP_NAME), None)
+
+
+def observe_target_health() -> None:
+    """Make moto's target health report what the agent observed (moto alone says always healthy)."""
+    from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+    original = FakeTargetGroup.health_for
+
+    def health_for(self: Any, target: dict, ec2_backend: Any) -> Any:
+        known = self.targets.get(target["Id"])
+        if known is not None and "observed" in known:
+            return FakeHealthStatus(known["Id"], known["Port"], self.health_check_port, *known["observed"])
+        return original(self, target, ec2_backend)
+
+    FakeTargetGroup.health_for = health_for
+
+
+def run(config: SandboxConfig) -> int:
+    from moto.server import ThreadedMotoServer
+
+    from sandbox.agent import ServiceRunner
+    from sandbox.alb import LoadBalancer
+    from sandbox.aws_seed import seed
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    moto = ThreadedMotoServer(ip_address=config.host, port=config.aws_port, verbose=False)
+    moto.start()
+    log.info("AWS endpoint (moto) on %s", config.aws_endpoint_url)
+    observe_target_health()
+    env = environment_values(config, load_or_create(config))
+    seed(config.aws_endpoint_url, config.region, config.account_id,
+         secret_values(REPO_ROOT / "production_secrets_required.json", env), task_env={})
+    log.info("emulated AWS seeded from the manifests")
+    backends = Backends(config)
+    runners = [ServiceRunner(config, key, backends) for key in aws_names.SERVICES]
+    alb = LoadBalancer(config.host, config.alb_port, config.container_port, runners[0].healthy_addresses)
+    alb.start()
+    log.info("ALB listener on %s", config.api_url)
+    try:
+        while not stop.is_set():
+            for runner in runners:
+                runner.reconcile()
+            _write_status(config, runners)
+            stop.wait(TICK_S)  # the agent's reconcile period, as the ECS agent polls
+    finally:
+        log.info("stopping tasks, ALB and AWS endpoint")
+        for runner in runners:
+            runner.shutdown()
+        alb.stop()
+        moto.stop()
+        (config.run_dir / STATUS_FILE).unlink(missing_ok=True)
+    return 0
+
+
+def _write_status(config: SandboxConfig, runners: list) -> None:
+    status = {
+        "updatedAt": time.time(),
+        "services": {
+            r.key: {
+                "desired": r.service().desired_count,
+                "healthy": sum(1 for t in r.tasks.values() if t.healthy),
+                "taskDefinition": r.service().task_definition,
+                "tasks": [{"ip": t.ip, "pid": t.process.pid, "healthy": t.healthy, "log": str(t.log_path)}
+                          for t in r.tasks.values()],
+            }
+            for r in runners
+        },
+    }
+    path = config.run_dir / STATUS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, indent=2))
+    tmp.replace(path)
+
+
+def read_status(config: SandboxConfig) -> dict | None:
+    try:
+        return json.loads((config.run_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return run(SandboxConfig())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The managed data stores of the sandbox: Redis with TLS (like ElastiCache/Upstash) and PostgreSQL
+(like RDS/Neon), each a real server process on loopback with its state under the sandbox home.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+from sandbox.config import SandboxConfig
+from sandbox.processes import Managed, SandboxError, port_open, require_port_free, wait_ready
+from filot_contract.redis_keys import KEYSPACE_EVENTS, REQUIRED_EVICTION_POLICY
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+POSTGRES_USER = "postgres"
+
+
+# --- TLS ------------------------------------------------------------------------------------------
+
+
+def ensure_tls(config: SandboxConfig) -> None:
+    """A self-signed CA and a server certificate for the loopback names, made once."""
+    if (config.tls_dir / "server.pem").exists():
+        return
+    import trustme
+
+    config.tls_dir.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="FiLot sandbox CA")
+    server = ca.issue_cert("127.0.0.1", "localhost", config.host)
+    ca.cert_pem.write_to_path(str(config.ca_file))
+    server.private_key_pem.write_to_path(str(config.tls_dir / "server.key"))
+    server.cert_chain_pems[0].write_to_path(str(config.tls_dir / "server.pem"))
+    os.chmod(config.tls_dir / "server.key", 0o600)
+
+
+# --- Redis ----------------------------------------------------------------------------------------
+
+
+def redis_process(config: SandboxConfig) -> Managed:
+    return Managed("redis", config.run_dir, config.logs_dir / "redis.log")
+
+
+def start_redis(config: SandboxConfig, password: str) -> None:
+    managed = redis_process(config)
+    if managed.pid():
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SandboxError("redis: redis-server is not installed; run `make setup` (Debian package redis-server)")
+    require_port_free("redis", config.host, config.redis_port)
+    data = config.home / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    conf = data / "redis.conf"
+    conf.write_text(_redis_conf(config, password, data))
+    os.chmod(conf, 0o600)
+    managed.start([binary, str(conf)])
+    wait_ready("redis", managed, lambda: _redis_answers(config, password), config.start_deadline_s)
+
+
+def _redis_conf(config: SandboxConfig, password: str, data: Path) -> str:
+    tls = config.tls_dir
+    return "\n".join([
+        f"bind {config.host}",
+        "port 0",
+        f"tls-port {config.redis_port}",
+        f"tls-cert-file {tls / 'server.pem'}",
+        f"tls-key-file {tls / 'server.key'}",
+        f"tls-ca-cert-file {config.ca_file}",
+        "tls-auth-clients no",
+        f"requirepass {password}",
+        f"dir {data}",
+        "appendonly yes",
+        "appendfsync everysec",
+        "maxmemory 256mb",
+        f"maxmemory-policy {REQUIRED_EVICTION_POLICY}",
+        f'notify-keyspace-events "{KEYSPACE_EVENTS}"',
+        "save ''",
+        "daemonize no",
+        "",
+    ])
+
+
+def _redis_answers(config: SandboxConfig, password: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis(host=config.host, port=config.redis_port, password=password, ssl=True,
+                             ssl_ca_certs=str(config.ca_file), socket_timeout=2, socket_connect_timeout=1)
+        return bool(client.ping())
+    except (redis.RedisError, OSError, ssl.SSLError):
+        return False
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def postgres_process(config: SandboxConfig) -> Managed:
+    return Managed("postgres", config.run_dir, config.logs_dir / "postgres.log")
+
+
+def start_postgres(config: SandboxConfig, password: str) -> None:
+    """initdb on first start (as the postgres user: the server refuses root), then start the server."""
+    managed = postgres_process(config)
+    if managed.pid():
+        return
+    if not (POSTGRES_BIN / "postgres").exists():
+        raise SandboxError(f"postgres: PostgreSQL 15 server binaries not found in {POSTGRES_BIN}; install postgresql-15")
+    require_port_free("postgres", config.host, config.postgres_port)
+    data = config.home / "postgres"
+    socket_dir = config.home / "postgres-socket"
+    fresh = not (data / "PG_VERSION").exists()
+    if fresh:
+        _initdb(data, socket_dir, password)
+    managed.start(
+        _as_postgres([str(POSTGRES_BIN / "postgres"), "-D", str(data), "-h", config.host,
+                      "-p", str(config.postgres_port), "-k", str(socket_dir)]),
+    )
+    wait_ready("postgres", managed, lambda: port_open(config.host, config.postgres_port), config.start_deadline_s)
+    if fresh:
+        _create_database(config, password)
+
+
+def _initdb(data: Path, socket_dir: Path, password: str) -> None:
+    user = pwd.getpwnam(POSTGRES_USER)
+    for path in (data, socket_dir):
+        if path.exists():
+            shutil.rmtree(path)  # a half-made cluster from an interrupted first start
+        path.mkdir(parents=True)
+        os.chown(path, user.pw_uid, user.pw_gid)
+    pwfile = data.parent / ".pgpass-init"
+    pwfile.write_text(password + "\n")
+    os.chown(pwfile, user.pw_uid, user.pw_gid)
+    os.chmod(pwfile, 0o600)
+    try:
+        result = subprocess.run(
+            _as_postgres([str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "filot", "--auth=scram-sha-256",
+                          f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"]),
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise SandboxError(f"postgres: initdb failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+
+
+def _create_database(config: SandboxConfig, password: str) -> None:
+    import psycopg
+
+    url = f"postgresql://filot:{password}@{config.host}:{config.postgres_port}/postgres"
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("CREATE DATABASE filot")
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", POSTGRES_USER, "--", *argv]

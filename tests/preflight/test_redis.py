@@ -1,0 +1,40 @@
+"""Preflight: FiLot's Redis (seed 000 section 0, seed 002 section 3, seed 003 "Redis TLS")."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from filot_contract.redis_keys import REQUIRED_EVICTION_POLICY
+
+pytestmark = pytest.mark.preflight
+
+
+def test_redis_url_uses_tls_scheme(target):
+    scheme = target.redis_url.split("://", 1)[0]
+    assert scheme == "rediss", (
+        f"REDIS_URL (secret {target.secrets_prefix}/redis): expected scheme rediss:// (TLS), got {scheme}://"
+    )
+
+
+def test_redis_answers_over_tls_and_requires_auth(target):
+    where = target.redactor.text(target.redis_url)
+    try:
+        target.redis().ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis {where}: expected PONG over TLS with the secret's password, got {type(exc).__name__}: {exc}")
+    try:
+        target.redis(password=None, username=None).ping()
+    except redis.AuthenticationError:
+        return
+    except redis.ResponseError as exc:
+        assert "NOAUTH" in str(exc), f"Redis {where} without password: expected NOAUTH, got {exc}"
+        return
+    pytest.fail(f"Redis {where}: answered PING without a password; expected authentication to be required")
+
+
+def test_redis_never_evicts_queue_keys(redis_client):
+    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    assert policy == REQUIRED_EVICTION_POLICY, (
+        f"Redis maxmemory-policy: expected {REQUIRED_EVICTION_POLICY} (queue keys must never be evicted), got {policy}"
+    )
