@@ -1,0 +1,47 @@
+"""A secret the gate loads appears in no output: HTML, junit, allure, summary.json, terminal."""
+
+from __future__ import annotations
+
+SECRET = "s3cr3t-jwt-value-that-must-never-leak-0123456789"
+
+LEAKY_TESTS = {
+    "conftest": f"""
+        import pytest
+        from filot_gate.plugin import run_key
+
+        @pytest.fixture
+        def loaded_secret(pytestconfig):
+            value = "{SECRET}"
+            pytestconfig.stash[run_key].redactor.register(value)  # what Target.secret() does
+            return value
+    """,
+    "test_leaks": """
+        import logging
+        import pytest
+
+        @pytest.mark.preflight
+        def test_secret_in_every_channel(loaded_secret, evidence, record_property):
+            print("stdout has", loaded_secret)
+            logging.getLogger("filot").warning("log has %s", loaded_secret)
+            evidence.add("response", {"token": loaded_secret})
+            record_property("jwt", loaded_secret)
+            assert loaded_secret == "", f"JWT_SECRET is {loaded_secret} and DSN postgresql://filot:pw-in-url@db/filot"
+    """,
+}
+
+
+def test_planted_secret_appears_in_no_output_file(gate_project):
+    pytester = gate_project(**LEAKY_TESTS)
+    result = pytester.runpytest(
+        "--html=reports/gate-report.html", "--self-contained-html", "--junitxml=reports/junit.xml",
+        "--alluredir=reports/allure-results", "-p", "allure_pytest", "-o", "junit_logging=all", "-o", "junit_family=xunit1",
+    )
+    assert result.ret == 1
+    result.stdout.no_fnmatch_line(f"*{SECRET}*")
+    result.stdout.no_fnmatch_line("*pw-in-url*")
+    result.stdout.fnmatch_lines(["*JWT_SECRET is ******** and DSN postgresql://filot:********@db/filot*"])
+    files = [p for p in (pytester.path / "reports").rglob("*") if p.is_file() and ".runs" not in p.parts]
+    assert {"gate-report.html", "junit.xml", "summary.json"} <= {p.name for p in files}
+    assert any(p.parent.name == "allure-results" for p in files), "allure wrote no results"
+    leaks = [p.name for p in files if SECRET in p.read_text(errors="replace")]
+    assert leaks == [], f"secret value found in {leaks}"
