@@ -88,24 +88,32 @@ class EcsRollback:
         return actions
 
     def _one(self, deploy: Any, ecs: Any, name: str, record: dict, strategy: str, trigger: RollbackTrigger) -> RollbackAction:
+        """Plan (re-reading the live service first), print, and in auto mode execute and wait for stability."""
         started = time.monotonic()
+        from filot_gate.deploy.state import describe_service
+
+        before = describe_service(ecs, record["cluster"], record["service"])["taskDefinition"]
         try:
-            plan = deploy.plan_rollback(ecs, record, strategy=strategy)
-        except deploy.NothingToUndo as reason:
-            return RollbackAction(name, trigger.mode, "nothing-to-undo", str(reason))
-        action = RollbackAction(name, trigger.mode, "planned", plan.reason, [c.cli() for c in plan.calls],
-                                before_arn=plan.current_arn, after_arn=plan.target_arn)
+            calls = deploy.plan_rollback(ecs, record, strategy=strategy)
+        except deploy.RollbackRefused as exc:
+            return RollbackAction(name, trigger.mode, "refused", str(exc), before_arn=before)
+        if not calls:
+            return RollbackAction(name, trigger.mode, "nothing-to-undo",
+                                  f"{record['service']} already runs {before.rsplit('/', 1)[-1]} ({strategy})", before_arn=before)
+        action = RollbackAction(name, trigger.mode, "planned", f"{strategy} of {record['service']}",
+                                [c.cli() for c in calls], before_arn=before)
         for line in action.calls:
             trigger.progress(f"rollback {name} ({trigger.mode}): {line}")
         if trigger.mode != "auto":
             return action
         try:
-            deploy.execute(ecs, plan.calls)
-            deploy.wait_stable(ecs, record["cluster"], record["service"], plan.target_arn,
-                               deadline_s=self.stable_deadline_s, progress=trigger.progress)
+            deploy.execute(ecs, calls)
+            state = deploy.wait_for_stable(ecs, record["cluster"], record["service"], **deploy.expected_after(calls),
+                                           deadline_s=self.stable_deadline_s, poll_s=2.0, progress=trigger.progress)
         except deploy.DeployError as exc:
-            action.outcome, action.detail = "failed", str(exc)
+            action.outcome, action.detail = "failed", f"{action.detail}: {exc}"
         else:
-            action.outcome = "rolled-back"
+            action.outcome, action.after_arn = "rolled-back", state.service["taskDefinition"]
+            action.detail += f": stable on {action.after_arn.rsplit('/', 1)[-1]}"
         action.duration_s = round(time.monotonic() - started, 1)
         return action

@@ -12,6 +12,7 @@ name = "unit"
 api_url = "http://127.0.0.1:9"
 [aws]
 region = "ap-southeast-2"
+{aws}
 [masking]
 preload_secrets = false
 [lock]
@@ -30,9 +31,12 @@ def gate_project(pytester: pytest.Pytester):
         """
     )
 
-    def make(profile_extra: str = "", **test_files: str) -> pytest.Pytester:
+    def make(profile_extra: str = "", aws: str = "", **test_files: str) -> pytest.Pytester:
+        """Write profiles/local.toml (base + extra tables; ``aws`` adds keys to [aws]) and test files."""
         (pytester.path / "profiles").mkdir(exist_ok=True)
-        (pytester.path / "profiles" / "local.toml").write_text(BASE_PROFILE + textwrap.dedent(profile_extra))
+        (pytester.path / "profiles" / "local.toml").write_text(
+            BASE_PROFILE.format(aws=textwrap.dedent(aws)) + textwrap.dedent(profile_extra)
+        )
         if test_files:
             pytester.makepyfile(**{name: textwrap.dedent(src) for name, src in test_files.items()})
         return pytester

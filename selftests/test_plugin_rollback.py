@@ -1,0 +1,157 @@
+"""Rollback fires after a failure, once per service, in plan mode changes nothing, survives SIGTERM,
+and a team's hook can replace it (pytester against moto server)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def deployed(moto_endpoint, request):
+    """A service on revision 2 of its family, and a deploy record saying revision 1 was live before."""
+    ecs = boto3.client("ecs", region_name="ap-southeast-2", endpoint_url=moto_endpoint,
+                       aws_access_key_id="t", aws_secret_access_key="t")
+    cluster = f"c-{request.node.name[:40]}"
+    ecs.create_cluster(clusterName=cluster)
+    arns = [ecs.register_task_definition(family=f"{cluster}-task", containerDefinitions=[
+        {"name": "api", "image": f"filot-backend:{n}", "memory": 256}])["taskDefinition"]["taskDefinitionArn"]
+        for n in (1, 2)]
+    ecs.create_service(cluster=cluster, serviceName="api-service", taskDefinition=arns[1], desiredCount=1)
+    record = {"runId": "deploy-1", "services": {"backend": {
+        "cluster": cluster, "service": "api-service", "family": f"{cluster}-task",
+        "taskDefinitionArn": arns[1], "imageDigest": "sha256:" + "b" * 64, "previousTaskDefinitionArn": arns[0]}}}
+    return ecs, cluster, arns, record
+
+
+def aws(endpoint: str) -> str:
+    return f'endpoint_url = "{endpoint}"\nstatic_credentials = ["t", "t"]\n'
+
+
+def profile(mode: str) -> str:
+    return f"""
+[rollback]
+mode = "{mode}"
+[deploy]
+record = "deploy-record.json"
+[deadlines]
+stable_s = 5
+"""
+
+
+FAILING_INFRA = {"test_gate": """
+    import pytest
+
+    @pytest.mark.preflight
+    def test_preflight_ok():
+        pass
+
+    @pytest.mark.infra
+    def test_service_healthy():
+        assert False, "ECS service api-service: expected 1 running, got 0"
+
+    @pytest.mark.infra
+    def test_second_failure():
+        assert False, "ALB target unhealthy"
+"""}
+
+
+def test_plan_prints_the_exact_call_once_and_changes_nothing(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    pytester = gate_project(profile("plan"), aws(moto_endpoint), **FAILING_INFRA)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    result = pytester.runpytest()
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([
+        f"*rollback backend: planned (plan) previous-revision of api-service*",
+        f"*aws ecs update-service --cluster {cluster} --service api-service --task-definition {arns[0]} --region ap-southeast-2*",
+    ])
+    assert result.stdout.str().count("rollback backend (plan): aws ecs update-service") == 1
+    live = ecs.describe_services(cluster=cluster, services=["api-service"])["services"][0]["taskDefinition"]
+    assert live == arns[1], f"plan mode changed the service to {live}"
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    (action,) = summary["rollback"]["actions"]
+    assert (action["outcome"], action["before_arn"], action["mode"]) == ("planned", arns[1], "plan")
+
+
+def test_preflight_failure_before_deploy_changes_nothing(gate_project, moto_endpoint):
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), test_gate="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_secret():
+            assert False, "JWT_SECRET shorter than 32 characters"
+    """)
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*rollback ?: nothing-to-undo (auto) no deploy record*"])
+
+
+def test_auto_updates_the_service_to_the_previous_revision(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), **FAILING_INFRA)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    pytester.runpytest()
+    requested = ecs.describe_services(cluster=cluster, services=["api-service"])["services"][0]
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    (action,) = summary["rollback"]["actions"]
+    assert action["calls"] and arns[0] in action["calls"][0]
+    # moto alone never reports the rollout complete (the sandbox's agent does): the wait must say so
+    assert action["outcome"] in ("rolled-back", "failed"), action
+    assert requested["taskDefinition"] in (arns[0], arns[1])
+
+
+def test_a_team_hook_replaces_the_built_in_rollback(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), **FAILING_INFRA)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    pytester.makeconftest("""
+        import pytest
+        from filot_gate.rollback import RollbackAction
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_filot_gate_rollback(config, trigger):
+            return [RollbackAction("pager", trigger.mode, "paged", f"paged on-call about gate {trigger.gate}")]
+    """)
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*rollback pager: paged (auto) paged on-call about gate infra*"])
+    assert ecs.describe_services(cluster=cluster, services=["api-service"])["services"][0]["taskDefinition"] == arns[1]
+
+
+def test_sigterm_after_a_post_deploy_failure_still_rolls_back(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    pytester = gate_project(profile("plan"), aws(moto_endpoint), test_gate="""
+        import os, signal
+        import pytest
+
+        @pytest.mark.infra
+        def test_fails_first():
+            assert False, "ECS service api-service: deployment FAILED"
+
+        @pytest.mark.infra
+        def test_then_the_ci_job_is_cancelled():
+            os.kill(os.getpid(), signal.SIGTERM)
+    """)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.stdout.fnmatch_lines(["*rollback backend: planned (plan)*", "*VERDICT: NO-GO*"])
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert summary["interrupted"] is True
