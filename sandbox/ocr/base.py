@@ -23,8 +23,10 @@ class Recognition:
 
     fields: dict[str, str] = field(default_factory=dict)
     field_confidence: dict[str, float] = field(default_factory=dict)
-    confidence: float = 0.0  # overall, 0..1
+    confidence: float = 0.0  # overall, 0..1: OCR confidence times image quality
     error: str | None = None
+    #: Image-quality issues that lowered ``confidence`` ("image out of focus ..."), for the reviewer.
+    notes: list[str] = field(default_factory=list)
 
 
 class OcrEngine(Protocol):

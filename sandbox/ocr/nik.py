@@ -62,7 +62,18 @@ def structure_problems(nik: str) -> list[str]:
     return problems
 
 
-def contradictions(nik: str, printed: dict[str, str]) -> list[str]:
+@dataclass(frozen=True)
+class Contradiction:
+    """A printed field (``KTP_FIELDS`` name) that the NIK disagrees with, and how."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def contradictions(nik: str, printed: dict[str, str]) -> list[Contradiction]:
     """What in ``printed`` (KTP fields) the NIK contradicts: birth date, sex, province, regency.
 
     Fields that are missing from ``printed`` are not judged here (missing is scored elsewhere).
@@ -75,19 +86,20 @@ def contradictions(nik: str, printed: dict[str, str]) -> list[str]:
     if re.fullmatch(r"\d{2}-\d{2}-\d{4}", birth):
         day, month, year = int(birth[:2]), int(birth[3:5]), int(birth[6:])
         if (day, month, year % 100) != (parts.day, parts.month, parts.year2):
-            found.append(
-                f"NIK encodes birth date {parts.day:02d}-{parts.month:02d}-..{parts.year2:02d}, card prints {birth}"
-            )
+            found.append(Contradiction("tanggal_lahir", f"NIK encodes birth date {parts.day:02d}-{parts.month:02d}-"
+                                                        f"..{parts.year2:02d}, card prints {birth}"))
     sex = printed.get("jenis_kelamin")
     if sex in ("LAKI-LAKI", "PEREMPUAN") and (sex == "PEREMPUAN") != parts.female:
         encoded = "PEREMPUAN" if parts.female else "LAKI-LAKI"
-        found.append(f"NIK encodes sex {encoded} (day {nik[6:8]}), card prints {sex}")
+        found.append(Contradiction("jenis_kelamin", f"NIK encodes sex {encoded} (day {nik[6:8]}), card prints {sex}"))
     province = printed.get("provinsi")
     expected_province = provinces().get(parts.province)
     if province and expected_province and province != expected_province:
-        found.append(f"NIK province code {parts.province} is {expected_province}, card prints {province}")
+        found.append(Contradiction("provinsi", f"NIK province code {parts.province} is {expected_province}, "
+                                               f"card prints {province}"))
     regency = printed.get("kabupaten_kota")
     expected_regency = regencies().get(parts.regency)
     if regency and expected_regency and province == expected_province and regency != expected_regency.name:
-        found.append(f"NIK regency code {parts.regency} is {expected_regency.name}, card prints {regency}")
+        found.append(Contradiction("kabupaten_kota", f"NIK regency code {parts.regency} is {expected_regency.name}, "
+                                                     f"card prints {regency}"))
     return found

@@ -1,0 +1,1 @@
+"""Benchmarks: OCR accuracy (ocr_accuracy) and the performance harness."""
