@@ -280,7 +280,8 @@ class GatePlugin:
         if blocked := item.stash.get(blocked_key, None):
             report.user_properties.append((BLOCKED_BY, blocked))
         if report.failed:
-            assertion = report.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
+            assertion = report.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(
+                (AssertionError, pytest.fail.Exception))
             report.user_properties.append((FAILURE_KIND, "failed" if assertion else "error"))
         if report.when == "call" and (collected := item.stash.get(evidence_key, None)):
             report.extras = [*getattr(report, "extras", []), *collected.as_html_extras()]

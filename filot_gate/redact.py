@@ -34,7 +34,11 @@ class Redactor:
             for item in value.values():
                 self.register(item)
             return
-        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH or value in self._secrets:
+        if not isinstance(value, str):
+            return
+        if (password := _url_password(value)) is not None:
+            value = password  # a URL stays readable (scheme, host, port); only its password is secret
+        if len(value) < MIN_SECRET_LENGTH or value in self._secrets:
             return
         self._secrets.add(value)
         ordered = sorted(self._secrets, key=len, reverse=True)
@@ -64,6 +68,11 @@ class Redactor:
 
     def contains_secret(self, value: str) -> bool:
         return self._pattern is not None and self._pattern.search(value) is not None
+
+
+def _url_password(value: str) -> str | None:
+    match = _URL_CREDENTIALS.match(value)
+    return match["password"] if match else None
 
 
 class RedactingFilter(logging.Filter):

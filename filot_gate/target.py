@@ -111,16 +111,24 @@ class Target:
     def redis_url(self) -> str:
         return self.settings.profile.get("target.redis_url") or self.secret_key("redis", "REDIS_URL")
 
-    def redis(self, **overrides: Any) -> "redis.Redis":
-        """A client of FiLot's Redis with TLS verified against the profile's CA (or the system's)."""
+    def redis(self, anonymous: bool = False, **overrides: Any) -> "redis.Redis":
+        """A client of FiLot's Redis with TLS verified against the profile's CA (or the system's).
+
+        ``anonymous`` connects without the URL's credentials (to check that Redis requires them).
+        """
         import redis
+        from urllib.parse import urlsplit, urlunsplit
 
         ca_file = self.settings.profile.get("target.redis_ca_file")
         options: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5, "decode_responses": True}
         if self.redis_url.startswith("rediss://") and ca_file:
             options["ssl_ca_certs"] = str(self.rootdir / ca_file)
         options.update(overrides)
-        return redis.Redis.from_url(self.redis_url, **options)
+        url = self.redis_url
+        if anonymous:
+            parts = urlsplit(url)
+            url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+        return redis.Redis.from_url(url, **options)
 
     @property
     def database_url(self) -> str:

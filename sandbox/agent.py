@@ -33,6 +33,10 @@ log = logging.getLogger("sandbox.agent")
 CIRCUIT_BREAKER_FAILURES = 3
 
 
+class TaskStartFailed(Exception):
+    """The task could not start (e.g. a secret it references is missing); the message is its stoppedReason."""
+
+
 @dataclass
 class LocalTask:
     """One running task: its moto task, its process and its address."""
@@ -109,20 +113,42 @@ class ServiceRunner:
         task_definition = self.ecs.describe_task_definition(task_definition_arn)
         container = next(c for c in task_definition.container_definitions if c["name"] == self.container)
         ip = self._free_ip()
-        moto_task = self.ecs.run_task(
-            self.cluster, task_definition_arn, 1, None, started_by=f"ecs-svc/{service.physical_resource_id if hasattr(service, 'physical_resource_id') else uuid.uuid4().hex}",
-            tags=None, launch_type=service.launch_type or None,
-            networking_configuration={"awsvpcConfiguration": {"subnets": ["subnet-sandbox"]}},
-            group=f"service:{self.service_name}",
-        )[0]
+        moto_task = self._register_task(service, task_definition, ip)
         log_path = self.config.logs_dir / self.key / f"{moto_task.id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = self._environment(container, task_definition_arn, moto_task.id, ip)
+        try:
+            env = self._environment(container, task_definition_arn, moto_task.id, ip)
+        except TaskStartFailed as exc:
+            self.failures[task_definition_arn] = self.failures.get(task_definition_arn, 0) + 1
+            moto_task.last_status = moto_task.desired_status = "STOPPED"
+            moto_task.stopped_reason = str(exc)
+            log.warning("task %s of %s did not start: %s", moto_task.id, self.service_name, exc)
+            return
         with open(log_path, "ab") as out:
             process = subprocess.Popen(command_for(container["image"]), stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT, start_new_session=True)
-        self.tasks[moto_task.arn] = LocalTask(moto_task.arn, task_definition_arn, ip, process, log_path)
+        self.tasks[moto_task.task_arn] = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path)
         log.info("started task %s of %s on %s (%s)", moto_task.id, self.service_name, ip, task_definition_arn.rsplit("/", 1)[-1])
+
+    def _register_task(self, service: Any, task_definition: Any, ip: str) -> Any:
+        """Record the task in moto as ECS would: on the service's network, on a container instance for EC2."""
+        from moto.ecs.models import Task
+
+        cluster = self.ecs._get_cluster(self.cluster)
+        instances = list(self.ecs.container_instances.get(self.cluster, {}).values())
+        on_ec2 = service.launch_type == "EC2"
+        task = Task(
+            cluster, task_definition, instances[0].container_instance_arn if on_ec2 and instances else None,
+            resource_requirements=None, backend=self.ecs, group=f"service:{self.service_name}",
+            launch_type=service.launch_type or "", started_by=f"ecs-svc/{self.service_name}",
+            networking_configuration=service.network_configuration,
+        )
+        for attachment in task.attachments:  # the task's ENI carries the loopback address its process uses
+            for detail in attachment["details"]:
+                if detail["name"] == "privateIPv4Address":
+                    detail["value"] = ip
+        self.ecs.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+        return task
 
     def _environment(self, container: dict, task_definition_arn: str, task_id: str, ip: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TESSDATA_PREFIX")}
@@ -146,12 +172,23 @@ class ServiceRunner:
         return env
 
     def _resolve_secret(self, value_from: str) -> str:
-        """``arn:aws:secretsmanager:r:a:secret:NAME[:JSONKEY::]`` -> the value, as the ECS agent does."""
-        rest = value_from.split(":secret:", 1)[-1]
+        """``arn:...:secret:NAME-xxxxxx[:JSONKEY::]`` -> the value, as the ECS agent does before start.
+
+        A secret or key that cannot be read stops the task the way ECS reports it.
+        """
+        from moto.secretsmanager.exceptions import SecretNotFoundException
+
+        prefix, _, rest = value_from.partition(":secret:")
         name, _, json_key = rest.partition(":")
         json_key = json_key.split(":", 1)[0]
-        secret = self.backends.secretsmanager.get_secret_value(name, None, None)["SecretString"]
-        return json.loads(secret)[json_key] if json_key else secret
+        try:
+            secret = self.backends.secretsmanager.get_secret_value(f"{prefix}:secret:{name}", None, None)["SecretString"]
+            return json.loads(secret)[json_key] if json_key else secret
+        except (SecretNotFoundException, KeyError, ValueError) as exc:
+            raise TaskStartFailed(
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+                f"retrieve secret from {value_from}: {type(exc).__name__}"
+            ) from None
 
     def _free_ip(self) -> str:
         used = {t.ip for t in self.tasks.values()}
@@ -163,7 +200,9 @@ class ServiceRunner:
         self._forget(task, reason, service)
 
     def _forget(self, task: LocalTask, reason: str, service: Any) -> None:
-        self.ecs.stop_task(self.cluster, task.arn, reason)
+        moto_task = self.ecs.tasks[self.cluster][task.arn]
+        moto_task.last_status = moto_task.desired_status = "STOPPED"
+        moto_task.stopped_reason = reason
         self.tasks.pop(task.arn, None)
 
     def _trip_circuit_breaker(self, service: Any, failed_arn: str) -> None:

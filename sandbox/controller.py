@@ -38,6 +38,16 @@ class Backends:
         return next((g for g in self.elbv2.target_groups.values() if g.name == aws_names.TARGET_GROUP_NAME), None)
 
 
+def fix_moto() -> None:
+    """moto 5.2 builds a task's ENI details from an attribute its NetworkInterface lacks."""
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    if not hasattr(NetworkInterface, "private_dns_name"):
+        NetworkInterface.private_dns_name = property(
+            lambda self: f"ip-{self.private_ip_address.replace('.', '-')}.{self.ec2_backend.region_name}.compute.internal"
+        )
+
+
 def observe_target_health() -> None:
     """Make moto's target health report what the agent observed (moto alone says always healthy)."""
     from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
@@ -66,6 +76,7 @@ def run(config: SandboxConfig) -> int:
     moto = ThreadedMotoServer(ip_address=config.host, port=config.aws_port, verbose=False)
     moto.start()
     log.info("AWS endpoint (moto) on %s", config.aws_endpoint_url)
+    fix_moto()
     observe_target_health()
     env = environment_values(config, load_or_create(config))
     seed(config.aws_endpoint_url, config.region, config.account_id,
@@ -79,7 +90,10 @@ def run(config: SandboxConfig) -> int:
     try:
         while not stop.is_set():
             for runner in runners:
-                runner.reconcile()
+                try:
+                    runner.reconcile()
+                except Exception:  # noqa: BLE001 - a control plane outlives one bad reconcile, and says why
+                    log.exception("reconcile of %s failed; retrying next tick", runner.service_name)
             _write_status(config, runners)
             stop.wait(TICK_S)  # the agent's reconcile period, as the ECS agent polls
     finally:

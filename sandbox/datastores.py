@@ -119,7 +119,7 @@ def start_postgres(config: SandboxConfig, password: str) -> None:
         _as_postgres([str(POSTGRES_BIN / "postgres"), "-D", str(data), "-h", config.host,
                       "-p", str(config.postgres_port), "-k", str(socket_dir)]),
     )
-    wait_ready("postgres", managed, lambda: port_open(config.host, config.postgres_port), config.start_deadline_s)
+    wait_ready("postgres", managed, lambda: _postgres_answers(config, password), config.start_deadline_s)
     if fresh:
         _create_database(config, password)
 
@@ -145,6 +145,20 @@ def _initdb(data: Path, socket_dir: Path, password: str) -> None:
         pwfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise SandboxError(f"postgres: initdb failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+
+
+def _postgres_answers(config: SandboxConfig, password: str) -> bool:
+    """Accepting connections, not merely listening ("the database system is starting up")."""
+    import psycopg
+
+    if not port_open(config.host, config.postgres_port):
+        return False
+    url = f"postgresql://filot:{password}@{config.host}:{config.postgres_port}/postgres"
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
 
 
 def _create_database(config: SandboxConfig, password: str) -> None:
