@@ -1,0 +1,57 @@
+"""Typed settings read once from environment variables, with a one-line refusal on a bad value.
+
+A service's settings are a frozen pydantic model whose fields carry the environment variable names
+as aliases; ``load_or_exit`` validates ``os.environ`` against it. A bad or missing value prints one
+line naming the variable, what was expected and what came (never the value of a secret) and exits
+with status 2, without a traceback: the way a container should refuse a bad task definition.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import NoReturn, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+#: Exit status of a process that refuses its configuration (like argparse's usage errors).
+EXIT_CONFIG = 2
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def from_env(model: type[M], environ: Mapping[str, str]) -> M:
+    """Validate the environment against ``model``; empty variables count as unset."""
+    present = {name: value for name, value in environ.items() if value != ""}
+    return model.model_validate(present)
+
+
+def describe(error: ValidationError, secret_names: frozenset[str] = frozenset()) -> str:
+    """One line per validation error, joined: ``NAME: problem (got 'value')``."""
+    parts = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"])
+        problem = item["msg"].removeprefix("Value error, ")
+        if not name:  # a check across variables: its input is the whole environment
+            parts.append(problem)
+        elif item["type"] == "missing":
+            parts.append(f"{name}: required but not set")
+        elif name in secret_names:
+            parts.append(f"{name}: {problem}")
+        else:
+            parts.append(f"{name}: {problem} (got {item['input']!r})")
+    return "; ".join(parts)
+
+
+def refuse(service: str, reason: str) -> NoReturn:
+    """Print ``<service>: invalid configuration: <reason>`` on stderr and exit 2."""
+    print(f"{service}: invalid configuration: {reason}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_CONFIG)
+
+
+def load_or_exit(model: type[M], environ: Mapping[str, str], service: str, secret_names: frozenset[str] = frozenset()) -> M:
+    """``from_env``, or ``refuse`` with every problem on one line."""
+    try:
+        return from_env(model, environ)
+    except ValidationError as error:
+        refuse(service, describe(error, secret_names))

@@ -1,0 +1,97 @@
+"""Where OCR runs: a CUDA device when one is there and wanted, else the CPU (or a refusal).
+
+Stdlib only at import: torch is imported lazily and only when installed, so that a CPU-only image
+(and ``--help``) never pays for it; an absent or broken torch means "no CUDA device".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from sandbox.jsonlog import fields
+
+log = logging.getLogger(__name__)
+
+CPU = "cpu"
+NVIDIA_SMI_QUERY = ("--query-gpu=name,driver_version,memory.total", "--format=csv,noheader")
+NVIDIA_SMI_TIMEOUT_S = 10
+
+
+class DeviceUnavailable(Exception):
+    """A GPU was required (no autofallback) and none is usable."""
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """What the start-up log says about the GPU (the gpu gate greps the worker's log for it)."""
+
+    device: str  # "cuda:0"
+    name: str
+    driver: str
+    cuda: str
+    memory: str
+    nvidia_smi: str | None  # the raw `nvidia-smi --query-gpu` line, when nvidia-smi is installed
+
+    @property
+    def summary(self) -> str:
+        return f"GPU detected: {self.name}, driver {self.driver}, CUDA {self.cuda}, memory {self.memory} ({self.device})"
+
+
+def _nvidia_smi() -> str | None:
+    """The first line of `nvidia-smi --query-gpu=name,driver_version,memory.total`, or None."""
+    binary = shutil.which("nvidia-smi")
+    if binary is None:
+        return None
+    try:
+        done = subprocess.run(
+            [binary, *NVIDIA_SMI_QUERY], capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S, check=True
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
+        log.warning("nvidia-smi failed", extra=fields(error=str(error)))
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0].strip() if lines else None
+
+
+def probe_cuda() -> GpuInfo | str:
+    """The first CUDA device, or the reason there is none."""
+    if importlib.util.find_spec("torch") is None:
+        return "no CUDA device: torch is not installed"
+    try:
+        import torch
+    except (ImportError, OSError) as error:
+        return f"no CUDA device: torch does not import ({error})"
+    if not torch.cuda.is_available():
+        return "no CUDA device: torch.cuda.is_available() is false"
+    smi = _nvidia_smi()
+    smi_parts = [part.strip() for part in smi.split(",")] if smi else []
+    if len(smi_parts) == 3:
+        name, driver, memory = smi_parts
+    else:
+        properties = torch.cuda.get_device_properties(0)
+        name, driver, memory = properties.name, "unknown (no nvidia-smi)", f"{properties.total_memory // 2**20} MiB"
+    return GpuInfo(device="cuda:0", name=name, driver=driver, cuda=str(torch.version.cuda), memory=memory, nvidia_smi=smi)
+
+
+def choose_device(gpu_enabled: bool, autofallback: bool) -> str:
+    """``"cuda:0"`` or ``"cpu"``, saying which and why in the log; raises DeviceUnavailable."""
+    if not gpu_enabled:
+        log.info("GPU disabled (OCR_GPU_ENABLED=false); running on CPU", extra=fields(device=CPU))
+        return CPU
+    gpu = probe_cuda()
+    if isinstance(gpu, GpuInfo):
+        log.info(
+            gpu.summary,
+            extra=fields(
+                device=gpu.device, gpu=gpu.name, driver=gpu.driver, cuda=gpu.cuda, memory=gpu.memory, nvidiaSmi=gpu.nvidia_smi
+            ),
+        )
+        return gpu.device
+    if not autofallback:
+        raise DeviceUnavailable(f"OCR_GPU_ENABLED=true and OCR_GPU_AUTOFALLBACK=false, but GPU not available ({gpu})")
+    log.warning(f"GPU not available ({gpu}); falling back to CPU", extra=fields(device=CPU, reason=gpu))
+    return CPU
