@@ -61,6 +61,11 @@ class SandboxConfig(BaseSettings):
         return self.home / "logs"
 
     @property
+    def deploy_record(self) -> Path:
+        """Written by the sandbox's deploys; the local profile's ``deploy.record`` points here."""
+        return self.home / "deploy-record.json"
+
+    @property
     def run_dir(self) -> Path:
         return self.home / "run"
 

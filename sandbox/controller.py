@@ -63,6 +63,20 @@ def observe_target_health() -> None:
     FakeTargetGroup.health_for = health_for
 
 
+def write_initial_deploy_record(config: SandboxConfig, seeded: Any) -> None:
+    """The seed deployed the current revision over the previous one: record that, as a deploy step would."""
+    from filot_gate.deploy.record import DeployRecord, ServiceRecord, new_run_id, write_record
+
+    services = {}
+    for key, (cluster, service, family, _) in aws_names.SERVICES.items():
+        previous, current = seeded.task_definitions[key]
+        repository = aws_names.BACKEND_REPOSITORY if key == "backend" else aws_names.GPU_REPOSITORY
+        services[key] = ServiceRecord(cluster, service, family, current,
+                                      seeded.image_digests[repository]["current"], previous)
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    write_record(config.deploy_record, DeployRecord(new_run_id(), created, config.region, services))
+
+
 def run(config: SandboxConfig) -> int:
     from moto.server import ThreadedMotoServer
 
@@ -79,9 +93,10 @@ def run(config: SandboxConfig) -> int:
     fix_moto()
     observe_target_health()
     env = environment_values(config, load_or_create(config))
-    seed(config.aws_endpoint_url, config.region, config.account_id,
-         secret_values(REPO_ROOT / "production_secrets_required.json", env), task_env={})
-    log.info("emulated AWS seeded from the manifests")
+    seeded = seed(config.aws_endpoint_url, config.region, config.account_id,
+                  secret_values(REPO_ROOT / "production_secrets_required.json", env), task_env={})
+    write_initial_deploy_record(config, seeded)
+    log.info("emulated AWS seeded from the manifests; deploy record %s", config.deploy_record)
     backends = Backends(config)
     runners = [ServiceRunner(config, key, backends) for key in aws_names.SERVICES]
     alb = LoadBalancer(config.host, config.alb_port, config.container_port, runners[0].healthy_addresses)
