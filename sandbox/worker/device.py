@@ -1,7 +1,7 @@
 """Where OCR runs: a CUDA device when one is there and wanted, else the CPU (or a refusal).
 
-Stdlib only at import: torch is imported lazily and only when installed, so that a CPU-only image
-(and ``--help``) never pays for it; an absent or broken torch means "no CUDA device".
+Stdlib only at import: torch is imported lazily, only when an NVIDIA driver is there and torch is
+installed, so that a CPU-only machine never pays for it; an absent or broken torch means "no CUDA device".
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from sandbox.jsonlog import fields
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 CPU = "cpu"
 NVIDIA_SMI_QUERY = ("--query-gpu=name,driver_version,memory.total", "--format=csv,noheader")
 NVIDIA_SMI_TIMEOUT_S = 10
+NVIDIA_DRIVER_PROC = Path("/proc/driver/nvidia/version")
 
 
 class DeviceUnavailable(Exception):
@@ -57,8 +59,15 @@ def _nvidia_smi() -> str | None:
     return lines[0].strip() if lines else None
 
 
+def _nvidia_driver_present() -> bool:
+    """The NVIDIA kernel driver is loaded (containers see the host's /proc), or its tool is installed."""
+    return NVIDIA_DRIVER_PROC.exists() or shutil.which("nvidia-smi") is not None
+
+
 def probe_cuda() -> GpuInfo | str:
-    """The first CUDA device, or the reason there is none."""
+    """The first CUDA device, or the reason there is none (without importing torch when it cannot help)."""
+    if not _nvidia_driver_present():
+        return f"no CUDA device: no NVIDIA driver ({NVIDIA_DRIVER_PROC} absent, no nvidia-smi)"
     if importlib.util.find_spec("torch") is None:
         return "no CUDA device: torch is not installed"
     try:
