@@ -1,0 +1,43 @@
+"""CloudWatch metrics FiLot publishes and its alarms watch (seed 000 section 6, seed 002 section 7).
+
+The alarms in ``alerts/cloudwatch-alarms.json`` and whatever publishes the metrics (the FiLot
+services in production, the sandbox's metric publisher locally) both use these names, so that an
+alarm watches exactly what is published. FiLot's own metrics carry no dimensions: one deployment per
+account and region. The ALB metrics are AWS's own (namespace ``AWS/ApplicationELB``, dimension
+``LoadBalancer`` = the part of the load balancer ARN after ``loadbalancer/``).
+"""
+
+from __future__ import annotations
+
+#: Namespace of the metrics FiLot publishes itself.
+NAMESPACE = "FiLot"
+
+#: Length of ``filot:ocr:gpu:queue`` (Count), sampled at least once a minute.
+QUEUE_LENGTH = "QueueLength"
+#: Number of escalations in ``filot:buli2:retry_queue`` (Count).
+BULI2_RETRY_QUEUE_DEPTH = "Buli2RetryQueueDepth"
+#: p95 of API request latency over the last minute (Milliseconds).
+API_LATENCY_P95_MS = "ApiLatencyP95Ms"
+#: p95 of OCR job duration, enqueue to result, over the last minute (Milliseconds).
+OCR_PROCESSING_P95_MS = "OcrProcessingP95Ms"
+#: Number of OCR workers with a live heartbeat key (Count). "Worker down" watches this rather than
+#: active jobs, because an idle healthy worker also has zero active jobs.
+OCR_WORKERS_ALIVE = "OcrWorkersAlive"
+#: Number of jobs in ``filot:ocr:gpu:processing`` (Count), for the dashboard.
+OCR_ACTIVE_JOBS = "OcrActiveJobs"
+
+#: Every FiLot metric name and its CloudWatch unit.
+UNITS = {
+    QUEUE_LENGTH: "Count",
+    BULI2_RETRY_QUEUE_DEPTH: "Count",
+    API_LATENCY_P95_MS: "Milliseconds",
+    OCR_PROCESSING_P95_MS: "Milliseconds",
+    OCR_WORKERS_ALIVE: "Count",
+    OCR_ACTIVE_JOBS: "Count",
+}
+
+#: The ALB's metrics (published by AWS; by the sandbox's ALB locally).
+ALB_NAMESPACE = "AWS/ApplicationELB"
+ALB_DIMENSION = "LoadBalancer"
+ALB_TARGET_5XX = "HTTPCode_Target_5XX_Count"
+ALB_REQUESTS = "RequestCount"
