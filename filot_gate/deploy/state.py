@@ -1,0 +1,42 @@
+"""Reads of the live ECS state that deploys and rollbacks depend on (always re-read before mutating)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from filot_gate.deploy.errors import DeployError
+
+
+def describe_service(ecs: Any, cluster: str, service: str) -> dict[str, Any]:
+    """The live service, or a DeployError when it does not exist or is not ACTIVE."""
+    response = ecs.describe_services(cluster=cluster, services=[service])
+    found = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
+    if not found:
+        reasons = "; ".join(f"{f.get('arn')}: {f.get('reason')}" for f in response.get("failures", []))
+        raise DeployError(f"ECS service {service} in cluster {cluster} is not ACTIVE ({reasons or 'status INACTIVE/DRAINING'}); "
+                          f"create it first (aws ecs create-service --cli-input-json from infra/ecs/)")
+    return found[0]
+
+
+def revision(task_definition_arn: str) -> int:
+    """The revision number of ``arn:...:task-definition/<family>:<revision>``."""
+    return int(task_definition_arn.rsplit(":", 1)[1])
+
+
+def family_of(task_definition_arn: str) -> str:
+    return task_definition_arn.rsplit("/", 1)[1].rsplit(":", 1)[0]
+
+
+def previous_revision(ecs: Any, family: str, before: str) -> str | None:
+    """The newest ACTIVE revision of ``family`` older than ``before`` (an ARN), or None."""
+    limit = revision(before)
+    paginator = ecs.get_paginator("list_task_definitions")
+    older = [arn for page in paginator.paginate(familyPrefix=family, status="ACTIVE")
+             for arn in page["taskDefinitionArns"] if family_of(arn) == family and revision(arn) < limit]
+    return max(older, key=revision, default=None)
+
+
+def recent_events(service: dict[str, Any], count: int = 5) -> str:
+    """The newest ECS service events, one per line, as evidence in an error."""
+    events = service.get("events", [])[:count]
+    return "\n".join(f"  {e.get('createdAt')}: {e.get('message')}" for e in events) or "  (no service events)"
