@@ -39,3 +39,13 @@ class OcrEngine(Protocol):
         """"cpu" or "cuda:N": where this engine really runs."""
 
     def read_lines(self, image: Image.Image) -> list[TextLine]: ...
+
+
+class DigitReader(Protocol):
+    """Optional engine capability: read one line that holds only digits (a NIK crop) more reliably.
+
+    Engines that read digits as well as anything else (RapidOCR) do not need it; ``recognize`` uses
+    it when the engine has it and the NIK was read with doubt.
+    """
+
+    def read_digits(self, image: Image.Image) -> TextLine | None: ...

@@ -55,6 +55,18 @@ def decode(data: bytes) -> Image.Image:
     return ImageOps.exif_transpose(image).convert("RGB")
 
 
+def flatten(image: Image.Image) -> Image.Image:
+    """Grey levels divided by the local background: dark text on an even white, whatever the light.
+
+    Tesseract binarises with one global threshold, which loses text in shadows and keeps coloured
+    backgrounds; the background is estimated by a max filter wider than a stroke, then a median.
+    """
+    gray = np.asarray(image.convert("L"))
+    background = cv2.medianBlur(cv2.dilate(gray, np.ones((9, 9), np.uint8)), 31)
+    flat = gray.astype(np.float32) / np.maximum(background.astype(np.float32), 1.0) * 255.0
+    return Image.fromarray(np.clip(flat, 0, 255).astype(np.uint8))
+
+
 def is_blank(image: Image.Image) -> bool:
     """True when the image has (almost) no structure: no card, no text, only a flat colour."""
     gray = np.asarray(image.convert("L").resize((256, 160)), dtype=np.float32)

@@ -9,10 +9,16 @@ is structurally impossible and a single misread digit explains the difference (`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image
 
 from filot_contract.documents import AGAMA, GOL_DARAH, JENIS_KELAMIN, KEWARGANEGARAAN, STATUS_PERKAWINAN
 from sandbox.ocr.base import TextLine
+from sandbox.ocr.image import flatten
 from sandbox.ocr.layout import Row, confidence_of, group_rows
 from sandbox.ocr.nik import parse_nik, structure_problems
 from sandbox.ocr.normalize import clean, date_ddmmyyyy, digits, similarity, snap, strip_colon
@@ -29,6 +35,12 @@ _PHOTO_COLUMN_X = 750
 _LABEL_CUTOFF = 0.7
 _GOL_DARAH = re.compile(r"G\S{0,2}l\W{0,2}\s*D\S{1,4}h\s*", re.IGNORECASE)
 _NAME = re.compile(r"[^A-Z .,'-]")
+#: Where the label colons are in the canonical frame (x range), and a NIK read this sure is not re-read.
+_COLON_COLUMN = (200, 266)
+_SURE_NIK = 0.9
+
+#: Re-reads a box (canonical frame) as a line of digits; None when the engine cannot.
+DigitRereader = Callable[[tuple[int, int, int, int]], TextLine | None]
 
 
 class NotAKtp(ValueError):
@@ -44,6 +56,16 @@ class Parsed:
         if value:
             self.fields[name] = value
             self.field_confidence[name] = round(max(0.0, min(confidence, 1.0)), 4)
+
+
+def _name(text: str) -> str:
+    """A name-like value (person, place, village): letters, no trailing abbreviation dot."""
+    return clean(text, _NAME).rstrip(". ")
+
+
+def _address(text: str) -> str:
+    """A street address; "INDRAGIRINO. 150" (space lost) -> "INDRAGIRI NO. 150"."""
+    return re.sub(r"(?<=[A-Z])(NO\.\s)", r" \1", clean(text))
 
 
 def _split_label(row: Row) -> tuple[str, str, float] | None:
@@ -101,25 +123,25 @@ def _field(label: str, value: str, confidence: float, parsed: Parsed) -> None:  
             found = _best_nik(found)
         parsed.put("nik", found, confidence)
     elif label == "Nama":
-        parsed.put("nama", clean(value, _NAME), confidence)
+        parsed.put("nama", _name(value), confidence)
     elif label == "Tempat/Tgl Lahir":
         place, _, birth = value.rpartition(",") if "," in value else _split_trailing_date(value)
-        parsed.put("tempat_lahir", clean(place, _NAME), confidence)
+        parsed.put("tempat_lahir", _name(place), confidence)
         parsed.put("tanggal_lahir", date_ddmmyyyy(birth), confidence)
     elif label == "Jenis Kelamin":
         sex, _, blood = _GOL_DARAH.sub("\0", value, count=1).partition("\0")
         _snapped(parsed, "jenis_kelamin", sex, JENIS_KELAMIN, confidence)
         _blood_group(strip_colon(blood), confidence, parsed)
     elif label == "Alamat":
-        parsed.put("alamat", clean(value), confidence)
+        parsed.put("alamat", _address(value), confidence)
     elif label == "RT/RW":
         found = digits(value)
         parsed.put("rt_rw", f"{found[:3]}/{found[3:]}" if len(found) == 6 else None, confidence)
     elif label == "Kel/Desa":
-        parsed.put("kel_desa", clean(value, _NAME), confidence)
+        parsed.put("kel_desa", _name(value), confidence)
     elif label == "Kecamatan":
         district, ratio = snap(value, _district_names(parsed), 0.8)
-        parsed.put("kecamatan", district or clean(value, _NAME), confidence * (0.5 + 0.5 * ratio) if district
+        parsed.put("kecamatan", district or _name(value), confidence * (0.5 + 0.5 * ratio) if district
                    else confidence)
     elif label == "Agama":
         _snapped(parsed, "agama", value, AGAMA, confidence)
@@ -192,16 +214,21 @@ def _digit_differences(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(a, b))
 
 
-def parse_ktp(lines: list[TextLine]) -> Parsed:
-    """The KTP fields found in ``lines`` (canonical frame); NotAKtp when too few labels are found."""
+def parse_ktp(lines: list[TextLine], reread_digits: DigitRereader | None = None) -> Parsed:
+    """The KTP fields found in ``lines`` (canonical frame); NotAKtp when too few labels are found.
+
+    ``reread_digits`` gives the NIK a second reading when the first was doubtful.
+    """
     rows = group_rows([line for line in lines if line.box[0] < _PHOTO_COLUMN_X])
     parsed = Parsed()
     _header(rows, parsed)
     seen: dict[str, tuple[float, str, float]] = {}
+    nik_row: Row | None = None
     for row in rows:
         split = _split_label(row)
         if split and (split[0] not in seen or split[2] > seen[split[0]][0]):
             seen[split[0]] = (split[2], split[1], _value_confidence(row))
+            nik_row = row if split[0] == "NIK" else nik_row
     if len(seen) < MIN_LABELS:
         raise NotAKtp(f"no KTP layout: {len(seen)} of {len(LABELS)} field labels found "
                       f"({', '.join(seen) or 'none'}), at least {MIN_LABELS} needed")
@@ -209,5 +236,57 @@ def parse_ktp(lines: list[TextLine]) -> Parsed:
         if label in seen:
             _, value, confidence = seen[label]
             _field(label, value, confidence, parsed)
+    if nik_row is not None and reread_digits is not None:
+        _second_look_at_nik(nik_row, reread_digits, parsed)
     _repair_nik(parsed)
     return parsed
+
+
+def _second_look_at_nik(row: Row, reread_digits: DigitRereader, parsed: Parsed) -> None:
+    """Re-read a doubtful NIK as digits only; keep whichever reading is well-formed and surer."""
+    first, sure = parsed.fields.get("nik", ""), parsed.field_confidence.get("nik", 0.0)
+    if len(first) == 16 and sure >= _SURE_NIK and not structure_problems(first):
+        return
+    values = [line for line in row.lines if line.box[2] > 240]
+    if not values:
+        return
+    x0, y0 = min(v.box[0] for v in values), min(v.box[1] for v in values)
+    x1, y1 = max(v.box[2] for v in values), max(v.box[3] for v in values)
+    second = reread_digits((x0 - 8, y0 - 12, x1 + 12, y1 + 12))
+    if second is None:
+        return
+    again = digits(second.text)
+    first_ok = len(first) == 16 and not structure_problems(first)
+    if len(again) == 16 and not structure_problems(again) and (not first_ok or second.confidence > sure):
+        parsed.put("nik", again, second.confidence)
+
+
+def erase_label_colons(image: Image.Image) -> Image.Image:
+    """The card with the colons between labels and values painted over.
+
+    Engines glue a colon to the value after it ("1 008/008", "LJL. ..."); on an e-KTP the colons stand
+    in one column, so pairs of dots stacked in that column are found and filled with the background.
+    """
+    pixels = np.asarray(image).copy()
+    x_from, x_to = _COLON_COLUMN
+    ink = np.asarray(flatten(image.crop((x_from, 0, x_to, image.height)))) < 140
+    count, _, stats, centres = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    dots = [i for i in range(1, count)
+            if stats[i, cv2.CC_STAT_WIDTH] <= 10 and stats[i, cv2.CC_STAT_HEIGHT] <= 10
+            and stats[i, cv2.CC_STAT_AREA] >= 4 and 0 < stats[i, cv2.CC_STAT_LEFT]
+            and stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH] < x_to - x_from]
+    for a in dots:
+        for b in dots:
+            dx, dy = abs(centres[a][0] - centres[b][0]), centres[b][1] - centres[a][1]
+            if a != b and dx <= 3 and 5 <= dy <= 22:
+                for i in (a, b):
+                    _fill(pixels, x_from + stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP],
+                          stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT])
+    return Image.fromarray(pixels)
+
+
+def _fill(pixels: np.ndarray, x: int, y: int, w: int, h: int, pad: int = 2) -> None:
+    """Paint a box with the brightest-quartile colour around it (the background, not the ink)."""
+    ring = pixels[max(y - pad - 2, 0):y + h + pad + 2, max(x - pad - 2, 0):x + w + pad + 2].reshape(-1, 3)
+    light = ring[ring.sum(axis=1) >= np.percentile(ring.sum(axis=1), 75)]
+    pixels[max(y - pad, 0):y + h + pad, max(x - pad, 0):x + w + pad] = np.median(light, axis=0)

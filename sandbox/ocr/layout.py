@@ -6,7 +6,8 @@ their lines by vertical centre gives the same rows either way, each read left to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 from statistics import median
 
 from sandbox.ocr.base import TextLine
@@ -40,8 +41,11 @@ def _centre(line: TextLine) -> float:
 
 
 def group_rows(lines: list[TextLine]) -> list[Row]:
-    """Lines whose vertical centres are within half a line height of a row's centre join that row."""
-    lines = [line for line in lines if line.text.strip()]
+    """Lines whose vertical centres are within half a line height of a row's centre join that row.
+
+    Text is NFKC-normalised: PP-OCR's models emit full-width punctuation ("NPWP：...").
+    """
+    lines = [replace(line, text=unicodedata.normalize("NFKC", line.text)) for line in lines if line.text.strip()]
     if not lines:
         return []
     tolerance = 0.5 * median(line.box[3] - line.box[1] for line in lines)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PIL import Image
 
 from filot_contract.documents import KTP_FIELDS, NPWP_FIELDS
 from sandbox.ocr.base import OcrEngine, Recognition, TextLine
 from sandbox.ocr.image import ImageRejected, decode, is_blank, locate_card
-from sandbox.ocr.ktp import NotAKtp, Parsed, parse_ktp
+from sandbox.ocr.ktp import DigitRereader, NotAKtp, Parsed, erase_label_colons, parse_ktp
 from sandbox.ocr.npwp import NotAnNpwp, parse_npwp
 from sandbox.ocr.quality import assess
 
@@ -25,9 +26,19 @@ ENGINES = {
     "rapidocr": "sandbox.ocr.rapid:RapidOcrEngine",
     "cuda": "sandbox.ocr.cuda_engine:CudaEngine",
 }
-_PARSERS: dict[str, tuple[Callable[[list[TextLine]], Parsed], tuple[str, ...]]] = {
-    "KTP": (parse_ktp, KTP_FIELDS),
-    "NPWP": (parse_npwp, NPWP_FIELDS),
+
+
+
+@dataclass(frozen=True)
+class _Document:
+    prepare: Callable[[Image.Image], Image.Image]  # before OCR, in the canonical frame
+    parse: Callable[[list[TextLine], DigitRereader | None], Parsed]
+    required: tuple[str, ...]
+
+
+_DOCUMENTS = {
+    "KTP": _Document(erase_label_colons, parse_ktp, KTP_FIELDS),
+    "NPWP": _Document(lambda image: image, lambda lines, _reread: parse_npwp(lines), NPWP_FIELDS),
 }
 
 
@@ -39,16 +50,18 @@ def load_engine(name: str) -> OcrEngine:
     return getattr(importlib.import_module(module), cls)()
 
 
-def read_card(image: Image.Image, engine: OcrEngine) -> list[TextLine]:
-    """The text lines of the card in ``image``, in the canonical card frame (for benchmarks and tests)."""
-    return engine.read_lines(locate_card(image).image)
+def _digit_rereader(engine: OcrEngine, card: Image.Image) -> DigitRereader | None:
+    read_digits = getattr(engine, "read_digits", None)  # optional capability, see base.DigitReader
+    if read_digits is None:
+        return None
+    return lambda box: read_digits(card.crop(box))
 
 
 def recognize(document_type: str, image_bytes: bytes, engine: OcrEngine) -> Recognition:
     """Parse one KTP or NPWP image; ``Recognition.error`` set when there is no card to read."""
-    if document_type not in _PARSERS:
-        return Recognition(error=f"unknown document type {document_type!r}; expected one of {', '.join(_PARSERS)}")
-    parser, required = _PARSERS[document_type]
+    document = _DOCUMENTS.get(document_type)
+    if document is None:
+        return Recognition(error=f"unknown document type {document_type!r}; expected one of {', '.join(_DOCUMENTS)}")
     try:
         image = decode(image_bytes)
     except ImageRejected as exc:
@@ -57,12 +70,13 @@ def recognize(document_type: str, image_bytes: bytes, engine: OcrEngine) -> Reco
         return Recognition(error="blank image: no card and no text in it")
     card = locate_card(image)
     quality = assess(card)
-    lines = engine.read_lines(card.image)
+    prepared = document.prepare(card.image)
+    lines = engine.read_lines(prepared)
     try:
-        parsed = parser(lines)
+        parsed = document.parse(lines, _digit_rereader(engine, prepared))
     except (NotAKtp, NotAnNpwp) as exc:
         return Recognition(error=f"not a {document_type} card: {exc}", notes=quality.issues)
-    ocr_confidence = sum(parsed.field_confidence.get(name, 0.0) for name in required) / len(required)
+    ocr_confidence = sum(parsed.field_confidence.get(name, 0.0) for name in document.required) / len(document.required)
     return Recognition(
         fields=parsed.fields,
         field_confidence=parsed.field_confidence,

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from PIL import Image
 
 from sandbox.ocr.base import TextLine
+from sandbox.ocr.image import flatten
 
 #: Words of one Tesseract line further apart than this many line heights become separate TextLines,
 #: so that a label, its value and the photo column's text are not glued together.
 _SPLIT_GAP_HEIGHTS = 1.6
+#: Height (px) a digit-line crop is scaled to: Tesseract misreads the NIK's large bold digits more
+#: often than the same digits at about 60 % of the size.
+_DIGIT_LINE_HEIGHT = 30
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,24 @@ class TesseractEngine:
         return "cpu"
 
     def read_lines(self, image: Image.Image) -> list[TextLine]:
+        return _lines(_words(self._run(flatten(image), self._command)))
+
+    def read_digits(self, image: Image.Image) -> TextLine | None:
+        """One line of digits (a NIK crop), scaled to the text height Tesseract reads best, digits only."""
+        scale = _DIGIT_LINE_HEIGHT / max(image.height, 1)
+        line = flatten(image).resize((max(1, round(image.width * scale)), _DIGIT_LINE_HEIGHT), Image.Resampling.LANCZOS)
+        command = [*self._command[:-1], "--psm", "7", "-c", "tessedit_char_whitelist=0123456789", "tsv"]
+        words = _words(self._run(line, command))
+        return _join(words) if words else None
+
+    def _run(self, image: Image.Image, command: list[str]) -> str:
         png = io.BytesIO()
         image.save(png, "PNG")
-        done = subprocess.run(self._command, input=png.getvalue(), capture_output=True, timeout=self._timeout_s,
+        done = subprocess.run(command, input=png.getvalue(), capture_output=True, timeout=self._timeout_s,
                               env=self._env, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"tesseract exited {done.returncode}: {done.stderr.decode(errors='replace')[-300:]}")
-        return _lines(_words(done.stdout.decode("utf-8", errors="replace")))
+        return done.stdout.decode("utf-8", errors="replace")
 
 
 def _words(tsv: str) -> list[_Word]:
