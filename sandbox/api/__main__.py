@@ -1,0 +1,39 @@
+"""``python -m sandbox.api``: read the environment, then serve the API with uvicorn.
+
+A bad or missing setting prints one line on stderr and exits with status 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sandbox.api.logs import SERVICE
+from sandbox.api.settings import ConfigError, load_settings
+from sandbox.envsettings import refuse
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        refuse(SERVICE, str(error))
+    # The server's heavy imports come after the settings are known good, so a bad setting fails fast.
+    import uvicorn
+
+    from sandbox import jsonlog
+    from sandbox.api.app import create_app
+    from sandbox.api.scoring import ScorerUnavailable
+
+    try:
+        app = create_app(settings)
+    except ScorerUnavailable as error:
+        refuse(SERVICE, str(error))
+    jsonlog.setup(SERVICE)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

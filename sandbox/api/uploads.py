@@ -1,0 +1,117 @@
+"""Accepting a document: object in the bucket, row in ``documents``, job on the OCR queue, as one step.
+
+The steps run in that order with an undo for each, and the database transaction commits last (after
+the LPUSH), so any failure leaves nothing behind: the object is deleted, the job removed again (it
+is removed even when the LPUSH itself failed, since a timed-out push may still have landed), the
+row rolled back. A crash of the whole process between LPUSH and COMMIT rolls the row back too; the
+worker then reports a result for an unknown document, which the results consumer drops with a log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from filot_contract.documents import VerificationStatus
+from filot_contract.messages import DocumentType, OcrJob
+from filot_contract.redis_keys import OCR_QUEUE
+from sandbox.api.auth import Principal
+from sandbox.api.db import Connection, set_status
+from sandbox.api.errors import ApiError
+from sandbox.api.images import CardImage
+from sandbox.api.logs import event, one_line
+from sandbox.api.storage import ObjectStore, StorageError
+
+log = logging.getLogger("filot.api.uploads")
+
+
+@dataclass
+class Uploads:
+    """The dependencies of an upload."""
+
+    pool: AsyncConnectionPool
+    redis: Redis
+    store: ObjectStore
+
+    async def accept(self, principal: Principal, document_type: DocumentType, image: CardImage) -> OcrJob:
+        """Store, record and enqueue one document; 503 naming the dependency that failed."""
+        document_id = uuid.uuid4()
+        job = OcrJob(
+            jobId=str(uuid.uuid4()),
+            documentId=str(document_id),
+            documentType=document_type,
+            bucket=self.store.bucket,
+            objectKey=f"documents/{document_type.lower()}/{document_id}.{image.extension}",
+            traceId=uuid.uuid4().hex,
+        )
+        try:
+            async with AsyncExitStack() as undo:
+                await self.store.put(job.objectKey, image.data, image.content_type)
+                undo.push_async_callback(self._delete_object, job.objectKey)
+                async with self.pool.connection() as conn, conn.transaction():
+                    await _insert_document(conn, principal, job, image)
+                    undo.push_async_callback(self._remove_job, job.to_json())
+                    await self.redis.lpush(OCR_QUEUE, job.to_json())
+                undo.pop_all()
+        except StorageError as error:
+            raise ApiError(503, f"document storage unavailable, nothing was stored: {error}") from None
+        except psycopg.Error as error:
+            raise ApiError(503, f"database unavailable, nothing was stored: {one_line(error)}") from None
+        except RedisError as error:
+            raise ApiError(503, f"job queue (Redis) unavailable, nothing was stored: {error}") from None
+        event(
+            log,
+            logging.INFO,
+            "document queued",
+            documentId=job.documentId,
+            jobId=job.jobId,
+            documentType=document_type,
+            bytes=len(image.data),
+            traceId=job.traceId,
+        )
+        return job
+
+    async def _delete_object(self, key: str) -> None:
+        try:
+            await self.store.delete(key)
+        except StorageError as error:
+            event(log, logging.ERROR, "undo failed: object left in the bucket", objectKey=key, error=str(error))
+
+    async def _remove_job(self, job_json: str) -> None:
+        try:
+            await self.redis.lrem(OCR_QUEUE, 1, job_json)
+        except RedisError as error:
+            event(log, logging.ERROR, "undo failed: job may be left on the queue", job=job_json, error=str(error))
+
+
+async def _insert_document(conn: Connection, principal: Principal, job: OcrJob, image: CardImage) -> None:
+    cursor = await conn.execute(
+        "INSERT INTO users (external_id, role) VALUES (%s, %s)"
+        " ON CONFLICT (external_id) DO UPDATE SET last_seen_at = now(), role = EXCLUDED.role RETURNING id",
+        (principal.subject, principal.role),
+    )
+    user = await cursor.fetchone()
+    assert user is not None  # INSERT ... RETURNING always returns the row
+    await conn.execute(
+        "INSERT INTO documents (id, user_id, document_type, bucket, object_key, content_type, size_bytes,"
+        " job_id, trace_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            job.documentId,
+            user["id"],
+            job.documentType,
+            job.bucket,
+            job.objectKey,
+            image.content_type,
+            len(image.data),
+            job.jobId,
+            job.traceId,
+        ),
+    )
+    await set_status(conn, job.documentId, VerificationStatus.QUEUED, detail=f"job {job.jobId}")
