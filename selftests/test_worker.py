@@ -487,6 +487,22 @@ def test_missing_redis_url_is_named() -> None:
     assert done.returncode == 2 and "REDIS_URL: required but not set" in done.stderr, done.stderr
 
 
+def test_waiting_for_redis_at_start_is_unhealthy_and_stops_on_sigterm(s3_endpoint: str, tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "worker.log"
+    worker = _run_worker(_env_for(f"redis://:hunter2@127.0.0.1:{free_port()}/0", s3_endpoint, WORKER_HEALTH_PORT=str(port)), log_path)
+    try:
+        until(lambda: "waiting for Redis" in log_path.read_text(), "the worker to report that it waits for Redis")
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+        assert health.status_code == 503 and "Redis unreachable" in health.json()["problems"][0], health.text
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(DEADLINE_S)
+    logs = log_path.read_text()
+    assert code == 0, f"exit {code}:\n{logs[-2000:]}"
+    assert "hunter2" not in logs and "redis://***@127.0.0.1" in logs
+
+
 @pytest.mark.parametrize("successor", ["restarted", "other"])
 def test_kill_9_mid_job_is_finished_exactly_once(harness: Harness, tmp_path: Path, successor: str) -> None:
     """``restarted``: the same WORKER_ID comes back and recovers its claim at once; ``other``: a second

@@ -16,7 +16,15 @@ from typing import Any
 
 import redis
 from pydantic import ValidationError
-from tenacity import RetryError, Retrying, retry_if_exception, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_delay,
+    stop_when_event_set,
+    wait_exponential,
+)
 
 from filot_contract.messages import OcrJob, OcrResult, utc_now_iso
 from sandbox.jsonlog import fields
@@ -77,7 +85,8 @@ class Worker:
 
     def run(self) -> None:
         """Start, poll until stopped, shut down within the grace period."""
-        self._wait_for_redis()
+        if not self._wait_for_redis():
+            return
         self._log_startup()
         for job_id in self.reaper.recover_own():
             log.warning("recovered a job of a previous process with this worker id", extra=fields(jobId=job_id))
@@ -88,11 +97,12 @@ class Worker:
             self._iterate()
         self._shutdown()
 
-    def _wait_for_redis(self) -> None:
+    def _wait_for_redis(self) -> bool:
+        """True once Redis answers; False when stopped while waiting; RedisUnreachable past the deadline."""
         try:
             for attempt in Retrying(
                 retry=retry_if_exception(_transient),
-                stop=stop_after_delay(STARTUP_REDIS_DEADLINE_S),
+                stop=stop_after_delay(STARTUP_REDIS_DEADLINE_S) | stop_when_event_set(self._stop),
                 wait=wait_exponential(multiplier=0.2, max=5),
                 before_sleep=lambda state: log.warning(
                     "waiting for Redis",
@@ -102,12 +112,15 @@ class Worker:
                 with attempt:
                     self._redis.ping()
         except RetryError as error:
+            if self._stop.is_set():
+                return False
             last = error.last_attempt.exception()
             raise RedisUnreachable(
                 f"Redis at {self.settings.redis_url_redacted} did not answer within {STARTUP_REDIS_DEADLINE_S:.0f} s: {last}"
             ) from last
         except redis.AuthenticationError as error:
             raise RedisUnreachable(f"Redis at {self.settings.redis_url_redacted} refused the credentials: {error}") from error
+        return True
 
     def _log_startup(self) -> None:
         settings = self.settings
