@@ -5,8 +5,10 @@ A bad or missing setting prints one line on stderr and exits with status 2 (no t
 
 from __future__ import annotations
 
+import logging
 import sys
 
+from sandbox import jsonlog
 from sandbox.api.logs import SERVICE
 from sandbox.api.settings import ConfigError, load_settings
 from sandbox.envsettings import refuse
@@ -20,7 +22,6 @@ def main() -> int:
     # The server's heavy imports come after the settings are known good, so a bad setting fails fast.
     import uvicorn
 
-    from sandbox import jsonlog
     from sandbox.api.app import create_app
     from sandbox.api.scoring import ScorerUnavailable
 
@@ -29,6 +30,7 @@ def main() -> int:
     except ScorerUnavailable as error:
         refuse(SERVICE, str(error))
     jsonlog.setup(SERVICE)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per BULI2 health probe is noise
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -47,7 +48,7 @@ class Settled:
     already: bool
 
 
-def verify(secret: str, headers: dict[str, str], raw: bytes, now: float | None = None) -> ReviewCallback:
+def verify(secret: str, headers: Mapping[str, str], raw: bytes, now: float | None = None) -> ReviewCallback:
     """The callback, if signed, fresh and well-formed; otherwise ApiError 401/400."""
     signature, timestamp = headers.get(buli2.SIGNATURE_HEADER.lower()), headers.get(buli2.TIMESTAMP_HEADER.lower())
     if not signature or not timestamp:
