@@ -1,0 +1,79 @@
+"""A private sandbox for selftests: own state directory, free ports and loopback subnets, so that it
+never collides with a developer's sandbox; started once per module and always taken down."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class PrivateSandbox:
+    home: Path
+    env: dict[str, str]
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.env['FILOT_SANDBOX_AWS_PORT']}"
+
+    def profile(self, path: Path, rollback: str = "plan") -> Path:
+        """A gate profile for this sandbox (the same keys as profiles/local.toml, other ports)."""
+        path.write_text(f"""
+[target]
+name = "selftest-sandbox"
+environment = "selftest-{self.home.name}"
+api_url = "http://127.0.0.1:{self.env['FILOT_SANDBOX_ALB_PORT']}"
+redis_ca_file = "{self.home / 'tls' / 'ca.pem'}"
+[aws]
+region = "ap-southeast-2"
+endpoint_url = "{self.aws_endpoint}"
+static_credentials = ["sandbox", "sandbox"]
+[gpu]
+require_cuda = false
+[rollback]
+mode = "{rollback}"
+[deploy]
+record = "{self.home / 'deploy-record.json'}"
+[deadlines]
+stable_s = 120
+job_s = 120
+""")
+        return path
+
+
+def start_private_sandbox(subnet_base: int) -> PrivateSandbox:
+    home = Path(tempfile.mkdtemp(prefix="filot-sandbox-"))
+    home.chmod(0o755)  # PostgreSQL runs as the postgres user and must reach its data directory
+    env = {**os.environ, "FILOT_SANDBOX_HOME": str(home),
+           "FILOT_SANDBOX_BACKEND_TASK_SUBNET": str(subnet_base), "FILOT_SANDBOX_GPU_TASK_SUBNET": str(subnet_base + 1)}
+    for name in ("AWS", "REDIS", "POSTGRES", "ALB", "BULI2"):
+        env[f"FILOT_SANDBOX_{name}_PORT"] = str(free_port())
+    sandbox = PrivateSandbox(home, env)
+    result = sandbox.cli("up")
+    if result.returncode != 0:
+        sandbox.cli("down")
+        raise RuntimeError(f"private sandbox did not come up:\n{result.stdout}\n{result.stderr}")
+    return sandbox
+
+
+def stop_private_sandbox(sandbox: PrivateSandbox) -> None:
+    sandbox.cli("down", timeout=120)
+    shutil.rmtree(sandbox.home, ignore_errors=True)

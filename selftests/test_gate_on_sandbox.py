@@ -1,0 +1,95 @@
+"""The real gate against a real (private) sandbox: GO when healthy; a broken component fails exactly
+its gate, blocks the later ones, and the rollback names (plan) or restores (auto) the right revision."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+import redis
+
+from selftests.sandbox_fixture import REPO, start_private_sandbox, stop_private_sandbox
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    box = start_private_sandbox(subnet_base=31)
+    yield box
+    stop_private_sandbox(box)
+
+
+def run_gate(sandbox, tmp_path: Path, *args: str, rollback: str = "plan") -> tuple[subprocess.CompletedProcess, dict]:
+    profile = sandbox.profile(tmp_path / "selftest.toml", rollback=rollback)
+    reports = tmp_path / "reports"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", f"--target={profile}", f"--gate-reports={reports}",
+         f"--html={reports}/gate-report.html", f"--junitxml={reports}/junit.xml",
+         f"--alluredir={reports}/allure-results", "-p", "no:logging", "-q", *args],
+        cwd=REPO, env=sandbox.env, capture_output=True, text=True, timeout=600,
+    )
+    summary = reports / "summary.json"
+    assert summary.exists(), f"the gate wrote no summary (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result, json.loads(summary.read_text())
+
+
+def ecs_client(sandbox):
+    return boto3.client("ecs", region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
+                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+
+
+def redis_client(sandbox):
+    creds = json.loads((sandbox.home / "credentials.json").read_text())
+    return redis.Redis(host="127.0.0.1", port=int(sandbox.env["FILOT_SANDBOX_REDIS_PORT"]), password=creds["REDIS_PASSWORD"],
+                       ssl=True, ssl_ca_certs=str(sandbox.home / "tls" / "ca.pem"), decode_responses=True)
+
+
+def test_healthy_sandbox_gets_go_with_four_passed_gates(sandbox, tmp_path):
+    result, summary = run_gate(sandbox, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert summary["verdict"] == "go"
+    assert {name: gate["status"] for name, gate in summary["gates"].items()} == dict.fromkeys(
+        ("preflight", "infra", "gpu", "e2e"), "passed")
+
+
+def test_redis_eviction_policy_fails_preflight_and_blocks_the_rest(sandbox, tmp_path):
+    client = redis_client(sandbox)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        result, summary = run_gate(sandbox, tmp_path)
+    finally:
+        client.config_set("maxmemory-policy", "noeviction")
+    assert result.returncode == 1
+    assert "Redis maxmemory-policy: expected noeviction (queue keys must never be evicted), got allkeys-lru" in result.stdout
+    failures = summary["gates"]["preflight"]["failures"]
+    assert [f["test"].rsplit("::", 1)[-1] for f in failures] == ["test_redis_never_evicts_queue_keys"]
+    assert [summary["gates"][g]["status"] for g in ("infra", "gpu", "e2e")] == ["blocked"] * 3
+
+
+def test_scaled_down_worker_fails_infra_and_the_plan_names_the_previous_revisions(sandbox, tmp_path):
+    ecs = ecs_client(sandbox)
+    ecs.update_service(cluster="filot-ocr-gpu-cluster", service="filot-ocr-gpu-service", desiredCount=0)
+    try:
+        result, summary = run_gate(sandbox, tmp_path)
+    finally:
+        ecs.update_service(cluster="filot-ocr-gpu-cluster", service="filot-ocr-gpu-service", desiredCount=1)
+    assert result.returncode == 1
+    assert summary["verdict"] == "no-go"
+    assert summary["gates"]["preflight"]["status"] == "passed"
+    assert summary["gates"]["infra"]["status"] == "failed"
+    assert all("ocr-gpu" in f["test"] for f in summary["gates"]["infra"]["failures"]), summary["gates"]["infra"]["failures"]
+    assert [summary["gates"][g]["status"] for g in ("gpu", "e2e")] == ["blocked", "blocked"]
+    record = json.loads((sandbox.home / "deploy-record.json").read_text())
+    planned = {a["service"]: a for a in summary["rollback"]["actions"]}
+    for key in ("backend", "ocr-gpu"):
+        previous = record["services"][key]["previousTaskDefinitionArn"]
+        assert planned[key]["outcome"] == "planned"
+        revision = previous.rsplit("/", 1)[-1]  # the account id in the ARN is a secret value: masked
+        assert planned[key]["calls"][0].split("--task-definition ")[1].split()[0].endswith(f"task-definition/{revision}"), planned[key]
+    live = ecs.describe_services(cluster="filot-backend-cluster", services=["filot-backend-service"])["services"][0]
+    assert live["taskDefinition"] == record["services"]["backend"]["taskDefinitionArn"], "plan mode changed the service"
