@@ -117,7 +117,13 @@ def markdown(report: dict) -> str:
                         f"| {s['paths_as_expected']}/{s['cards']} |")
     machine = report["machine"]
     return (f"# OCR accuracy on fixtures/ktp\n\n{report['generatedAt']}, {machine['cpus']} CPUs, "
-            f"{machine['platform']}. Regenerate: `python -m benchmarks.ocr_accuracy`.\n\n" + "\n".join(rows) + "\n")
+            f"{machine['platform']}. Regenerate: `python -m benchmarks.ocr_accuracy`.\n\n" + "\n".join(rows) + "\n\n"
+            "Fields exact: the parsed value equals the ground truth of `fixtures/ktp/manifest.json` character for "
+            "character. CER: character edit distance over all ground-truth characters (a missing field counts in "
+            "full). Seconds per card: the whole `recognize()` (decode, card location, quality, OCR, parsing), one "
+            "card at a time. Paths as expected: `score_document` + `decide` give the manifest's `expectedPath`. "
+            "Sets: clean = clean scans with ground truth (the clean KTP and NPWP cards and the invalid KTPs, which "
+            "are clean scans of forged cards); degraded = the photo-like cards.\n")
 
 
 def main(argv: list[str] | None = None) -> int:
