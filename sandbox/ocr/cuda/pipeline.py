@@ -57,9 +57,9 @@ class BatchLimits:
     #: Cards per detection pass.
     det_cards: int = 16
     #: Text lines per orientation or recognition pass.
-    rec_lines: int = 512
+    rec_lines: int = 256
     #: A recognition bucket is at most this many times as wide as its narrowest line.
-    rec_width_growth: float = 1.3
+    rec_width_growth: float = 1.1
 
 
 @dataclass
@@ -222,15 +222,18 @@ class PpOcrPipeline:
         return texts
 
     def _rec_buckets(self, crops: list[np.ndarray]) -> list[list[int]]:
+        """Line indices by width bucket: the lines no wider than the recogniser's minimum width go
+        alone into buckets of exactly that width (as in rapidocr's batches of short lines)."""
         _, height, width = self.rec_shape
+        min_ratio = width / height
         ratios = [crop.shape[1] / float(crop.shape[0]) for crop in crops]
         buckets: list[list[int]] = []
         limit = 0.0
         for index in np.argsort(np.array(ratios), kind="stable").tolist():
-            ratio = max(ratios[index], width / height)
+            ratio = max(ratios[index], min_ratio)
             if not buckets or len(buckets[-1]) >= self.limits.rec_lines or ratio > limit:
                 buckets.append([])
-                limit = ratio * self.limits.rec_width_growth
+                limit = ratio * self.limits.rec_width_growth if ratio > min_ratio else min_ratio
             buckets[-1].append(index)
         return buckets
 
@@ -297,5 +300,6 @@ def _resize_to_height(crop: np.ndarray, height: int, max_width: int) -> np.ndarr
 
 
 def _bounding_box(points: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of a quadrilateral, truncated like the RapidOCR engine's boxes."""
     xs, ys = points[:, 0], points[:, 1]
-    return int(xs.min()), int(ys.min()), int(math.ceil(xs.max())), int(math.ceil(ys.max()))
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
