@@ -111,7 +111,8 @@ def markdown(report: dict) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for engine, result in report["engines"].items():
         for set_name, s in result["sets"].items():
-            rows.append(f"| {engine} ({result['device']}) | {set_name} | {s['cards']} | {s['fields_exact']}/{s['fields']} "
+            rows.append(f"| {engine} ({result['device']}) | {set_name} | {s['cards']} "
+                        f"| {s['fields_exact']}/{s['fields']} "
                         f"| {100 * (s['accuracy'] or 0):.1f} % | {100 * s['cer']:.2f} % "
                         f"| {s['seconds_per_card']['mean'] if s['seconds_per_card'] else 0:.2f} "
                         f"| {s['paths_as_expected']}/{s['cards']} |")
