@@ -180,20 +180,23 @@ def _iso(epoch: float) -> str:
 
 
 def terminal_summary(terminalreporter: Any, run: "GateRun") -> None:
+    """Gates, blocked tests, rollback and the verdict line, from the (masked) summary.json."""
     tr = terminalreporter
+    data = json.loads(run.summary_path.read_text())
     tr.section("FiLot gate", sep="=", bold=True)
-    for name, gate in json.loads(run.summary_path.read_text())["gates"].items():
+    for name, gate in data["gates"].items():
         counts = gate["counts"]
         detail = ", ".join(f"{counts[k]} {k}" for k in ("passed", "failed", "error", "skipped", "blocked") if counts[k])
         tr.write_line(f"  {name:<10} {gate['status']:<13} {detail or '-'}  ({gate['durationS']}s)")
-    for blocked in (o for o in run.outcomes.values() if o.outcome == gates.BLOCKED):
-        tr.write_line(f"  BLOCKED {blocked.nodeid} - {run.block_reasons.get(blocked.nodeid, '')}")
-    for action in run.rollback:
-        tr.write_line(f"  rollback {action.service}: {action.outcome} ({action.mode}) {action.detail}")
-        for call in action.calls:
+    for blocked in data["blocked"]:
+        tr.write_line(f"  BLOCKED {blocked['test']} - {run.redactor.text(run.block_reasons.get(blocked['test'], ''))}")
+    for action in data["rollback"]["actions"]:
+        tr.write_line(f"  rollback {action['service']}: {action['outcome']} ({action['mode']}) {action['detail']}")
+        for call in action["calls"]:
             tr.write_line(f"      {call}")
     markup = {"green": True} if run.verdict == gates.GO else {"red": True}
-    tr.write_line(f"VERDICT: {run.verdict.upper()}  run {run.run_id}, target {run.settings.target}; summary {run.summary_path}", bold=True, **markup)
+    tr.write_line(f"VERDICT: {run.verdict.upper()}  run {run.run_id}, target {run.settings.target}; summary {run.summary_path}",
+                  bold=True, **markup)
 
 
 def html_summary(run: "GateRun") -> list[str]:
@@ -246,9 +249,14 @@ def scrub_outputs(reports_dir: Path, run: "GateRun") -> None:
 
 
 def _say(config: pytest.Config):
+    """Print a line for the operator, masked like every other output of the gate."""
+    from filot_gate.plugin import run_key
+
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    redactor = config.stash[run_key].redactor
 
     def say(line: str) -> None:
+        line = redactor.text(line)
         if reporter is not None:
             reporter.write_line(line)
         else:

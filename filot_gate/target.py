@@ -145,6 +145,10 @@ class Target:
         return httpx.Client(base_url=self.settings.api_url, timeout=httpx.Timeout(20.0, connect=5.0))
 
 
+#: Exit code of a profile's ``target.check`` command meaning "not running at all".
+NOT_RUNNING = 3
+
+
 @dataclass
 class TargetProcess:
     """A target the gate may start itself (the local sandbox): commands from the profile's [target]."""
@@ -162,12 +166,17 @@ class TargetProcess:
             return None
         return cls(*(_argv(c) for c in commands), cwd=cwd)
 
-    def is_up(self) -> bool:
-        return subprocess.run(self.check, cwd=self.cwd, capture_output=True, timeout=60).returncode == 0
+    def state(self) -> int:
+        """The check command's exit code: 0 healthy, 3 not running, anything else running but unhealthy."""
+        return subprocess.run(self.check, cwd=self.cwd, capture_output=True, timeout=60).returncode
 
     def ensure_up(self, deadline_s: float) -> bool:
-        """Start the target unless it is already up; True when this call started it."""
-        if self.is_up():
+        """Start the target unless it is healthy; True when it was not running (the gate owns it then).
+
+        A running but unhealthy target is left as it is: the gates will say what is wrong with it.
+        """
+        state = self.state()
+        if state != NOT_RUNNING:
             return False
         result = subprocess.run(self.start, cwd=self.cwd, timeout=deadline_s)
         if result.returncode != 0:

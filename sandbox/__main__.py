@@ -1,4 +1,4 @@
-"""``python -m sandbox up|down|status``: the local FiLot deployment, started and stopped as one."""
+"""``python -m sandbox up|down|status|deploy``: the local FiLot deployment, started and stopped as one."""
 
 from __future__ import annotations
 
@@ -115,8 +115,12 @@ def down(config: SandboxConfig) -> int:
     return 0
 
 
+#: ``status`` exit codes: healthy, running but not healthy, not running at all.
+HEALTHY, UNHEALTHY, NOT_RUNNING = 0, 1, 3
+
+
 def status(config: SandboxConfig, quiet: bool) -> int:
-    """Each component with pid, address and health; exit 0 only when everything is healthy."""
+    """Each component with pid, address and health; exit 0 healthy, 1 unhealthy, 3 not running."""
     state = read_status(config)
     rows = [
         ("redis", datastores.redis_process(config).pid(), f"{config.host}:{config.redis_port}", None),
@@ -134,7 +138,9 @@ def status(config: SandboxConfig, quiet: bool) -> int:
         for name, pid, address, health in rows:
             print(f"{name:<12} {('pid ' + str(pid)) if pid else 'down':<10} {address:<28} {health or ('up' if pid else 'down')}")
         print("sandbox: " + ("healthy" if ok else "NOT healthy"))
-    return 0 if ok else 1
+    if not any(pid for _, pid, _, _ in rows[:4]):
+        return NOT_RUNNING
+    return HEALTHY if ok else UNHEALTHY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every component; no process is left behind")
     status_parser = sub.add_parser("status", help="each component's pid, address and health (exit 0 = healthy)")
     status_parser.add_argument("--quiet", action="store_true", help="no output, exit code only")
+    deploy_parser = sub.add_parser("deploy", help="deploy a new revision of a service and write the deploy record")
+    deploy_parser.add_argument("--service", required=True, choices=("backend", "ocr-gpu"))
+    deploy_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                               help="container environment of the new revision (repeatable)")
+    deploy_parser.add_argument("--broken", choices=("bad-env",), help="ship a revision whose tasks refuse to start")
+    deploy_parser.add_argument("--image", choices=("current", "previous"), default="current",
+                               help="which image of image-versions.json to deploy")
+    deploy_parser.add_argument("--no-wait", action="store_true", help="do not wait for the service to be stable")
     args = parser.parse_args(argv)
     config = SandboxConfig()
     try:
@@ -151,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
             return up(config)
         if args.command == "down":
             return down(config)
+        if args.command == "deploy":
+            from sandbox.deploy import deploy
+
+            settings = dict(item.split("=", 1) for item in args.set if "=" in item)
+            if len(settings) != len(args.set):
+                parser.error("--set takes KEY=VALUE")
+            return deploy(config, args.service, settings, args.broken, args.image, not args.no_wait)
         return status(config, args.quiet)
     except SandboxError as exc:
         print(f"sandbox {args.command}: {exc}", file=sys.stderr)

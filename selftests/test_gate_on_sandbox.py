@@ -93,3 +93,24 @@ def test_scaled_down_worker_fails_infra_and_the_plan_names_the_previous_revision
         assert planned[key]["calls"][0].split("--task-definition ")[1].split()[0].endswith(f"task-definition/{revision}"), planned[key]
     live = ecs.describe_services(cluster="filot-backend-cluster", services=["filot-backend-service"])["services"][0]
     assert live["taskDefinition"] == record["services"]["backend"]["taskDefinitionArn"], "plan mode changed the service"
+
+
+def test_auto_rollback_after_a_wrong_deploy_restores_the_previous_revision_and_its_processes(sandbox, tmp_path):
+    deployed = sandbox.cli("deploy", "--service", "backend", "--set", "MAX_UPLOAD_BYTES=2048")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    record = json.loads((sandbox.home / "deploy-record.json").read_text())["services"]["backend"]
+    result, summary = run_gate(sandbox, tmp_path, rollback="auto")
+    assert summary["verdict"] == "no-go"
+    assert summary["gates"]["e2e"]["status"] == "failed"
+    assert "expected 202, got 413" in summary["gates"]["e2e"]["failures"][0]["message"]
+    (action,) = summary["rollback"]["actions"]
+    assert (action["service"], action["outcome"]) == ("backend", "rolled-back"), action
+    ecs = ecs_client(sandbox)
+    live = ecs.describe_services(cluster="filot-backend-cluster", services=["filot-backend-service"])["services"][0]
+    assert live["taskDefinition"] == record["previousTaskDefinitionArn"]
+    status = json.loads((sandbox.home / "run" / "controller.json").read_text())["services"]["backend"]
+    assert status["taskDefinition"] == record["previousTaskDefinitionArn"]
+    for task in status["tasks"]:
+        environ = Path(f"/proc/{task['pid']}/environ").read_bytes().decode(errors="replace").split("\0")
+        assert f"FILOT_TASK_DEFINITION_ARN={record['previousTaskDefinitionArn']}" in environ, task
+    assert "070017891928" not in result.stdout, "the account id (a secret value) leaked into the terminal"

@@ -1,0 +1,44 @@
+"""``python -m sandbox deploy``: deploy a new revision into the sandbox with the same library the
+operators' deploy step uses (``filot_gate.deploy``), and write the deploy record the gate reads.
+
+``--set KEY=VALUE`` changes the container environment of the new revision (a deploy that is healthy
+but wrong); ``--broken bad-env`` ships a revision whose tasks refuse to start (the circuit breaker's
+case).
+"""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+
+from filot_gate.deploy import DeployError, deploy_service, new_run_id, record_service, resolve_params, wait_for_stable
+from sandbox.config import SandboxConfig
+
+#: A value each service refuses at start-up: its tasks exit and the deployment fails.
+BAD_ENVIRONMENT = {"backend": {"PORT": "not-a-port"}, "ocr-gpu": {"OCR_GPU_CONCURRENCY": "0"}}
+
+
+def deploy(config: SandboxConfig, service: str, settings: dict[str, str], broken: str | None,
+           image: str, wait: bool) -> int:
+    clients = {name: boto3.client(name, region_name=config.region, endpoint_url=config.aws_endpoint_url,
+                                  aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+               for name in ("sts", "ecr", "secretsmanager", "ecs")}
+    overrides = {**settings, **(BAD_ENVIRONMENT[service] if broken == "bad-env" else {})}
+    params = resolve_params(sts=clients["sts"], ecr=clients["ecr"], secretsmanager=clients["secretsmanager"],
+                            region=config.region, choice=image, env_overrides={service: overrides})
+    record = deploy_service(clients["ecs"], service, params)
+    run_id = os.environ.get("FILOT_DEPLOY_RUN_ID") or new_run_id()
+    record_service(config.deploy_record, run_id, config.region, service, record)
+    print(f"deployed {record.task_definition_arn.rsplit('/', 1)[-1]} to {record.service}"
+          f" (was {(record.previous_task_definition_arn or '-').rsplit('/', 1)[-1]}); record {config.deploy_record}")
+    if not wait:
+        return 0
+    try:
+        wait_for_stable(clients["ecs"], record.cluster, record.service, task_definition=record.task_definition_arn,
+                        deadline_s=config.start_deadline_s * 3, poll_s=1.0, progress=print)
+    except DeployError as exc:
+        print(f"deploy of {record.service} did not become stable: {exc}")
+        return 1
+    print(f"{record.service} stable on {record.task_definition_arn.rsplit('/', 1)[-1]}")
+    return 0
