@@ -90,7 +90,7 @@ class EngineSettings(BaseSettings):
 
 
 CUDA_LIMITS = BatchLimits(det_cards=16, rec_lines=256, rec_width_growth=1.1)
-CPU_LIMITS = BatchLimits(det_cards=1, rec_lines=6, rec_width_growth=1.1)
+CPU_LIMITS = BatchLimits(det_cards=1, rec_lines=6, rec_width_growth=None)
 
 
 @dataclass
@@ -129,9 +129,9 @@ class CudaEngine:
         self._gpu_thread.start()
 
     def _limits(self) -> BatchLimits:
-        """Big batches on a GPU; on the CPU rapidocr's own (one card, six lines): a CPU gains nothing
-        from large batches, and the recogniser's output (lines x steps x 18,710 characters) would
-        no longer fit its caches."""
+        """Big batches on a GPU; on the CPU rapidocr's own (one card, runs of six lines), so that a
+        card reads exactly as in the RapidOCR engine: a CPU gains nothing from large batches, and
+        the recogniser's output (lines x steps x 18,710 characters) would no longer fit its caches."""
         default = CUDA_LIMITS if self._device.type == "cuda" else CPU_LIMITS
         return BatchLimits(
             det_cards=self.settings.det_cards or default.det_cards,

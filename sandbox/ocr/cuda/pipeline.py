@@ -58,8 +58,9 @@ class BatchLimits:
     det_cards: int = 16
     #: Text lines per orientation or recognition pass.
     rec_lines: int = 256
-    #: A recognition bucket is at most this many times as wide as its narrowest line.
-    rec_width_growth: float = 1.1
+    #: A recognition bucket is at most this many times as wide as its narrowest line; None: plain
+    #: runs of ``rec_lines`` lines in order of width, exactly rapidocr's own batches.
+    rec_width_growth: float | None = 1.1
 
 
 @dataclass
@@ -229,11 +230,12 @@ class PpOcrPipeline:
         ratios = [crop.shape[1] / float(crop.shape[0]) for crop in crops]
         buckets: list[list[int]] = []
         limit = 0.0
-        for index in np.argsort(np.array(ratios), kind="stable").tolist():
+        growth = self.limits.rec_width_growth
+        for index in np.argsort(np.array(ratios)).tolist():  # rapidocr sorts the same way
             ratio = max(ratios[index], min_ratio)
-            if not buckets or len(buckets[-1]) >= self.limits.rec_lines or ratio > limit:
+            if not buckets or len(buckets[-1]) >= self.limits.rec_lines or (growth and ratio > limit):
                 buckets.append([])
-                limit = ratio * self.limits.rec_width_growth if ratio > min_ratio else min_ratio
+                limit = ratio * growth if growth and ratio > min_ratio else min_ratio
             buckets[-1].append(index)
         return buckets
 
