@@ -122,6 +122,16 @@ def test_net_matches_onnxruntime_on_random_input(task: str, shape: tuple[int, ..
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=ABS_TOL, err_msg=f"{task} on random input")
 
 
+@pytest.mark.parametrize("task,shape", [("det", (2, 3, 736, 1184)), ("cls", (4, 3, 48, 192)), ("rec", (4, 3, 48, 640))])
+def test_net_runs_off_the_host_without_mixing_devices(task: str, shape: tuple[int, ...]) -> None:
+    """On the "meta" device (shapes only, no data) a host tensor meeting a device tensor fails as it
+    would on CUDA: this catches, without a GPU, a constant left on the wrong side."""
+    module = _net(task)[0].to("meta")
+    with torch.inference_mode():
+        out = module(torch.empty(shape, device="meta"))
+    assert out.device.type == "meta" and out.shape[0] == shape[0]
+
+
 def test_det_matches_onnxruntime_on_a_card(card_reference: dict) -> None:
     module, session = _net("det")
     resized = DetPreProcess(736, "min").resize(card_reference["pixels"])
