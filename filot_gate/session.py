@@ -73,6 +73,7 @@ def finish_session(config: pytest.Config, run: "GateRun", exitstatus: int) -> in
     tallies = _tallies(run)
     run.verdict = gates.verdict(tallies.values(), interrupted=interrupted)
     run.rollback = _roll_back_if_needed(config, run, tallies, interrupted)
+    _release_lock(run)  # after the rollback, which is the last mutation of the run
     run.summary_path = _write_summary(config, run, tallies, exitstatus, interrupted)
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return exitstatus
@@ -224,13 +225,16 @@ def html_summary(run: "GateRun") -> list[str]:
 
 def close_session(config: pytest.Config, run: "GateRun") -> None:
     """Release the lock, stop a target the gate started, and scrub every output file of secrets."""
-    target = getattr(run, "target", None)
-    if run.lock is not None and target is not None:
-        lock.release(target, run.lock, run.run_id)
+    _release_lock(run)  # when the session ended before finish_session (an early exit)
     if run.target_process is not None and run.target_process.started and not run.settings.keep_target:
         _say(config)(f"filot-gate: stopping target {run.settings.target} (started by this run; --keep-target keeps it)")
         run.target_process.shut_down()
     scrub_outputs(Path(config.rootpath, run.settings.reports_dir), run)
+
+
+def _release_lock(run: "GateRun") -> None:
+    if run.lock is not None and run.target is not None:
+        lock.release(run.target, run.lock, run.run_id)
 
 
 def scrub_outputs(reports_dir: Path, run: "GateRun") -> None:
