@@ -9,17 +9,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.jsonlog import fields
+from sandbox.ocr import nvidia_smi
 
 log = logging.getLogger(__name__)
 
 CPU = "cpu"
-NVIDIA_SMI_QUERY = ("--query-gpu=name,driver_version,memory.total", "--format=csv,noheader")
-NVIDIA_SMI_TIMEOUT_S = 10
 NVIDIA_DRIVER_PROC = Path("/proc/driver/nvidia/version")
 
 
@@ -43,22 +41,6 @@ class GpuInfo:
         return f"GPU detected: {self.name}, driver {self.driver}, CUDA {self.cuda}, memory {self.memory} ({self.device})"
 
 
-def _nvidia_smi() -> str | None:
-    """The first line of `nvidia-smi --query-gpu=name,driver_version,memory.total`, or None."""
-    binary = shutil.which("nvidia-smi")
-    if binary is None:
-        return None
-    try:
-        done = subprocess.run(
-            [binary, *NVIDIA_SMI_QUERY], capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S, check=True
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
-        log.warning("nvidia-smi failed", extra=fields(error=str(error)))
-        return None
-    lines = done.stdout.strip().splitlines()
-    return lines[0].strip() if lines else None
-
-
 def _nvidia_driver_present() -> bool:
     """The NVIDIA kernel driver is loaded (containers see the host's /proc), or its tool is installed."""
     return NVIDIA_DRIVER_PROC.exists() or shutil.which("nvidia-smi") is not None
@@ -76,10 +58,10 @@ def probe_cuda() -> GpuInfo | str:
         return f"no CUDA device: torch does not import ({error})"
     if not torch.cuda.is_available():
         return "no CUDA device: torch.cuda.is_available() is false"
-    smi = _nvidia_smi()
+    smi = next(iter(nvidia_smi.gpu_lines()), None)
     smi_parts = [part.strip() for part in smi.split(",")] if smi else []
-    if len(smi_parts) == 3:
-        name, driver, memory = smi_parts
+    if len(smi_parts) >= 3:
+        name, driver, memory = smi_parts[:3]
     else:
         properties = torch.cuda.get_device_properties(0)
         name, driver, memory = properties.name, "unknown (no nvidia-smi)", f"{properties.total_memory // 2**20} MiB"

@@ -8,16 +8,13 @@ autofallback is on (the result then says ``device: "cpu"``), else ``NoCudaDevice
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 
 import torch
 
+from sandbox.ocr import nvidia_smi
+
 log = logging.getLogger(__name__)
 
-#: The columns of the ``nvidia-smi`` line logged at start-up (the gpu gate looks for it).
-NVIDIA_SMI_QUERY = "name,driver_version,memory.total,memory.used,compute_cap"
-NVIDIA_SMI_TIMEOUT_S = 10.0
 
 
 class NoCudaDevice(RuntimeError):
@@ -43,25 +40,6 @@ def _why_no_cuda(index: int) -> str:
     return f"only {torch.cuda.device_count()} CUDA device(s) visible"
 
 
-def nvidia_smi_line() -> str | None:
-    """``nvidia-smi``'s one-line description of the GPUs, or None when the tool is absent or fails."""
-    binary = shutil.which("nvidia-smi")
-    if binary is None:
-        return None
-    try:
-        done = subprocess.run(
-            [binary, f"--query-gpu={NVIDIA_SMI_QUERY}", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=NVIDIA_SMI_TIMEOUT_S,
-            check=True,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        log.warning("nvidia-smi failed: %s", exc)
-        return None
-    return " | ".join(line.strip() for line in done.stdout.splitlines() if line.strip())
-
-
 def describe(device: torch.device) -> list[str]:
     """Start-up lines: GPU name, driver and CUDA versions, memory (or why it is the CPU)."""
     if device.type != "cuda":
@@ -73,6 +51,6 @@ def describe(device: torch.device) -> list[str]:
         f"{props.multi_processor_count} SMs, memory {total / 2**30:.1f} GiB total, {free / 2**30:.1f} GiB free; "
         f"torch {torch.__version__}, CUDA runtime {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}",
     ]
-    smi = nvidia_smi_line()
+    smi = " | ".join(nvidia_smi.gpu_lines())
     lines.append(f"nvidia-smi: {smi}" if smi else "nvidia-smi: not available in this container")
     return lines
