@@ -98,8 +98,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for gate in GATES:
         config.addinivalue_line("markers", f"{gate}: {GATE_DESCRIPTIONS[gate]} (gate {GATES.index(gate) + 1} of 4)")
-    if not config.getini("filot_gate"):
-        return
+    if not config.getini("filot_gate") or config.option.help or config.option.version:
+        return  # --help and --version need no profile, credentials or target
     settings = _load_settings(config)
     is_worker = hasattr(config, "workerinput")
     run_id = _run_id(config, is_worker)

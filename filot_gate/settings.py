@@ -15,7 +15,6 @@ from typing import Any, Callable, Mapping
 import pytest
 
 ROLLBACK_MODES = ("off", "plan", "auto")
-GPU_ROLLBACK_STRATEGIES = ("previous-revision", "scale-to-zero")
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,10 @@ def parse_bool(name: str, value: Any) -> bool:
 
 
 def parse_gpu_strategy(name: str, value: Any) -> str:
-    if value not in GPU_ROLLBACK_STRATEGIES:
-        raise ValueError(f"expected one of {', '.join(GPU_ROLLBACK_STRATEGIES)}, got {value!r}")
+    from filot_gate.deploy.rollback import STRATEGIES  # the deploy library owns the strategies
+
+    if value not in STRATEGIES:
+        raise ValueError(f"expected one of {', '.join(STRATEGIES)}, got {value!r}")
     return value
 
 

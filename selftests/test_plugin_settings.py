@@ -56,3 +56,19 @@ def test_bad_value_is_a_usage_error_with_its_source(gate_project, monkeypatch):
     result = gate_project(**ONE_TEST).runpytest()
     result.stderr.fnmatch_lines(["*setting gate_deadline (env FILOT_GATE_DEADLINE): expected a number of seconds, got 'soon'*"])
     assert result.ret == 4
+
+
+def test_help_needs_no_profile(gate_project):
+    pytester = gate_project(**ONE_TEST)
+    (pytester.path / "profiles" / "local.toml").unlink()
+    result = pytester.runpytest("--help")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["FiLot deployment gate:"])
+
+
+def test_unknown_gpu_rollback_strategy_names_the_known_ones(gate_project):
+    pytester = gate_project('[rollback]\ngpu_worker = "reboot"\n', **ONE_TEST)
+    result = pytester.runpytest()
+    result.stderr.fnmatch_lines([
+        "*setting gpu_rollback (profile local.toml [[]rollback.gpu_worker[]]): expected one of previous-revision, scale-to-zero, got 'reboot'*"
+    ])
