@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
 from filot_gate import gates
 from filot_gate.gates import GATE_DESCRIPTIONS, GATES
 from filot_gate.ledger import Ledger, Outcome
-from filot_gate.redact import RedactingFilter, Redactor
+from filot_gate.redact import Redactor, mask_log_records
 from filot_gate.settings import ROLLBACK_MODES, GateSettings, find_profile, load_profile, resolve
 
 if TYPE_CHECKING:
@@ -62,6 +61,7 @@ class GateRun:
     target_process: "TargetProcess | None" = None
     summary_path: Path | None = None
     target: "Target | None" = None
+    unmask_logs: Callable[[], None] = lambda: None
 
 
 run_key = pytest.StashKey[GateRun]()
@@ -115,9 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
         is_worker=is_worker,
     )
     config.stash[run_key] = run
-    logging.getLogger().addFilter(RedactingFilter(run.redactor))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter(run.redactor))
+    run.unmask_logs = mask_log_records(run.redactor)
     if not is_worker:
         _describe_environment(config, run)
         _install_interrupt_handlers(run)
@@ -347,6 +345,7 @@ class GatePlugin:
             from filot_gate.session import close_session
 
             close_session(config, self.run)
+        self.run.unmask_logs()
 
 
 blocked_key = pytest.StashKey[str]()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, Callable
 
 MASK = "********"
 #: Shorter values are not masked as substrings (they would mangle ordinary text); secrets the gate
@@ -75,15 +75,18 @@ def _url_password(value: str) -> str | None:
     return match["password"] if match else None
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks the rendered message of every record that passes it."""
+def mask_log_records(redactor: Redactor) -> Callable[[], None]:
+    """Mask every log record as it is created, whatever handler (live log, capture, file) gets it.
 
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
+    Returns the function that puts the previous record factory back (called at unconfigure).
+    """
+    previous = logging.getLogRecordFactory()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.redactor.count or "://" in str(record.msg):
-            record.msg = self.redactor.text(record.getMessage())
-            record.args = None
-        return True
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if redactor.count or "://" in str(record.msg):
+            record.msg, record.args = redactor.text(record.getMessage()), None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    return lambda: logging.setLogRecordFactory(previous)

@@ -23,7 +23,6 @@ from filot_gate.settings import GateSettings
 if TYPE_CHECKING:
     import httpx
     import psycopg
-    import redis
 
 
 class TargetUnavailable(Exception):
@@ -111,7 +110,7 @@ class Target:
     def redis_url(self) -> str:
         return self.settings.profile.get("target.redis_url") or self.secret_key("redis", "REDIS_URL")
 
-    def redis(self, anonymous: bool = False, **overrides: Any) -> "redis.Redis":
+    def redis(self, anonymous: bool = False, **overrides: Any) -> Any:
         """A client of FiLot's Redis with TLS verified against the profile's CA (or the system's).
 
         ``anonymous`` connects without the URL's credentials (to check that Redis requires them).

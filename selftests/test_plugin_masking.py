@@ -23,6 +23,7 @@ LEAKY_TESTS = {
         def test_secret_in_every_channel(loaded_secret, evidence, record_property):
             print("stdout has", loaded_secret)
             logging.getLogger("filot").warning("log has %s", loaded_secret)
+            logging.getLogger("filot.deep.child").error("child logger has %s", loaded_secret)
             evidence.add("response", {"token": loaded_secret})
             record_property("jwt", loaded_secret)
             assert loaded_secret == "", f"JWT_SECRET is {loaded_secret} and DSN postgresql://filot:pw-in-url@db/filot"
@@ -34,7 +35,7 @@ def test_planted_secret_appears_in_no_output_file(gate_project):
     pytester = gate_project(**LEAKY_TESTS)
     result = pytester.runpytest(
         "--html=reports/gate-report.html", "--self-contained-html", "--junitxml=reports/junit.xml",
-        "--alluredir=reports/allure-results", "-p", "allure_pytest", "-o", "junit_logging=all", "-o", "junit_family=xunit1",
+        "--alluredir=reports/allure-results", "-p", "allure_pytest", "-o", "junit_logging=all", "-o", "junit_family=xunit1", "-o", "log_cli=true",
     )
     assert result.ret == 1
     result.stdout.no_fnmatch_line(f"*{SECRET}*")
