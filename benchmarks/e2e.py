@@ -1,0 +1,83 @@
+"""End-to-end benchmark of the sandbox (issue 4): cold start, latency per KTP (upload -> decided
+status), and throughput with 1 and 2 OCR workers. ``python -m benchmarks.e2e [--documents 100]``
+writes benchmarks/results/e2e-<host>.json and prints a table. Numbers only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from filot_gate import corpus
+from selftests.sandbox_fixture import start_private_sandbox, stop_private_sandbox
+from selftests.test_reliability import api_url, db, scale_worker, token, upload, wait_all_decided
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run_batch(sandbox, count: int, workers: int) -> dict:
+    """Upload ``count`` clean KTPs at once with ``workers`` OCR worker tasks; latency from the DB."""
+    import httpx
+
+    scale_worker(sandbox, workers)
+    card = corpus.first("KTP", "auto_approve")
+    bearers = [token(sandbox, f"bench-{workers}-{n}") for n in range(max(1, count // 50 + 1))]
+    started = time.monotonic()
+    with httpx.Client(base_url=api_url(sandbox), timeout=120) as client, ThreadPoolExecutor(8) as pool:
+        ids = [r.json()["documentId"] for r in pool.map(lambda n: upload(client, bearers[n % len(bearers)], card), range(count))]
+    statuses = wait_all_decided(sandbox, ids, deadline_s=60 + count * 10)
+    wall = time.monotonic() - started
+    with db(sandbox) as conn:
+        rows = conn.execute(
+            "SELECT EXTRACT(EPOCH FROM max(h.changed_at) - d.created_at) FROM documents d"
+            " JOIN document_status_history h ON h.document_id = d.id WHERE d.id = ANY(%s::uuid[]) GROUP BY d.id",
+            (ids,)).fetchall()
+    latencies = [float(r[0]) for r in rows]
+    return {
+        "documents": count, "workers": workers, "decided": sum(1 for s in statuses.values() if s == "auto_approved"),
+        "wallS": round(wall, 1), "throughputDocsPerS": round(count / wall, 2),
+        "latencyS": {"p50": round(percentile(latencies, 0.5), 2), "p95": round(percentile(latencies, 0.95), 2),
+                     "max": round(max(latencies), 2), "mean": round(statistics.mean(latencies), 2)},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__)
+    parser.add_argument("--documents", type=int, default=100, help="KTPs per throughput batch (default 100)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    sandbox = start_private_sandbox(subnet_base=81)
+    cold_start = time.monotonic() - started
+    try:
+        single = run_batch(sandbox, 10, workers=1)
+        batches = [run_batch(sandbox, args.documents, workers=n) for n in (1, 2)]
+    finally:
+        stop_private_sandbox(sandbox)
+    result = {"host": platform.node(), "cpus": __import__("os").cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "coldStartS": round(cold_start, 1), "warmup10Docs1Worker": single, "batches": batches,
+              "command": f"python -m benchmarks.e2e --documents {args.documents}"}
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"e2e-{platform.node() or 'host'}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"cold start {result['coldStartS']} s")
+    print("docs  workers  decided  wall s  docs/s  p50 s  p95 s  max s")
+    for b in [single, *batches]:
+        lat = b["latencyS"]
+        print(f"{b['documents']:>4}  {b['workers']:>7}  {b['decided']:>7}  {b['wallS']:>6}  {b['throughputDocsPerS']:>6}"
+              f"  {lat['p50']:>5}  {lat['p95']:>5}  {lat['max']:>5}")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
