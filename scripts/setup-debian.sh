@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the sandbox and the gate need, only those missing (idempotent).
 set -euo pipefail
-packages=(redis-server tesseract-ocr tesseract-ocr-ind fonts-dejavu-core fonts-liberation2 openssl procps)
+packages=(redis-server tesseract-ocr tesseract-ocr-ind fonts-dejavu-core fonts-liberation2 openssl procps chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
