@@ -37,3 +37,10 @@ SERVICES = {
     "backend": (BACKEND_CLUSTER, BACKEND_SERVICE, BACKEND_FAMILY, BACKEND_CONTAINER),
     "ocr-gpu": (GPU_CLUSTER, GPU_SERVICE, GPU_FAMILY, GPU_CONTAINER),
 }
+
+#: ECR repository of each service's image (the deploy record names the digest, this the repository).
+REPOSITORIES = {"backend": BACKEND_REPOSITORY, "ocr-gpu": GPU_REPOSITORY}
+#: CloudWatch log group of each service's containers (the task definitions' ``awslogs-group``).
+LOG_GROUPS = {"backend": BACKEND_LOG_GROUP, "ocr-gpu": GPU_LOG_GROUP}
+#: Path of the ALB target group's health check: the backend's ``GET /health``.
+HEALTH_CHECK_PATH = "/health"

@@ -1,35 +1,23 @@
-"""Infra: the ECS services run the deployed revision, stable (seed 000 sections 2, 3 "Acceptance")."""
+"""Infra: the ECS services run the deployed revision, stable, with the circuit breaker armed
+(seed 000 sections 2, 3 "Acceptance criteria" and 8, seed 001 "Service Configuration", DESIGN.md section 4)."""
 
 from __future__ import annotations
 
 import pytest
 
 from filot_contract import aws_names
+from filot_gate.checks import add_service_evidence, deployed_arn, describe_service, service_name, task_id, tasks
 
 pytestmark = pytest.mark.infra
 
 SERVICES = pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
 
 
-def deployed_arn(deploy_record: dict, service_key: str) -> str:
-    """The revision this deploy shipped for the service; a service the deploy did not touch is skipped."""
-    if service_key not in deploy_record["services"]:
-        pytest.skip(f"deploy record {deploy_record['runId']} did not deploy {service_key}: no expected revision to compare")
-    return deploy_record["services"][service_key]["taskDefinitionArn"]
-
-
-def describe(ecs, service_key: str) -> dict:
-    cluster, name, _, _ = aws_names.SERVICES[service_key]
-    found = ecs.describe_services(cluster=cluster, services=[name])["services"]
-    assert found, f"ECS service {cluster}/{name}: expected to exist, describe-services returned none"
-    return found[0]
-
-
 @SERVICES
 def test_service_is_active_with_running_equal_to_desired(ecs, service_key, evidence):
-    service = describe(ecs, service_key)
-    evidence.add("ECS events (latest 10)", [e["message"] for e in service.get("events", [])[:10]])
-    where = f"ECS service {service['clusterArn'].rsplit('/', 1)[-1]}/{service['serviceName']}"
+    service = describe_service(ecs, service_key)
+    add_service_evidence(evidence, ecs, service_key, service)
+    where = service_name(service_key)
     assert service["status"] == "ACTIVE", f"{where}: expected status ACTIVE, got {service['status']}"
     assert service["runningCount"] == service["desiredCount"], (
         f"{where}: expected runningCount == desiredCount ({service['desiredCount']}), got {service['runningCount']}"
@@ -39,35 +27,56 @@ def test_service_is_active_with_running_equal_to_desired(ecs, service_key, evide
 
 
 @SERVICES
-def test_service_runs_exactly_the_deployed_revision_and_the_rollout_completed(ecs, deploy_record, service_key, evidence):
+def test_service_runs_exactly_the_deployed_revision(ecs, deploy_record, service_key, evidence):
     expected = deployed_arn(deploy_record, service_key)
-    service = describe(ecs, service_key)
-    where = f"ECS service {service['serviceName']}"
-    evidence.add("deployments", service["deployments"])
-    evidence.add("ECS events (latest 10)", [e["message"] for e in service.get("events", [])[:10]])
+    service = describe_service(ecs, service_key)
+    add_service_evidence(evidence, ecs, service_key, service)
     assert service["taskDefinition"] == expected, (
-        f"{where}: expected task definition {expected} (deploy record {deploy_record['runId']}), runs {service['taskDefinition']}"
+        f"{service_name(service_key)}: expected task definition {expected} (deploy record {deploy_record['runId']}),"
+        f" runs {service['taskDefinition']}"
     )
+
+
+@SERVICES
+def test_primary_deployment_completed(ecs, service_key, evidence):
+    service = describe_service(ecs, service_key)
+    add_service_evidence(evidence, ecs, service_key, service)
+    primary = next((d for d in service["deployments"] if d["status"] == "PRIMARY"), None)
+    assert primary is not None, f"{service_name(service_key)}: expected a PRIMARY deployment, found none"
+    assert primary.get("rolloutState") == "COMPLETED", (
+        f"{service_name(service_key)}: expected the PRIMARY deployment ({primary['taskDefinition']}) COMPLETED,"
+        f" got {primary.get('rolloutState')} ({primary.get('rolloutStateReason')})"
+    )
+
+
+@SERVICES
+def test_no_deployment_failed(ecs, service_key, evidence):
+    service = describe_service(ecs, service_key)
+    add_service_evidence(evidence, ecs, service_key, service)
     failed = [d for d in service["deployments"] if d.get("rolloutState") == "FAILED"]
     assert not failed, (
-        f"{where}: deployment {failed[0]['taskDefinition']} FAILED ({failed[0].get('rolloutStateReason')});"
-        " the circuit breaker rolled it back" if failed else ""
+        f"{service_name(service_key)}: expected no FAILED deployment; {failed[0]['taskDefinition']} FAILED"
+        f" ({failed[0].get('rolloutStateReason')})" if failed else ""
     )
-    primary = next((d for d in service["deployments"] if d["status"] == "PRIMARY"), None)
-    assert primary is not None and primary.get("rolloutState") == "COMPLETED", (
-        f"{where}: expected the PRIMARY deployment COMPLETED, got {primary and primary.get('rolloutState')}"
-        f" ({primary and primary.get('rolloutStateReason')})"
+
+
+@SERVICES
+def test_circuit_breaker_is_enabled_with_rollback(ecs, service_key):
+    service = describe_service(ecs, service_key)
+    breaker = (service.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+    assert breaker.get("enable") is True and breaker.get("rollback") is True, (
+        f"{service_name(service_key)}: expected deploymentCircuitBreaker enable=true rollback=true (seed 001),"
+        f" got enable={breaker.get('enable')} rollback={breaker.get('rollback')}"
     )
 
 
 @SERVICES
 def test_every_running_task_runs_the_deployed_revision(ecs, deploy_record, service_key, evidence):
-    cluster, name, _, _ = aws_names.SERVICES[service_key]
     expected = deployed_arn(deploy_record, service_key)
-    arns = ecs.list_tasks(cluster=cluster, serviceName=name, desiredStatus="RUNNING")["taskArns"]
-    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
-    evidence.add("running tasks", [{"task": t["taskArn"], "taskDefinition": t["taskDefinitionArn"],
-                                    "lastStatus": t["lastStatus"]} for t in tasks])
-    assert tasks, f"ECS service {name}: expected running tasks, found none in cluster {cluster}"
-    stray = [t["taskArn"].rsplit("/", 1)[-1] for t in tasks if t["taskDefinitionArn"] != expected]
-    assert not stray, f"ECS service {name}: expected every running task on {expected}; tasks {stray} run another revision"
+    running = tasks(ecs, service_key)
+    evidence.add("running tasks", [{"task": task_id(t), "taskDefinition": t["taskDefinitionArn"],
+                                    "lastStatus": t["lastStatus"]} for t in running])
+    add_service_evidence(evidence, ecs, service_key)
+    assert running, f"{service_name(service_key)}: expected running tasks, found none"
+    stray = [task_id(t) for t in running if t["taskDefinitionArn"] != expected]
+    assert not stray, f"{service_name(service_key)}: expected every running task on {expected}; tasks {stray} run another revision"

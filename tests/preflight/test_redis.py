@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from filot_contract.redis_keys import REQUIRED_EVICTION_POLICY
+from filot_contract.redis_keys import KEYSPACE_EVENTS, OCR_QUEUE, REQUIRED_EVICTION_POLICY
+from filot_gate.redis_config import keyspace_flags, redis_config
 
 pytestmark = pytest.mark.preflight
 
@@ -34,7 +35,23 @@ def test_redis_answers_over_tls_and_requires_auth(target):
 
 
 def test_redis_never_evicts_queue_keys(redis_client):
-    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    policy = redis_config(redis_client, "maxmemory-policy")
     assert policy == REQUIRED_EVICTION_POLICY, (
         f"Redis maxmemory-policy: expected {REQUIRED_EVICTION_POLICY} (queue keys must never be evicted), got {policy}"
+    )
+
+
+def test_redis_persists_with_append_only_file(redis_client):
+    appendonly = redis_config(redis_client, "appendonly")
+    assert appendonly == "yes", (
+        f"Redis appendonly: expected yes (AOF persistence, so queued jobs survive a restart; seed 002 section 3), got {appendonly}"
+    )
+
+
+def test_redis_publishes_the_keyspace_events_the_gate_follows(redis_client):
+    flags = redis_config(redis_client, "notify-keyspace-events")
+    missing = keyspace_flags(KEYSPACE_EVENTS) - keyspace_flags(flags)
+    assert not missing, (
+        f"Redis notify-keyspace-events: expected at least {KEYSPACE_EVENTS!r} (the gate follows jobs through keyspace"
+        f" events of {OCR_QUEUE}), got {flags!r}, missing {''.join(sorted(missing))!r}"
     )

@@ -1,0 +1,81 @@
+"""What makes a FiLot task definition deployable (DESIGN.md section 5, seeds 000 sections 2-3, 001):
+a valid ``register-task-definition`` input, secrets only through ``valueFrom`` (never in plain
+``environment``), the GPU resource requirement on the worker, ``awslogs`` into the service's log
+group, and a container health check. Problems name the container and the variable, never a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from filot_contract import aws_names
+from filot_gate.manifests import ManifestError, validate_input
+from filot_gate.secrets_manifest import SecretsManifest
+
+
+def as_register_input(described: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``describe-task-definition`` answer cut down to what ``register-task-definition`` accepts."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    accepted = model.operation_model("RegisterTaskDefinition").input_shape.members
+    return {k: v for k, v in described.items() if k in accepted}
+
+
+def problems(described: Mapping[str, Any], service_key: str, manifest: SecretsManifest) -> list[str]:
+    """Everything wrong with one registered task definition of ``service_key``."""
+    found = []
+    try:
+        validate_input("ecs", "RegisterTaskDefinition", as_register_input(described), "task definition")
+    except ManifestError as exc:
+        found.append(str(exc).replace("\n", " "))
+    containers = described.get("containerDefinitions", [])
+    found += _secret_problems(containers, manifest)
+    found += _logging_problems(containers, aws_names.LOG_GROUPS[service_key])
+    found += _health_check_problems(containers)
+    if service_key == "ocr-gpu":
+        found += _gpu_problems(containers)
+    return found
+
+
+def _secret_problems(containers: list[Mapping[str, Any]], manifest: SecretsManifest) -> list[str]:
+    secret_names = {key.name for spec in manifest.secrets for key in spec.keys}
+    found = []
+    for container in containers:
+        plain = sorted(e["name"] for e in container.get("environment", []) if e["name"] in secret_names)
+        if plain:
+            found.append(f"container {container['name']}: secrets {', '.join(plain)} set in plain environment,"
+                         " expected only through secrets/valueFrom")
+        for secret in container.get("secrets", []):
+            try:
+                manifest.resolve_ref(secret["valueFrom"])
+            except ValueError as exc:
+                found.append(f"container {container['name']}: secret {secret['name']}: {exc}")
+    return found
+
+
+def _logging_problems(containers: list[Mapping[str, Any]], log_group: str) -> list[str]:
+    found = []
+    for container in containers:
+        config = container.get("logConfiguration") or {}
+        group = (config.get("options") or {}).get("awslogs-group")
+        if config.get("logDriver") != "awslogs" or group != log_group:
+            found.append(f"container {container['name']}: expected logDriver awslogs into {log_group},"
+                         f" got {config.get('logDriver') or 'no log configuration'} into {group or 'no group'}")
+    return found
+
+
+def _health_check_problems(containers: list[Mapping[str, Any]]) -> list[str]:
+    return [f"container {c['name']}: essential container has no healthCheck command"
+            for c in containers if c.get("essential", True) and not (c.get("healthCheck") or {}).get("command")]
+
+
+def _gpu_problems(containers: list[Mapping[str, Any]]) -> list[str]:
+    worker = next((c for c in containers if c["name"] == aws_names.GPU_CONTAINER), None)
+    if worker is None:
+        return [f"expected container {aws_names.GPU_CONTAINER}, the task definition has "
+                f"{', '.join(c['name'] for c in containers) or 'none'}"]
+    gpus = [r.get("value") for r in worker.get("resourceRequirements", []) if r.get("type") == "GPU"]
+    if not gpus or int(gpus[0]) < 1:
+        return [f"container {aws_names.GPU_CONTAINER}: expected resourceRequirements GPU >= 1, got {gpus or 'none'}"]
+    return []

@@ -1,0 +1,62 @@
+"""Infra: monitoring (seed 000 section 6 "Recommended alarms", Acceptance Criteria "CloudWatch
+dashboards and alarms created", seed 002 section 7, DESIGN.md section 4 "Before e2e, no FiLot alarm
+may already be in ALARM"): every alarm of the manifest exists as defined, none is firing, the
+dashboard exists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from filot_gate import alarm_diff
+from filot_gate.checks import error_code
+from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, read_json
+
+pytestmark = pytest.mark.infra
+
+ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)]
+
+
+@pytest.fixture(scope="module")
+def expected_alarms(target) -> dict[str, dict]:
+    return {alarm["AlarmName"]: alarm for alarm in alarm_diff.expected_alarms(target)}
+
+
+def describe_alarms(target, **filters) -> list[dict]:
+    paginator = target.client("cloudwatch").get_paginator("describe_alarms")
+    return [alarm for page in paginator.paginate(AlarmTypes=["MetricAlarm"], **filters) for alarm in page["MetricAlarms"]]
+
+
+@pytest.mark.parametrize("name", ALARM_NAMES)
+def test_alarm_exists_as_the_manifest_defines_it(target, expected_alarms, name):
+    live = describe_alarms(target, AlarmNames=[name])
+    assert live, f"CloudWatch alarm {name}: expected to exist ({ALARMS_FILE}), it does not"
+    found = alarm_diff.differences(expected_alarms[name], live[0])
+    assert not found, f"CloudWatch alarm {name}: differs from {ALARMS_FILE}: " + "; ".join(found)
+
+
+def test_no_filot_alarm_is_in_alarm(target, evidence):
+    firing = [a for a in describe_alarms(target, StateValue="ALARM")
+              if a["AlarmName"] in ALARM_NAMES or a["AlarmName"].startswith("filot-")]
+    evidence.add("alarms in ALARM", [{k: a.get(k) for k in ("AlarmName", "StateReason", "StateUpdatedTimestamp")}
+                                     for a in firing])
+    assert not firing, "CloudWatch: expected no FiLot alarm in ALARM before e2e; " + "; ".join(
+        f"{a['AlarmName']} since {a.get('StateUpdatedTimestamp')}: {a.get('StateReason')}" for a in firing)
+
+
+def test_dashboard_exists_with_the_manifests_widgets(target):
+    from botocore.exceptions import ClientError
+
+    manifest = read_json(DASHBOARD_FILE)
+    name = manifest["DashboardName"]
+    try:
+        body = json.loads(target.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFound":
+            raise
+        pytest.fail(f"CloudWatch dashboard {name}: expected to exist ({DASHBOARD_FILE}), got {error_code(exc)}")
+    titles = {w.get("properties", {}).get("title") for w in body.get("widgets", [])}
+    missing = [w["properties"]["title"] for w in manifest["DashboardBody"]["widgets"]
+               if w.get("properties", {}).get("title") not in titles]
+    assert not missing, f"CloudWatch dashboard {name}: expected the widgets of {DASHBOARD_FILE}; missing: {', '.join(missing)}"

@@ -1,0 +1,62 @@
+"""Preflight: GPU capacity (seed 000 "Prerequisites" 4 and section 3 "Ensure the ASG has at least 1
+instance healthy"): the GPU ASG has an InService, Healthy instance, launched with the ECS instance profile."""
+
+from __future__ import annotations
+
+import pytest
+
+from filot_contract import aws_names
+from filot_gate.checks import error_code
+
+pytestmark = pytest.mark.preflight
+
+#: The instance profile the GPU instances need to join the ECS cluster (seed 000 "Prerequisites" 4).
+INSTANCE_PROFILE_ROLE = "ecsInstanceRole"
+
+
+def describe_asg(target) -> dict:
+    groups = target.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[aws_names.GPU_ASG])["AutoScalingGroups"]
+    assert groups, f"ASG {aws_names.GPU_ASG}: expected to exist (aws autoscaling describe-auto-scaling-groups), it does not"
+    return groups[0]
+
+
+def test_gpu_asg_has_an_in_service_healthy_instance(target, evidence):
+    group = describe_asg(target)
+    instances = group["Instances"]
+    evidence.add(f"ASG {aws_names.GPU_ASG} instances", instances)
+    activities = target.client("autoscaling").describe_scaling_activities(
+        AutoScalingGroupName=aws_names.GPU_ASG, MaxRecords=5)["Activities"]
+    evidence.add(f"ASG {aws_names.GPU_ASG} scaling activities (latest 5)",
+                 [f"{a.get('StartTime')} {a.get('StatusCode')}: {a.get('Description')} {a.get('StatusMessage', '')}"
+                  for a in activities])
+    ready = [i for i in instances if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"]
+    assert ready, (
+        f"ASG {aws_names.GPU_ASG}: expected at least 1 InService Healthy instance (desired {group['DesiredCapacity']}),"
+        f" got {[(i['InstanceId'], i['LifecycleState'], i['HealthStatus']) for i in instances] or 'no instances'}"
+    )
+
+
+def test_gpu_instances_launch_with_the_ecs_instance_profile(target):
+    from botocore.exceptions import ClientError
+
+    template = describe_asg(target).get("LaunchTemplate") or {}
+    name = template.get("LaunchTemplateName")
+    assert name == aws_names.GPU_LAUNCH_TEMPLATE, (
+        f"ASG {aws_names.GPU_ASG}: expected launch template {aws_names.GPU_LAUNCH_TEMPLATE}, got {name or 'none'}"
+    )
+    version = target.client("ec2").describe_launch_template_versions(
+        LaunchTemplateName=name, Versions=[template.get("Version") or "$Default"])["LaunchTemplateVersions"][0]
+    profile = (version["LaunchTemplateData"].get("IamInstanceProfile") or {})
+    profile_name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
+    assert profile_name, f"launch template {name} v{version['VersionNumber']}: expected an IAM instance profile, it has none"
+    try:
+        roles = [r["RoleName"] for r in target.client("iam").get_instance_profile(
+            InstanceProfileName=profile_name)["InstanceProfile"]["Roles"]]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        pytest.fail(f"instance profile {profile_name} (launch template {name}): expected to exist, got NoSuchEntity")
+    assert INSTANCE_PROFILE_ROLE in roles, (
+        f"instance profile {profile_name} (launch template {name}): expected role {INSTANCE_PROFILE_ROLE}, has {roles}"
+    )

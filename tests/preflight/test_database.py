@@ -1,0 +1,59 @@
+"""Preflight: FiLot's database (seed 000 sections 0 and 5, seed 002 section 2): reachable, every
+migration of the release applied, the tables and their key constraints present."""
+
+from __future__ import annotations
+
+import pytest
+
+from filot_contract.schema import FOREIGN_KEYS, MIGRATIONS_DIR, MIGRATIONS_TABLE, STATUS_COLUMN, STATUS_VALUES, TABLES
+from filot_gate import db_schema
+
+pytestmark = pytest.mark.preflight
+
+
+def test_database_answers_with_the_secrets_credentials(target):
+    import psycopg
+
+    where = target.redactor.text(target.database_url)
+    try:
+        with target.db() as conn:
+            answer = conn.execute("SELECT 1").fetchone()
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"database {where}: expected to accept a connection with DATABASE_URL's credentials, got: {exc}")
+    assert answer == (1,), f"database {where}: expected SELECT 1 to return 1, got {answer}"
+
+
+def test_every_migration_of_the_release_is_applied(db, settings, pytestconfig, evidence):
+    directory = pytestconfig.rootpath / settings.profile.get("database.migrations_dir", MIGRATIONS_DIR)
+    shipped = db_schema.shipped_migrations(directory)
+    applied = db_schema.applied_migrations(db)
+    evidence.add("migrations", {"shipped": [m.label for m in shipped], "applied versions": sorted(applied or {})})
+    assert applied is not None, f"database: expected table {MIGRATIONS_TABLE} (no migration was ever applied), it is absent"
+    pending = [m.label for m in shipped if m.version not in applied]
+    assert not pending, f"database: expected every migration of {directory.name}/ applied, pending: {', '.join(pending)}"
+    changed = [m.label for m in shipped if applied[m.version] != m.checksum]
+    assert not changed, f"database: migrations applied from a different file than the release ships: {', '.join(changed)}"
+
+
+def test_core_tables_exist_with_primary_keys(db):
+    missing = [t for t in TABLES if t not in db_schema.existing_tables(db, TABLES)]
+    assert not missing, f"database: expected tables {', '.join(TABLES)}; missing: {', '.join(missing)}"
+    without_key = [t for t in TABLES if t not in db_schema.primary_keys(db, TABLES)]
+    assert not without_key, f"database: expected a primary key on every core table; none on: {', '.join(without_key)}"
+
+
+def test_foreign_keys_tie_documents_to_users_results_and_reviews(db):
+    present = db_schema.foreign_keys(db)
+    missing = [f"{t}.{c} -> {rt}.{rc}" for t, c, rt, rc in FOREIGN_KEYS if (t, c, rt, rc) not in present]
+    assert not missing, f"database: expected the contract's {len(FOREIGN_KEYS)} foreign keys; missing: {', '.join(missing)}"
+
+
+def test_document_status_is_constrained_to_the_contracts_statuses(db):
+    table, column = STATUS_COLUMN
+    clauses = db_schema.check_clauses(db, table, column)
+    assert clauses, f"database: expected a CHECK constraint on {table}.{column}, found none"
+    allowed = set().union(*(db_schema.quoted_values(c) for c in clauses))
+    assert allowed == STATUS_VALUES, (
+        f"database: {table}.{column} CHECK expected to allow exactly {sorted(STATUS_VALUES)};"
+        f" missing {sorted(STATUS_VALUES - allowed)}, extra {sorted(allowed - STATUS_VALUES)}"
+    )

@@ -1,0 +1,22 @@
+"""Preflight: the IAM roles ECS needs exist (seed 000 "Prerequisites" 4 and section 0, seed 001 task roles)."""
+
+from __future__ import annotations
+
+import pytest
+
+from filot_contract import aws_names
+from filot_gate.checks import error_code
+
+pytestmark = pytest.mark.preflight
+
+
+@pytest.mark.parametrize("role", aws_names.IAM_ROLES)
+def test_iam_role_exists(target, role):
+    from botocore.exceptions import ClientError
+
+    try:
+        target.client("iam").get_role(RoleName=role)
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        pytest.fail(f"IAM role {role}: expected to exist (aws iam get-role), got NoSuchEntity")

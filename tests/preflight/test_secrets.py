@@ -1,0 +1,43 @@
+"""Preflight: FiLot's secrets (seed 000 "Prerequisites" 1 and section 0, seed 002 sections 1 and 6,
+seed 003 "Secrets Status"): every secret of production_secrets_required.json exists and passes its
+rules. Messages name the secret, the key and the rule, never the value."""
+
+from __future__ import annotations
+
+import pytest
+
+from filot_contract.secrets import secret_weakness
+from filot_gate.manifests import load_secrets_manifest
+from filot_gate.secret_store import read_secret_string, secret_id_on_target
+
+pytestmark = pytest.mark.preflight
+
+MANIFEST = load_secrets_manifest()
+
+
+@pytest.mark.parametrize("spec", MANIFEST.secrets, ids=lambda spec: spec.id)
+def test_secret_exists_and_passes_the_manifests_rules(target, spec):
+    secret_id = secret_id_on_target(target, spec.id)
+    secret_string = read_secret_string(target, spec.id)
+    if secret_string is None and not spec.required:
+        pytest.skip(f"optional secret {secret_id} is not set (used by {', '.join(spec.used_by)} only when enabled)")
+    assert secret_string is not None, (
+        f"secret {secret_id}: expected to exist in Secrets Manager (required by {', '.join(spec.used_by)}), it does not"
+    )
+    try:
+        values = spec.decode(secret_string)
+    except ValueError as exc:
+        pytest.fail(f"secret {secret_id}: {exc}")
+    problems = MANIFEST.check(spec, values)
+    assert not problems, f"secret {secret_id}: expected every key to pass the manifest's rules; " + "; ".join(problems)
+
+
+def test_jwt_secret_is_long_and_not_a_known_default(target):
+    spec = next(s for s in MANIFEST.secrets if any(k.name == "JWT_SECRET" for k in s.keys))
+    secret_string = read_secret_string(target, spec.id)
+    assert secret_string is not None, f"secret {secret_id_on_target(target, spec.id)}: expected to exist, it does not"
+    weakness = secret_weakness(spec.decode(secret_string)["JWT_SECRET"])
+    assert weakness is None, (
+        f"JWT_SECRET (secret {secret_id_on_target(target, spec.id)}): expected a strong random value"
+        f" (seed 002 section 6: not the default); it {weakness}"
+    )
