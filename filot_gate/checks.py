@@ -9,7 +9,7 @@ ECS service events and the ``stoppedReason`` of recently stopped tasks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import pytest
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from filot_gate.evidence import Evidence
 
+T = TypeVar("T")
+
 #: How many service events and stopped tasks go into a failing test's evidence.
 EVIDENCE_EVENTS = 10
 EVIDENCE_STOPPED_TASKS = 5
@@ -27,6 +29,19 @@ EVIDENCE_STOPPED_TASKS = 5
 
 def error_code(exc: "ClientError") -> str:
     return exc.response.get("Error", {}).get("Code", "")
+
+
+def unless_absent(call: Callable[[], T], *absent_codes: str) -> T | None:
+    """The call's answer, or None when AWS answers that the thing does not exist (one of
+    ``absent_codes``); any other error means the gate could not look, and propagates."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) in absent_codes:
+            return None
+        raise
 
 
 def deployed_arn(deploy_record: dict, service_key: str) -> str:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from filot_gate import alarm_diff
-from filot_gate.checks import error_code
+from filot_gate.checks import unless_absent
 from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, read_json
 
 pytestmark = pytest.mark.infra
@@ -46,16 +46,11 @@ def test_no_filot_alarm_is_in_alarm(target, evidence):
 
 
 def test_dashboard_exists_with_the_manifests_widgets(target):
-    from botocore.exceptions import ClientError
-
     manifest = read_json(DASHBOARD_FILE)
     name = manifest["DashboardName"]
-    try:
-        body = json.loads(target.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
-    except ClientError as exc:
-        if error_code(exc) != "ResourceNotFound":
-            raise
-        pytest.fail(f"CloudWatch dashboard {name}: expected to exist ({DASHBOARD_FILE}), got {error_code(exc)}")
+    found = unless_absent(lambda: target.client("cloudwatch").get_dashboard(DashboardName=name), "ResourceNotFound")
+    assert found is not None, f"CloudWatch dashboard {name}: expected to exist ({DASHBOARD_FILE}), it does not"
+    body = json.loads(found["DashboardBody"])
     titles = {w.get("properties", {}).get("title") for w in body.get("widgets", [])}
     missing = [w["properties"]["title"] for w in manifest["DashboardBody"]["widgets"]
                if w.get("properties", {}).get("title") not in titles]

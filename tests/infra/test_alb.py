@@ -6,20 +6,16 @@ from __future__ import annotations
 import pytest
 
 from filot_contract import aws_names
-from filot_gate.checks import add_service_evidence, error_code, task_id, task_ip, tasks
+from filot_gate.checks import add_service_evidence, task_id, task_ip, tasks, unless_absent
 
 pytestmark = pytest.mark.infra
 
 
 def describe_target_group(target) -> dict:
-    from botocore.exceptions import ClientError
-
-    try:
-        return target.client("elbv2").describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])["TargetGroups"][0]
-    except ClientError as exc:
-        if error_code(exc) != "TargetGroupNotFound":
-            raise
-        pytest.fail(f"ALB target group {aws_names.TARGET_GROUP_NAME}: expected to exist, got TargetGroupNotFound")
+    found = unless_absent(lambda: target.client("elbv2").describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME]),
+                          "TargetGroupNotFound")
+    assert found and found["TargetGroups"], f"ALB target group {aws_names.TARGET_GROUP_NAME}: expected to exist, it does not"
+    return found["TargetGroups"][0]
 
 
 def test_target_group_health_check_is_the_backends_health_route(target):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from filot_contract import aws_names
-from filot_gate.checks import error_code
+from filot_gate.checks import unless_absent
 
 pytestmark = pytest.mark.preflight
 
@@ -38,8 +38,6 @@ def test_gpu_asg_has_an_in_service_healthy_instance(target, evidence):
 
 
 def test_gpu_instances_launch_with_the_ecs_instance_profile(target):
-    from botocore.exceptions import ClientError
-
     template = describe_asg(target).get("LaunchTemplate") or {}
     name = template.get("LaunchTemplateName")
     assert name == aws_names.GPU_LAUNCH_TEMPLATE, (
@@ -50,13 +48,10 @@ def test_gpu_instances_launch_with_the_ecs_instance_profile(target):
     profile = (version["LaunchTemplateData"].get("IamInstanceProfile") or {})
     profile_name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
     assert profile_name, f"launch template {name} v{version['VersionNumber']}: expected an IAM instance profile, it has none"
-    try:
-        roles = [r["RoleName"] for r in target.client("iam").get_instance_profile(
-            InstanceProfileName=profile_name)["InstanceProfile"]["Roles"]]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        pytest.fail(f"instance profile {profile_name} (launch template {name}): expected to exist, got NoSuchEntity")
+    found = unless_absent(lambda: target.client("iam").get_instance_profile(InstanceProfileName=profile_name),
+                          "NoSuchEntity")
+    assert found is not None, f"instance profile {profile_name} (launch template {name}): expected to exist, got NoSuchEntity"
+    roles = [r["RoleName"] for r in found["InstanceProfile"]["Roles"]]
     assert INSTANCE_PROFILE_ROLE in roles, (
         f"instance profile {profile_name} (launch template {name}): expected role {INSTANCE_PROFILE_ROLE}, has {roles}"
     )

@@ -24,13 +24,13 @@ def test_database_answers_with_the_secrets_credentials(target):
 
 
 def test_every_migration_of_the_release_is_applied(db, settings, pytestconfig, evidence):
-    directory = pytestconfig.rootpath / settings.profile.get("database.migrations_dir", MIGRATIONS_DIR)
-    shipped = db_schema.shipped_migrations(directory)
+    relative = settings.profile.get("database.migrations_dir", MIGRATIONS_DIR)
+    shipped = db_schema.shipped_migrations(pytestconfig.rootpath / relative)
     applied = db_schema.applied_migrations(db)
     evidence.add("migrations", {"shipped": [m.label for m in shipped], "applied versions": sorted(applied or {})})
     assert applied is not None, f"database: expected table {MIGRATIONS_TABLE} (no migration was ever applied), it is absent"
     pending = [m.label for m in shipped if m.version not in applied]
-    assert not pending, f"database: expected every migration of {directory.name}/ applied, pending: {', '.join(pending)}"
+    assert not pending, f"database: expected every migration of {relative}/ applied, pending: {', '.join(pending)}"
     changed = [m.label for m in shipped if applied[m.version] != m.checksum]
     assert not changed, f"database: migrations applied from a different file than the release ships: {', '.join(changed)}"
 

@@ -5,18 +5,12 @@ from __future__ import annotations
 import pytest
 
 from filot_contract import aws_names
-from filot_gate.checks import error_code
+from filot_gate.checks import unless_absent
 
 pytestmark = pytest.mark.preflight
 
 
 @pytest.mark.parametrize("role", aws_names.IAM_ROLES)
 def test_iam_role_exists(target, role):
-    from botocore.exceptions import ClientError
-
-    try:
-        target.client("iam").get_role(RoleName=role)
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        pytest.fail(f"IAM role {role}: expected to exist (aws iam get-role), got NoSuchEntity")
+    found = unless_absent(lambda: target.client("iam").get_role(RoleName=role), "NoSuchEntity")
+    assert found is not None, f"IAM role {role}: expected to exist (aws iam get-role), got NoSuchEntity"
