@@ -29,6 +29,9 @@ BULI2_CALLBACK_SEEN_PREFIX = "filot:buli2:callback:"
 RATE_LIMIT_PREFIX = "filot:ratelimit:"
 #: Prefix of the gate's per-environment run lock.
 GATE_LOCK_PREFIX = "filot:gate:lock:"
+#: Prefix of the counter of documents one gate run has created (shared by its xdist workers, so the
+#: run stays within the profile's ``e2e.max_documents``).
+GATE_DOCUMENTS_PREFIX = "filot:gate:documents:"
 
 #: Keyspace events FiLot's Redis must publish (K = keyspace, A = all classes) so that the gate can
 #: follow a job without polling.
@@ -56,6 +59,11 @@ def callback_seen(callback_id: str) -> str:
 def gate_lock(environment: str) -> str:
     """The lock key of one environment's gate run."""
     return f"{GATE_LOCK_PREFIX}{environment}"
+
+
+def gate_documents(run_id: str) -> str:
+    """The counter of documents created by one gate run."""
+    return f"{GATE_DOCUMENTS_PREFIX}{run_id}"
 
 
 def keyspace_channel(key: str, db: int = 0) -> str:

@@ -1,0 +1,53 @@
+"""E2E (seed 002 section 6 "Verify HMAC signature validation for BULI2 callbacks"): FiLot's
+``/internal/reviews`` refuses a callback that BULI2 did not sign (401) and one that is too old (400).
+
+Both are sent for a document id that does not exist, so a FiLot that wrongly accepted them would
+still change nothing (it would answer 404 and the check fails on that status).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+import pytest
+
+from filot_contract import buli2
+from filot_gate.review_callback import decision_body, new_callback_id, sign
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def callback_url(target) -> str:
+    return target.secret_key("buli2", "BULI2_CALLBACK_URL")
+
+
+def unsigned_body(run_id: str, synthetic) -> tuple[str, bytes]:
+    callback_id = new_callback_id(run_id)
+    synthetic.add_callback(callback_id)
+    return callback_id, decision_body(callback_id, f"filot-gate-{run_id}", str(uuid.uuid4()), "approved", f"filot-gate {run_id}")
+
+
+def test_callback_with_a_forged_signature_is_refused_with_401(api, callback_url, run_id, synthetic, evidence):
+    callback_id, body = unsigned_body(run_id, synthetic)
+    forged = sign(secrets.token_hex(32), callback_id, body)
+    response = api.post(callback_url, content=forged.body, headers=forged.headers)
+    evidence.add(f"forged callback -> {response.status_code}", response.text)
+    assert response.status_code == 401, (
+        f"POST {callback_url}: callback signed with a secret other than BULI2_SIGNATURE_SECRET: expected 401,"
+        f" got {response.status_code}: {response.text[:300]}"
+    )
+
+
+def test_stale_callback_is_refused_with_400(api, target, callback_url, run_id, synthetic, evidence):
+    callback_id, body = unsigned_body(run_id, synthetic)
+    age_s = buli2.MAX_SKEW_S + 60
+    stale = sign(target.secret_key("buli2", "BULI2_SIGNATURE_SECRET"), callback_id, body, timestamp=time.time() - age_s)
+    response = api.post(callback_url, content=stale.body, headers=stale.headers)
+    evidence.add(f"callback signed {age_s}s ago -> {response.status_code}", response.text)
+    assert response.status_code == 400, (
+        f"POST {callback_url}: correctly signed callback whose timestamp is {age_s}s old (limit {buli2.MAX_SKEW_S}s):"
+        f" expected 400 (stale), got {response.status_code}: {response.text[:300]}"
+    )
