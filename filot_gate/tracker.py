@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, TypeVar
@@ -39,6 +40,8 @@ DB_LOOK_EVERY_S = 0.5
 #: How long Redis may take to confirm the subscriptions.
 SUBSCRIBE_DEADLINE_S = 10.0
 PUSH_EVENTS = ("lpush", "rpush")
+#: Keyspace events kept for a failure message (a busy production queue sends many).
+MAX_EVENTS_KEPT = 50
 
 T = TypeVar("T")
 
@@ -66,7 +69,7 @@ class JobTracker:
     job_id: str | None = None
     document_id: str | None = None
     stages: dict[str, Stage] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)
+    events: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS_KEPT))
     result: OcrResult | None = None
 
     def __post_init__(self) -> None:
@@ -80,6 +83,7 @@ class JobTracker:
         self._pubsub.subscribe(redis_keys.OCR_RESULTS_CHANNEL, *self._channels)
         self._await_subscribed(1 + len(self._channels))
         self._started = time.monotonic()
+        self._pushes = 0  # pushes onto the queue seen since the subscription
 
     def _await_subscribed(self, count: int) -> None:
         deadline = time.monotonic() + SUBSCRIBE_DEADLINE_S
@@ -109,7 +113,8 @@ class JobTracker:
         return [vars(self.stages[name]) for name in STAGES if name in self.stages]
 
     def last_stage(self) -> str:
-        return max(self.stages.values(), key=lambda s: s.elapsed_s).name if self.stages else "none"
+        """The furthest stage reached (in the order of STAGES), or "none"."""
+        return next((name for name in reversed(STAGES) if name in self.stages), "none")
 
     # --- events ------------------------------------------------------------------------------------
 
@@ -127,9 +132,8 @@ class JobTracker:
             return
         key = self._channels.get(channel, channel)
         self.events.append(f"{round(time.monotonic() - self._started, 2)}s {data} {key}")
-        if key == redis_keys.OCR_QUEUE and data in PUSH_EVENTS and self.job_id:
-            self.mark("queued", f"keyspace event {data} on {redis_keys.OCR_QUEUE} during the upload; a worker"
-                                " had taken the job before LRANGE could list it")
+        if key == redis_keys.OCR_QUEUE and data in PUSH_EVENTS:
+            self._pushes += 1
         elif key == redis_keys.OCR_CLAIMS and data == "hset" and self.job_id and "claimed" not in self.stages:
             claim = self.redis_client.hget(redis_keys.OCR_CLAIMS, self.job_id)
             if claim:
@@ -158,6 +162,9 @@ class JobTracker:
         if any(self.job_id in raw for raw in self.redis_client.lrange(redis_keys.OCR_QUEUE, 0, -1)):
             self.mark("queued", f"LRANGE {redis_keys.OCR_QUEUE} 0 -1 contains job {self.job_id}")
         self.drain()
+        if self._pushes:
+            self.mark("queued", f"keyspace event {'/'.join(PUSH_EVENTS)} on {redis_keys.OCR_QUEUE} during the upload;"
+                                " a worker had taken the job before LRANGE could list it")
         return self.stages.get("queued")
 
     def wait_for_result(self, deadline_s: float) -> OcrResult:
@@ -231,7 +238,7 @@ class JobTracker:
             f"workers {_heartbeats(r)}",
         ]
         if not brief:
-            parts.append(f"keyspace events seen {self.events[-6:] or 'none'}")
+            parts.append(f"keyspace events seen {list(self.events)[-6:] or 'none'}")
             parts.append(self._worker_log_lines())
         return "; ".join(parts)
 

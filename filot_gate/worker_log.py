@@ -37,7 +37,7 @@ def tail_reader(target: Any, limit: int = 5) -> Callable[[], list[str]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return latest_lines(target.client("ecs"), target.client("logs"), limit) or ["(no log lines)"]
+            return latest_lines(target.client("ecs"), target.client("logs"), limit) or ["(no running worker task, or no lines yet)"]
         except (ClientError, BotoCoreError, StopIteration) as error:
             return [f"(not readable: {type(error).__name__}: {error})"]
 

@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 import redis
+from jwt.warnings import InsecureKeyLengthWarning
 
 from filot_contract import aws_names, redis_keys
 from filot_gate.polling import poll_until
@@ -183,8 +185,35 @@ def scores_refused_by_the_database(box: Box) -> Iterator[None]:
 
 
 @contextmanager
+def keyspace_events_off(box: Box) -> Iterator[None]:
+    """Redis publishes no keyspace events: a job the worker takes at once is seen neither by LRANGE nor by event."""
+    client = box.redis()
+    before = client.config_get("notify-keyspace-events")["notify-keyspace-events"]
+    client.config_set("notify-keyspace-events", "")
+    try:
+        yield
+    finally:
+        client.config_set("notify-keyspace-events", before)
+
+
+@contextmanager
 def nothing(box: Box) -> Iterator[None]:
     yield
+
+
+def api_accepts_a_default_jwt(box: Box) -> str | None:
+    """Why the default-jwt-secret fault cannot show the e2e check failing, or None when it can."""
+    from filot_contract.secrets import KNOWN_DEFAULT_SECRETS
+    from filot_gate.tokens import sign_token
+
+    url = f"http://127.0.0.1:{box.sandbox.env['FILOT_SANDBOX_ALB_PORT']}/documents"
+    for secret in KNOWN_DEFAULT_SECRETS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            token = sign_token(secret, "selftest-probe")
+        if httpx.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code != 401:
+            return None
+    return "the fault leaves the running API on its own secret (it refuses every default-signed token)"
 
 
 # --- the cases ------------------------------------------------------------------------------------
@@ -211,6 +240,8 @@ class Fault:
     checks: tuple[Check, ...]
     profile: str = "base"
     sandbox_fault: bool = False  # a ``python -m sandbox fault`` (skipped until offered)
+    #: Once injected: why the fault cannot make the checks fail on this sandbox (skip), or None.
+    unusable: Callable[[Box], str | None] = lambda box: None
 
 
 FAULTS = [
@@ -232,7 +263,10 @@ FAULTS = [
     Fault("api-unhealthy", lambda box: named_fault(box, "api-unhealthy"), (
         Check("e2e", "test_health.py::test_health_reports_ok_with_redis_and_db_connected", "/health"),), sandbox_fault=True),
     Fault("default-jwt-secret", lambda box: named_fault(box, "default-jwt-secret"), (
-        Check("e2e", "test_auth.py::test_token_signed_with_a_known_default_secret_is_refused", "not refused"),), sandbox_fault=True),
+        Check("e2e", "test_auth.py::test_token_signed_with_a_known_default_secret_is_refused", "not refused"),),
+          sandbox_fault=True, unusable=api_accepts_a_default_jwt),
+    Fault("redis-keyspace-events-off", keyspace_events_off, (
+        Check("e2e", "test_ktp_flow.py::test_job_is_seen_on_the_gpu_queue", "saw neither"),)),
     Fault("backend-upload-limit-2kb", lambda box: deployed(box, "backend", "MAX_UPLOAD_BYTES=2048"), (
         Check("e2e", "test_ktp_flow.py::test_upload_returns_a_document_id", "expected 202, got 413"),
         Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[pdf-renamed]", "expected 415, got 413"),
@@ -333,6 +367,8 @@ def test_fault_fails_exactly_its_check(box, offered_faults, tmp_path, fault):
         pytest.skip(f"sandbox fault {fault.name} is not offered yet (python -m sandbox fault --list)")
     runs = {}
     with fault.inject(box):
+        if reason := fault.unusable(box):
+            pytest.skip(f"fault {fault.name}: {reason}")
         for index, check in enumerate(fault.checks):
             runs[check] = run_gate(box, tmp_path / str(index), fault.profile,
                                    "-m", check.gate, "-k", check.keyword, f"tests/{check.gate}")

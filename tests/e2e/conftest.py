@@ -126,6 +126,11 @@ class Journey:
         if not reached:
             pytest.skip(f"not reached: {self.card.file} stopped before {what}: {self.stuck}")
 
+    def reached(self, stage_seen: bool) -> None:
+        """Fail with where the journey got stuck unless it got as far as this test's stage."""
+        if not stage_seen:
+            pytest.fail(self.stuck or f"{self.card.file}: the journey stopped early without a reason (a gate bug)")
+
     def history_now(self, db) -> list[dict[str, Any]]:
         """The document's status history as the database holds it now."""
         return status_history(db, self.document_id)

@@ -50,7 +50,7 @@ def test_job_is_seen_on_the_gpu_queue(approved, evidence, record_property):
 def test_worker_consumes_the_job_and_publishes_its_result(approved, evidence):
     approved.require("the worker", approved.queued is not None)
     approved.add_evidence(evidence)
-    assert approved.result is not None, approved.stuck
+    approved.reached(approved.result is not None)
     result = approved.result
     evidence.add("OCR result", result.model_dump())
     assert result.status == "succeeded", (
@@ -61,7 +61,7 @@ def test_worker_consumes_the_job_and_publishes_its_result(approved, evidence):
 def test_backend_scores_the_result_and_records_the_status(approved, db, evidence):
     approved.require("scoring", approved.result is not None)
     approved.add_evidence(evidence)
-    assert approved.scored is not None and approved.status is not None, approved.stuck
+    approved.reached(approved.scored is not None and approved.status is not None)
     evidence.add("verification_results row", approved.scored)
     expected = VerificationStatus.AUTO_APPROVED.value
     assert approved.status == expected, (

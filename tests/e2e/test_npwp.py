@@ -21,7 +21,7 @@ def npwp(journey):
 def test_npwp_upload_is_scored_and_approved(npwp, evidence):
     npwp.add_evidence(evidence)
     assert npwp.upload.accepted, npwp.upload.refusal()
-    assert npwp.status is not None, npwp.stuck
+    npwp.reached(npwp.status is not None)
     expected = VerificationStatus.AUTO_APPROVED.value
     assert npwp.status == expected, (
         f"documents.verification_status of NPWP {npwp.document_id} ({CARD.file}): expected {expected}, got {npwp.status}"

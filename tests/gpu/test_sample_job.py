@@ -69,7 +69,8 @@ def add_evidence(sample: SampleJob, evidence) -> None:
 
 def test_sample_job_comes_back_from_the_required_device(sample_job, settings, evidence):
     add_evidence(sample_job, evidence)
-    assert sample_job.result is not None, sample_job.stuck
+    if sample_job.result is None:
+        pytest.fail(sample_job.stuck)
     result = sample_job.result
     assert result.status == "succeeded", (
         f"{redis_keys.OCR_RESULTS_CHANNEL}: sample job {result.jobId}: expected status succeeded, got {result.status}: {result.error}"
