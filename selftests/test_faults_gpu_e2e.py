@@ -309,7 +309,9 @@ def box(tmp_path_factory) -> Iterator[Box]:
         base = sandbox.profile(tmp_path_factory.mktemp("profiles") / "base.toml").read_text()
         base = re.sub(r"\[deadlines\]\n(.|\n)*?(?=\n\[|\Z)", "[deadlines]\n" + "\n".join(f"{k} = {v}" for k, v in DEADLINES.items()), base)
         base += f'\n[e2e]\nmax_documents = 20\ncors_allowed_origins = ["{ALLOWED_ORIGIN}"]\n'
-        for name, text in (("base", base), ("cuda", base.replace("require_cuda = false", "require_cuda = true"))):
+        variants = {"base": base, "cuda": base.replace("require_cuda = false", "require_cuda = true"),
+                    "one-document": base.replace("max_documents = 20", "max_documents = 1")}
+        for name, text in variants.items():
             box.profiles[name] = sandbox.home / f"profile-{name}.toml"
             box.profiles[name].write_text(text)
         yield box
@@ -359,6 +361,15 @@ def test_a_fault_gives_the_same_no_go_with_two_workers(box, tmp_path):
     outcomes = {mode: gate_outcome(summary) for mode, (_, summary) in runs.items()}
     assert outcomes["serial"]["verdict"] == "no-go", runs["serial"][0].stdout[-4000:]
     assert outcomes["parallel"] == outcomes["serial"], runs["parallel"][0].stdout[-4000:]
+
+
+def test_a_run_creates_no_more_documents_than_the_profile_allows(box, tmp_path):
+    result, summary = run_gate(box, tmp_path, "one-document", "-m", "e2e", "-k", "test_ktp_flow or test_npwp", "tests/e2e")
+    gate = summary["gates"]["e2e"]
+    errors = [f for f in gate["failures"] if f["outcome"] == "error"]
+    assert summary["verdict"] == "inconclusive" and errors, result.stdout[-4000:]
+    assert all("has already created 1 documents" in f["message"] for f in errors), errors
+    assert gate["counts"]["passed"] >= 1, f"the first document's checks must still run: {gate['counts']}"
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)

@@ -124,7 +124,7 @@ class Journey:
         if not self.upload.accepted:
             pytest.skip(f"not reached: the upload of {self.card.file} was refused ({self.upload.status_code}); see the upload step")
         if not reached:
-            pytest.skip(f"not reached: {self.card.file} stopped before {what}: {self.stuck}")
+            pytest.skip(f"not reached: {self.card.file} stopped before {what}: {self.stuck or 'an earlier check of it failed'}")
 
     def reached(self, stage_seen: bool) -> None:
         """Fail with where the journey got stuck unless it got as far as this test's stage."""
