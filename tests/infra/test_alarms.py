@@ -24,8 +24,10 @@ def expected_alarms(target) -> dict[str, dict]:
 
 
 def describe_alarms(target, **filters) -> list[dict]:
+    """Metric and composite alarms (``aws cloudwatch describe-alarms --alarm-types ...``)."""
     paginator = target.client("cloudwatch").get_paginator("describe_alarms")
-    return [alarm for page in paginator.paginate(AlarmTypes=["MetricAlarm"], **filters) for alarm in page["MetricAlarms"]]
+    return [alarm for page in paginator.paginate(AlarmTypes=["MetricAlarm", "CompositeAlarm"], **filters)
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])]
 
 
 @pytest.mark.parametrize("name", ALARM_NAMES)
