@@ -1,4 +1,5 @@
-"""Assertions on one document's rows in FiLot's database (``documents``, ``document_status_history``).
+"""Reading and asserting one document's rows in FiLot's database (``documents``,
+``document_status_history``, ``verification_results``, ``manual_reviews``).
 
 Messages name the document, what was expected and what the database holds.
 """
@@ -15,6 +16,13 @@ ALLOWED_CHANGES = {
     S.PROCESSING: {S.AUTO_APPROVED, S.AUTO_REJECTED, S.MANUAL_REVIEW, S.FAILED},
     S.MANUAL_REVIEW: {S.APPROVED, S.REJECTED},
 }
+
+
+def fetch_one(db: Any, sql: str, params: tuple) -> dict[str, Any] | None:
+    """The first row of a query as a dict by column name (psycopg's default rows are tuples), or None."""
+    cursor = db.execute(sql, params)
+    row = cursor.fetchone()
+    return dict(zip([column.name for column in cursor.description], row)) if row is not None else None
 
 
 def history_problems(history: list[dict[str, Any]], current: str) -> list[str]:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from filot_contract import buli2
 from filot_contract.messages import utc_now_iso
 
+#: Every callback id the gate makes starts with this (BULI2's own look like ``cb_<hex>``).
+CALLBACK_ID_PREFIX = "filot-gate-"
+
 
 @dataclass(frozen=True)
 class SignedCallback:
@@ -47,4 +50,4 @@ def sign(secret: str, callback_id: str, body: bytes, timestamp: float | None = N
 
 def new_callback_id(run_id: str) -> str:
     """A callback id tagged with the gate run (BULI2's own ids look like ``cb_<hex>``)."""
-    return f"filot-gate-{run_id}-{uuid.uuid4().hex[:12]}"
+    return f"{CALLBACK_ID_PREFIX}{run_id}-{uuid.uuid4().hex[:12]}"

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from filot_contract import redis_keys
 from filot_contract.messages import OcrResult, utc_now_iso
+from filot_gate.document_checks import fetch_one
 
 log = logging.getLogger("filot_gate.tracker")
 
@@ -175,12 +176,12 @@ class JobTracker:
         """Until the backend stored the OCR result's verification result; returns that row."""
 
         def scored() -> dict[str, Any] | None:
-            row = _one(db, "SELECT id, decision, score, reasons, fields, engine, device, created_at"
+            row = fetch_one(db, "SELECT id, decision, score, reasons, fields, engine, device, created_at"
                            " FROM verification_results WHERE job_id = %s AND source = 'ocr'", (self.job_id,))
             if row is not None:
                 self.mark("scored", f"verification_results row {row['id']}: decision {row['decision']}, score {row['score']}")
                 return row
-            failed = _one(db, "SELECT h.detail FROM documents d JOIN document_status_history h ON h.document_id = d.id"
+            failed = fetch_one(db, "SELECT h.detail FROM documents d JOIN document_status_history h ON h.document_id = d.id"
                               " WHERE d.id = %s AND d.verification_status = 'failed' ORDER BY h.id DESC LIMIT 1",
                           (self.document_id,))
             if failed is not None:  # nothing will be scored any more: say why at once
@@ -196,7 +197,7 @@ class JobTracker:
         seen: list[str | None] = [None]
 
         def final() -> str | None:
-            row = _one(db, "SELECT verification_status FROM documents WHERE id = %s", (self.document_id,))
+            row = fetch_one(db, "SELECT verification_status FROM documents WHERE id = %s", (self.document_id,))
             seen[0] = row["verification_status"] if row else None
             if seen[0] in wanted:
                 self.mark("final", f"documents.verification_status = {seen[0]}")
@@ -265,10 +266,3 @@ def _heartbeats(r: Any) -> str:
         beats.append(f"{beat.get('workerId')} {beat.get('state')}, last poll {age} ago")
     return ", ".join(beats) if beats else "none alive (no heartbeat key)"
 
-
-def _one(db: Any, sql: str, params: tuple) -> dict[str, Any] | None:
-    cursor = db.execute(sql, params)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip([column.name for column in cursor.description], row))

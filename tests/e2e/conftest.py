@@ -16,6 +16,7 @@ import pytest
 
 from filot_contract.documents import DECIDED_STATUSES, VerificationStatus
 from filot_contract.messages import OcrResult
+from filot_gate.api_client import CheckedApi, NoHttpAnswer
 from filot_gate.corpus import Card
 from filot_gate.synthetic import SyntheticData, synthetic  # noqa: F401 - session fixture used by this gate
 from filot_gate.tokens import sign_token
@@ -24,8 +25,16 @@ from filot_gate.worker_log import tail_reader
 
 log = logging.getLogger("filot_gate.e2e")
 
+#: Upload.status_code of a request that got no HTTP answer (its text says what happened instead).
+NO_ANSWER = 0
 #: Where a document may be once the automatic pipeline is done (BULI2 may already have settled it).
 DONE_STATUSES = DECIDED_STATUSES | {VerificationStatus.APPROVED, VerificationStatus.REJECTED}
+
+
+@pytest.fixture(scope="session")
+def api(api) -> CheckedApi:
+    """The session's API client, with a broken answer (reset, truncated, timed out) failing the check."""
+    return CheckedApi(api)
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +65,16 @@ class Upload:
     def accepted(self) -> bool:
         return self.status_code == 202 and "documentId" in self.body
 
+    @property
+    def answer(self) -> str:
+        return "no HTTP answer" if self.status_code == NO_ANSWER else str(self.status_code)
+
     def describe(self) -> str:
-        return f"POST /documents {self.card.file} ({self.card.document_type}) -> {self.status_code}: {self.text[:300]}"
+        return f"POST /documents {self.card.file} ({self.card.document_type}) -> {self.answer}: {self.text[:300]}"
 
     def refusal(self) -> str:
         """The assertion message of an upload that should have been accepted."""
-        return (f"POST /documents {self.card.file} ({self.card.document_type}): expected 202, got {self.status_code}"
+        return (f"POST /documents {self.card.file} ({self.card.document_type}): expected 202, got {self.answer}"
                 f" (a document id expected in the body): {self.text[:300]}")
 
 
@@ -76,13 +89,15 @@ def ktp_upload(api, redis_client, user_token, run_id, synthetic: SyntheticData, 
     def upload(card: Card) -> Upload:
         synthetic.reserve_document()
         tracker = JobTracker(redis_client, worker_log=tail_reader(target))
-        with card.path.open("rb") as image:
+        try:
             response = api.post(
                 "/documents",
                 headers={"Authorization": f"Bearer {user_token}", "X-Gate-Run": run_id},
-                files={"file": (card.file, image, card.content_type)},
+                files={"file": (card.file, card.path.read_bytes(), card.content_type)},
                 data={"documentType": card.document_type},
             )
+        except NoHttpAnswer as broken:
+            return Upload(card, NO_ANSWER, {}, str(broken), tracker)
         is_json = response.headers.get("content-type", "").startswith("application/json")
         body = response.json() if is_json else {}
         result = Upload(card, response.status_code, body, response.text, tracker)
@@ -122,7 +137,7 @@ class Journey:
     def require(self, what: str, reached: bool) -> None:
         """Skip a later step when the journey never got to it; the failing earlier step says why."""
         if not self.upload.accepted:
-            pytest.skip(f"not reached: the upload of {self.card.file} was refused ({self.upload.status_code}); see the upload step")
+            pytest.skip(f"not reached: the upload of {self.card.file} was refused ({self.upload.answer}); see the upload step")
         if not reached:
             pytest.skip(f"not reached: {self.card.file} stopped before {what}: {self.stuck or 'an earlier check of it failed'}")
 

@@ -4,8 +4,12 @@ to BULI2, and BULI2's signed callback to ``/internal/reviews`` settles the docum
 BULI2's reviewers are people, so the gate does not wait for them: once BULI2 has accepted the
 escalation, the gate sends the decision callback for its own synthetic document exactly as BULI2
 would (signed with ``BULI2_SIGNATURE_SECRET`` from Secrets Manager, to ``BULI2_CALLBACK_URL``). If
-BULI2 decided first (a simulator does), the gate's callback carries that same decision and FiLot
-must accept it as already settled. Sending that request a second time is the replay check.
+BULI2 decided first, the gate's callback carries that same decision and FiLot must accept it as
+already settled. Sending that request a second time is the replay check.
+
+Where BULI2 decides by itself within seconds (a staging BULI2 or a simulator: the profile's
+``[e2e] buli2_callback_s``), the gate first waits that long for BULI2's own callback to settle the
+review: that proves BULI2 and FiLot share the signing secret, which the gate's own callback cannot.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import pytest
 
 from filot_contract.documents import AUTO_APPROVE_THRESHOLD, AUTO_REJECT_THRESHOLD, VerificationStatus
 from filot_gate import corpus
-from filot_gate.document_checks import assert_history_in_order
+from filot_gate.document_checks import assert_history_in_order, fetch_one
 from filot_gate.polling import poll_until
-from filot_gate.review_callback import SignedCallback, decision_body, new_callback_id, sign
+from filot_gate.review_callback import CALLBACK_ID_PREFIX, SignedCallback, decision_body, new_callback_id, sign
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +34,8 @@ DECIDED_REVIEW_STATES = ("approved", "rejected")
 
 
 def read_review(db, document_id: str) -> dict[str, Any] | None:
-    cursor = db.execute(
-        "SELECT id, state, buli2_review_id, attempts, last_error, escalated_at, callback_id, reviewer, decided_at"
-        " FROM manual_reviews WHERE document_id = %s ORDER BY id DESC LIMIT 1", (document_id,))
-    row = cursor.fetchone()
-    return dict(zip([c.name for c in cursor.description], row)) if row else None
+    return fetch_one(db, "SELECT id, state, buli2_review_id, attempts, last_error, escalated_at, callback_id, reviewer,"
+                         " decided_at FROM manual_reviews WHERE document_id = %s ORDER BY id DESC LIMIT 1", (document_id,))
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,17 @@ def escalation(review, db, settings) -> dict[str, Any] | None:
                       interval_s=0.5)
 
 
+@pytest.fixture(scope="module")
+def buli2_decision(review, escalation, db, settings) -> dict[str, Any] | None:
+    """Where the profile says BULI2 decides by itself: the review once BULI2's callback settled it (or at the deadline)."""
+    wait_s = settings.profile.get("e2e.buli2_callback_s")
+    if wait_s is None or escalation is None or escalation["state"] == "pending":
+        return None
+    return poll_until(lambda: read_review(db, review.document_id), lambda row: row["state"] in DECIDED_REVIEW_STATES,
+                      deadline_s=float(wait_s), awaited=f"BULI2's own callback for document {review.document_id}",
+                      interval_s=0.5)
+
+
 @dataclass(frozen=True)
 class SentCallback:
     url: str
@@ -66,15 +78,17 @@ class SentCallback:
 
 
 @pytest.fixture(scope="module")
-def gate_callback(review, escalation, api, target, run_id, settings, synthetic) -> SentCallback | None:
-    """The gate's signed decision callback for its document, sent once BULI2 has the review."""
+def gate_callback(review, escalation, buli2_decision, api, db, target, run_id, settings, synthetic) -> SentCallback | None:
+    """The gate's signed decision callback for its document, sent once BULI2 has the review (and, where
+    BULI2 decides by itself, after its own callback had its chance)."""
     if escalation is None or escalation["state"] == "pending":
         return None
-    decided = escalation["state"] in DECIDED_REVIEW_STATES
-    decision = escalation["state"] if decided else settings.profile.get("e2e.review_decision", "approved")
+    current = read_review(db, review.document_id)
+    decided = current["state"] in DECIDED_REVIEW_STATES
+    decision = current["state"] if decided else settings.profile.get("e2e.review_decision", "approved")
     callback_id = new_callback_id(run_id)
     synthetic.add_callback(callback_id)
-    body = decision_body(callback_id, escalation["buli2_review_id"], review.document_id, decision, f"filot-gate {run_id}")
+    body = decision_body(callback_id, current["buli2_review_id"], review.document_id, decision, f"filot-gate {run_id}")
     request = sign(target.secret_key("buli2", "BULI2_SIGNATURE_SECRET"), callback_id, body)
     url = target.secret_key("buli2", "BULI2_CALLBACK_URL")
     return SentCallback(url, decision, request, api.post(url, content=request.body, headers=request.headers))
@@ -110,6 +124,22 @@ def test_manual_review_is_escalated_to_buli2_and_accepted(review, escalation, ev
     assert escalation["buli2_review_id"] and escalation["escalated_at"], (
         f"manual_reviews of document {review.document_id}: state {escalation['state']} but BULI2 review id"
         f" {escalation['buli2_review_id']!r}, escalated_at {escalation['escalated_at']}"
+    )
+
+
+def test_buli2s_own_signed_callback_settles_the_review(review, escalation, buli2_decision, settings, evidence):
+    wait_s = settings.profile.get("e2e.buli2_callback_s")
+    if wait_s is None:
+        pytest.skip(f"profile {settings.profile.path.name}: BULI2's decisions come from people ([e2e] buli2_callback_s not set);"
+                    " the gate settles its review with its own signed callback (test_signed_callback_settles_the_document)")
+    review.require("BULI2's own callback", escalation is not None and escalation["state"] != "pending")
+    evidence.add("manual_reviews row after waiting for BULI2", buli2_decision)
+    by_buli2 = buli2_decision["state"] in DECIDED_REVIEW_STATES and not (buli2_decision["callback_id"] or "").startswith(CALLBACK_ID_PREFIX)
+    assert by_buli2, (
+        f"manual_reviews of document {review.document_id} (BULI2 review {buli2_decision['buli2_review_id']}): expected"
+        f" BULI2's own signed callback to settle it within {wait_s}s (profile [e2e] buli2_callback_s); state"
+        f" {buli2_decision['state']}: FiLot refused BULI2's callback (a BULI2_SIGNATURE_SECRET mismatch answers 401)"
+        " or BULI2 never sent it"
     )
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from filot_gate.api_client import CheckedApi
+
 pytestmark = pytest.mark.e2e
 
 
-def preflight(api: httpx.Client, origin: str) -> httpx.Response:
+def preflight(api: CheckedApi, origin: str) -> httpx.Response:
     """What a browser sends before a cross-origin upload."""
     return api.options("/documents", headers={"Origin": origin, "Access-Control-Request-Method": "POST",
                                               "Access-Control-Request-Headers": "authorization"})
