@@ -1,4 +1,5 @@
-"""``python -m sandbox up|down|status|deploy``: the local FiLot deployment, started and stopped as one."""
+"""``python -m sandbox up|down|status|deploy|fault|heal``: the local FiLot deployment, started and
+stopped as one, and named faults injected into it and healed."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def buli2_process(config: SandboxConfig) -> Managed:
 
 def up(config: SandboxConfig) -> int:
     started = time.monotonic()
+    restarted = {m.name for m in (datastores.redis_process(config), buli2_process(config), controller_process(config))
+                 if m.pid() is None}
     creds = load_or_create(config)
     env = environment_values(config, creds)
     datastores.ensure_tls(config)
@@ -41,6 +44,15 @@ def up(config: SandboxConfig) -> int:
     _start_controller(config)
     _wait_healthy(config, started)
     print(f"sandbox healthy in {time.monotonic() - started:.0f}s: API {config.api_url}, AWS {config.aws_endpoint_url}")
+    from sandbox import faults
+
+    try:
+        still = faults.forget_undone(config, restarted)
+    except faults.FaultError as exc:
+        print(f"faults: {exc}")
+        return 0
+    if still:
+        print(f"active faults (not undone by this start): {', '.join(still)}")
     return 0
 
 
@@ -137,10 +149,53 @@ def status(config: SandboxConfig, quiet: bool) -> int:
     if not quiet:
         for name, pid, address, health in rows:
             print(f"{name:<12} {('pid ' + str(pid)) if pid else 'down':<10} {address:<28} {health or ('up' if pid else 'down')}")
+        _print_faults(config)
         print("sandbox: " + ("healthy" if ok else "NOT healthy"))
     if not any(pid for _, pid, _, _ in rows[:4]):
         return NOT_RUNNING
     return HEALTHY if ok else UNHEALTHY
+
+
+def _print_faults(config: SandboxConfig) -> None:
+    from sandbox import faults
+
+    try:
+        state = faults.active(config)
+    except faults.FaultError as exc:
+        print(f"faults       {exc}")
+        return
+    for name, entry in state.items():
+        print(f"fault        {name:<28} active since {entry['since']} (heal: python -m sandbox heal {name})")
+
+
+def fault_command(config: SandboxConfig, command: str, name: str | None, list_only: bool, heal_all: bool) -> int:
+    """``fault NAME`` / ``fault --list`` / ``heal NAME`` / ``heal --all``; 2 for a name nobody knows."""
+    import botocore.exceptions
+    import httpx
+    import psycopg
+    import redis
+
+    from filot_gate.deploy import DeployError
+    from sandbox import faults
+
+    if list_only:
+        print("\n".join(faults.describe()))
+        return 0
+    if name is not None and name not in faults.FAULTS:
+        print(f"sandbox {command}: unknown fault {name!r}; known faults: {', '.join(faults.FAULTS)}", file=sys.stderr)
+        return 2
+    try:
+        if command == "fault":
+            faults.inject(config, name)
+        elif heal_all:
+            faults.heal_all(config)
+        else:
+            faults.heal(config, name)
+    except (faults.FaultError, DeployError, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError,
+            redis.RedisError, psycopg.Error, httpx.HTTPError, OSError) as exc:
+        print(f"sandbox {command} {name or '--all'}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     deploy_parser.add_argument("--image", choices=("current", "previous"), default="current",
                                help="which image of image-versions.json to deploy")
     deploy_parser.add_argument("--no-wait", action="store_true", help="do not wait for the service to be stable")
+    fault_parser = sub.add_parser("fault", help="inject a named fault into the running sandbox (--list: the faults)")
+    fault_parser.add_argument("name", nargs="?", help="the fault (see --list)")
+    fault_parser.add_argument("--list", action="store_true", help="each fault: what it breaks, which gate check fails")
+    heal_parser = sub.add_parser("heal", help="undo a fault injected with `fault NAME`")
+    heal_parser.add_argument("name", nargs="?", help="the fault to heal")
+    heal_parser.add_argument("--all", action="store_true", help="heal every active fault")
     args = parser.parse_args(argv)
+    if args.command == "fault" and bool(args.name) == bool(args.list):
+        parser.error("fault takes a NAME or --list")
+    if args.command == "heal" and bool(args.name) == bool(args.all):
+        parser.error("heal takes a NAME or --all")
     config = SandboxConfig()
     try:
         if args.command == "up":
@@ -172,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             if len(settings) != len(args.set):
                 parser.error("--set takes KEY=VALUE")
             return deploy(config, args.service, settings, args.broken, args.image, not args.no_wait)
+        if args.command in ("fault", "heal"):
+            return fault_command(config, args.command, args.name, getattr(args, "list", False), getattr(args, "all", False))
         return status(config, args.quiet)
     except SandboxError as exc:
         print(f"sandbox {args.command}: {exc}", file=sys.stderr)

@@ -5,7 +5,10 @@ A task process gets its own loopback address (like an awsvpc ENI), the container
 its secrets resolved from the emulated Secrets Manager. A task that exits becomes a STOPPED task
 with a ``stoppedReason``; running < desired until a replacement is healthy; a new deployment whose
 tasks keep failing ends FAILED and, with the circuit breaker's rollback on, goes back to the
-previous revision, as ECS does.
+previous revision, as ECS does. ``stop-task`` stops the process; a DRAINING container instance
+loses its tasks and takes no new ones. Backend tasks are registered in the ALB's target group when
+they start and deregistered when they stop; target health is the answer to the target group's own
+health check (path, port, matcher). Every step leaves the service event ECS would write.
 """
 
 from __future__ import annotations
@@ -13,17 +16,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from filot_contract import aws_names
+from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
+from sandbox.health_probe import Answer, HealthProbe
 from sandbox.images import command_for
 from sandbox.processes import is_alive, stop_process_group
 
@@ -31,6 +36,13 @@ log = logging.getLogger("sandbox.agent")
 
 #: Consecutive task failures after which a deployment is FAILED (the circuit breaker's threshold).
 CIRCUIT_BREAKER_FAILURES = 3
+#: Seconds a health check may take before it counts as timed out.
+HEALTH_TIMEOUT_S = 2.0
+#: (state, reason, description) of a target, as describe-target-health reports it.
+TargetHealth = tuple[str, str | None, str | None]
+INITIAL: TargetHealth = ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+#: Seconds a new task's failed target health checks are ignored when the service sets no grace period.
+DEFAULT_GRACE_S = 30.0
 
 
 class TaskStartFailed(Exception):
@@ -39,15 +51,29 @@ class TaskStartFailed(Exception):
 
 @dataclass
 class LocalTask:
-    """One running task: its moto task, its process and its address."""
+    """One running task: its moto task, its process, its address and where its logs go."""
 
     arn: str
     task_definition_arn: str
     ip: str
     process: subprocess.Popen
     log_path: Path
+    log_group: str = ""
+    log_stream: str = ""
     started: float = field(default_factory=time.monotonic)
     healthy: bool = False
+    #: PENDING until its container first answers its health check, then RUNNING (as ECS reports it)
+    running: bool = False
+    target: TargetHealth | None = None
+    #: consecutive failed target health checks, and whether the target ever passed one
+    target_failures: int = 0
+    target_passed: bool = False
+    #: the target health check answer last counted (each check counts once, however many ticks see it)
+    target_answer: Answer | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class ServiceRunner:
@@ -60,7 +86,9 @@ class ServiceRunner:
         self.backends = backends
         self.tasks: dict[str, LocalTask] = {}
         self.failures: dict[str, int] = {}
-        self.http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0))
+        self.probe = HealthProbe(HEALTH_TIMEOUT_S)
+        self.steady = False
+        self.unplaceable: str | None = None
 
     # --- moto access (in-process) ------------------------------------------------------------------
 
@@ -71,43 +99,120 @@ class ServiceRunner:
     def service(self) -> Any:
         return self.ecs._get_service(self.cluster, self.service_name)
 
+    def _moto_task(self, task: LocalTask) -> Any:
+        return self.ecs.tasks[self.cluster][task.arn]
+
     # --- the loop step -----------------------------------------------------------------------------
 
     def reconcile(self) -> None:
         service = self.service()
         wanted = service.task_definition
+        self._honour_stop_requests(service)
         self._reap_exited(service)
-        self._check_health()
+        self._check_health(service)
         for task in [t for t in self.tasks.values() if t.task_definition_arn != wanted]:
             self._stop(task, "Task stopped by ECS: replaced by a new deployment", service)
+        self._leave_draining_instances(service)
         running = [t for t in self.tasks.values() if t.task_definition_arn == wanted]
         if self.failures.get(wanted, 0) >= CIRCUIT_BREAKER_FAILURES:
             self._trip_circuit_breaker(service, wanted)
         else:
-            for _ in range(service.desired_count - len(running)):
-                self._start(service, wanted)
+            missing = service.desired_count - len(running)
+            if missing > 0 and self._can_place(service):
+                for _ in range(missing):
+                    self._start(service, wanted)
             for task in running[service.desired_count:]:
                 self._stop(task, "Task stopped by ECS: service scaled down", service)
         self._report(service)
+
+    def _honour_stop_requests(self, service: Any) -> None:
+        """``aws ecs stop-task`` marked the moto task STOPPED: stop its process, keep the caller's reason."""
+        for task in list(self.tasks.values()):
+            moto_task = self._moto_task(task)
+            if moto_task.desired_status == "STOPPED":
+                reason = moto_task.stopped_reason or "Task stopped by user"
+                log.warning("task %s of %s stopped by request: %s", ecs_events.short(task.arn), self.service_name, reason)
+                self._stop(task, reason, service, stop_code="UserInitiated")
 
     def _reap_exited(self, service: Any) -> None:
         for task in list(self.tasks.values()):
             code = task.process.poll()
             if code is None:
                 continue
+            code = 128 - code if code < 0 else code  # killed by signal N: a container reports 128 + N (137 for KILL)
             self.failures[task.task_definition_arn] = self.failures.get(task.task_definition_arn, 0) + 1
             reason = f"Essential container in task exited (exit code {code})"
-            log.warning("task %s of %s stopped: %s", task.arn.rsplit("/", 1)[-1], self.service_name, reason)
-            self._forget(task, reason, service)
+            log.warning("task %s of %s stopped: %s", ecs_events.short(task.arn), self.service_name, reason)
+            self._forget(task, reason, service, stop_code="EssentialContainerExited", exit_code=code)
 
-    def _check_health(self) -> None:
+    def _check_health(self, service: Any) -> None:
+        """Container health from ``/health``; target health from the target group's own check."""
+        group = self.backends.target_group() if self.key == "backend" else None
         for task in self.tasks.values():
-            try:
-                task.healthy = self.http.get(f"http://{task.ip}:{self.config.container_port}/health").status_code == 200
-            except httpx.HTTPError:
-                task.healthy = False
+            answer = self.probe.latest(f"http://{task.ip}:{self.config.container_port}{aws_names.HEALTH_CHECK_PATH}")
+            task.healthy = bool(answer and answer.matches())
+            moto_task = self._moto_task(task)
+            moto_task.health_status = "UNKNOWN" if answer is None else ("HEALTHY" if task.healthy else "UNHEALTHY")
+            for container in moto_task.containers:
+                container.health_status = moto_task.health_status
             if task.healthy:
                 self.failures.pop(task.task_definition_arn, None)
+                if not task.running:
+                    task.running = True
+                    moto_task.last_status = "RUNNING"
+            if group is not None and task.ip in group.targets:
+                self._observe_target(service, group, task)
+
+    def _observe_target(self, service: Any, group: Any, task: LocalTask) -> None:
+        port = group.health_check_port
+        port = self.config.container_port if port in (None, "traffic-port") else int(port)
+        answer = self.probe.latest(f"http://{task.ip}:{port}{group.health_check_path or '/'}")
+        if answer is None or answer is task.target_answer:
+            return  # no (new) check finished since the last tick: the target keeps its state
+        task.target_answer = answer
+        health = _target_health(answer, (group.matcher or {}).get("HttpCode", "200"), group.health_check_enabled)
+        if health[0] != "unhealthy":
+            task.target_failures = 0
+            task.target_passed = task.target_passed or health[0] == "healthy"
+        else:
+            task.target_failures += 1
+            grace = float(getattr(service, "health_check_grace_period_seconds", None) or DEFAULT_GRACE_S)
+            if not task.target_passed and time.monotonic() - task.started < grace:
+                health = INITIAL  # a starting task: ECS ignores its failed checks for the grace period
+            elif task.target_failures < int(group.unhealthy_threshold_count or 2):
+                health = task.target or INITIAL  # not yet UnhealthyThresholdCount failures in a row
+        if health[0] == "unhealthy" and (task.target or ("",))[0] != "unhealthy":
+            ecs_events.record(service, ecs_events.target_unhealthy(task.arn, port, group.arn, health[2] or ""))
+        task.target = health
+        group.targets[task.ip]["observed"] = health
+
+    def _can_place(self, service: Any) -> bool:
+        """EC2 tasks need an ACTIVE container instance; say so in the events when there is none."""
+        if service.launch_type != "EC2":
+            return True
+        instances = list(self.ecs.container_instances.get(self.cluster, {}).values())
+        if any(i.status == "ACTIVE" for i in instances):
+            self.unplaceable = None
+            return True
+        reason = ("No Container Instances were found in your cluster." if not instances else
+                  f"The closest matching (container-instance {instances[0].container_instance_arn.rsplit('/', 1)[-1]})"
+                  f" is {instances[0].status}.")
+        if reason != self.unplaceable:
+            ecs_events.record(service, ecs_events.unable_to_place(reason))
+            log.warning("%s: cannot place a task: %s", self.service_name, reason)
+        self.unplaceable = reason
+        return False
+
+    def _leave_draining_instances(self, service: Any) -> None:
+        """A DRAINING container instance gives up its service tasks, as ECS drains it."""
+        for task in list(self.tasks.values()):
+            instance_arn = self._moto_task(task).container_instance_arn
+            if not instance_arn:
+                continue
+            instance = self.ecs.container_instances.get(self.cluster, {}).get(instance_arn.rsplit("/", 1)[-1])
+            if instance is not None and instance.status == "DRAINING":
+                self._stop(task, f"Task stopped by ECS: container instance {instance_arn.rsplit('/', 1)[-1]} is DRAINING",
+                           service, stop_code="ServiceSchedulerInitiated")
 
     def _start(self, service: Any, task_definition_arn: str) -> None:
         task_definition = self.ecs.describe_task_definition(task_definition_arn)
@@ -120,14 +225,22 @@ class ServiceRunner:
             env = self._environment(container, task_definition_arn, moto_task.id, ip)
         except TaskStartFailed as exc:
             self.failures[task_definition_arn] = self.failures.get(task_definition_arn, 0) + 1
-            moto_task.last_status = moto_task.desired_status = "STOPPED"
-            moto_task.stopped_reason = str(exc)
+            self._release(moto_task)
+            _mark_stopped(moto_task, str(exc), "TaskFailedToStart", exit_code=None)
             log.warning("task %s of %s did not start: %s", moto_task.id, self.service_name, exc)
             return
         with open(log_path, "ab") as out:
             process = subprocess.Popen(command_for(container["image"]), stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT, start_new_session=True)
-        self.tasks[moto_task.task_arn] = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path)
+        group, stream = _log_destination(container, moto_task.id)
+        task = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path, group, stream)
+        self.tasks[moto_task.task_arn] = task
+        moto_task.last_status = "PENDING"
+        moto_task.started_at = _now()
+        for c in moto_task.containers:
+            c.last_status = "RUNNING"
+        ecs_events.record(service, ecs_events.started(task.arn))
+        self._register_target(service, task)
         log.info("started task %s of %s on %s (%s)", moto_task.id, self.service_name, ip, task_definition_arn.rsplit("/", 1)[-1])
 
     def _register_task(self, service: Any, task_definition: Any, ip: str) -> Any:
@@ -135,14 +248,18 @@ class ServiceRunner:
         from moto.ecs.models import Task
 
         cluster = self.ecs._get_cluster(self.cluster)
-        instances = list(self.ecs.container_instances.get(self.cluster, {}).values())
-        on_ec2 = service.launch_type == "EC2"
+        active = [i for i in self.ecs.container_instances.get(self.cluster, {}).values() if i.status == "ACTIVE"]
+        instance = active[0] if service.launch_type == "EC2" and active else None
+        reserved = {"CPU": int(task_definition.cpu or 0), "MEMORY": int(task_definition.memory or 0), "PORTS": []}
         task = Task(
-            cluster, task_definition, instances[0].container_instance_arn if on_ec2 and instances else None,
-            resource_requirements=None, backend=self.ecs, group=f"service:{self.service_name}",
+            cluster, task_definition, instance.container_instance_arn if instance else None,
+            resource_requirements=reserved, backend=self.ecs, group=f"service:{self.service_name}",
             launch_type=service.launch_type or "", started_by=f"ecs-svc/{self.service_name}",
             networking_configuration=service.network_configuration,
         )
+        task._transitions = []  # the agent, not moto's describe counter, moves the task through its states
+        if instance is not None:  # the instance's remainingResources shrink by the task's reservation
+            self.ecs.update_container_instance_resources(instance, reserved)
         for attachment in task.attachments:  # the task's ENI carries the loopback address its process uses
             for detail in attachment["details"]:
                 if detail["name"] == "privateIPv4Address":
@@ -176,7 +293,7 @@ class ServiceRunner:
 
         A secret or key that cannot be read stops the task the way ECS reports it.
         """
-        from moto.secretsmanager.exceptions import SecretNotFoundException
+        from moto.secretsmanager.exceptions import SecretNotFoundException, SecretsManagerClientError
 
         prefix, _, rest = value_from.partition(":secret:")
         name, _, json_key = rest.partition(":")
@@ -184,7 +301,7 @@ class ServiceRunner:
         try:
             secret = self.backends.secretsmanager.get_secret_value(f"{prefix}:secret:{name}", None, None)["SecretString"]
             return json.loads(secret)[json_key] if json_key else secret
-        except (SecretNotFoundException, KeyError, ValueError) as exc:
+        except (SecretNotFoundException, SecretsManagerClientError, KeyError, ValueError) as exc:
             raise TaskStartFailed(
                 "ResourceInitializationError: unable to pull secrets or registry auth: "
                 f"retrieve secret from {value_from}: {type(exc).__name__}"
@@ -194,36 +311,53 @@ class ServiceRunner:
         used = {t.ip for t in self.tasks.values()}
         return next(ip for n in range(1, 250) if (ip := self.config.task_ip(self.key, n)) not in used)
 
-    def _stop(self, task: LocalTask, reason: str, service: Any) -> None:
+    def _stop(self, task: LocalTask, reason: str, service: Any, stop_code: str = "ServiceSchedulerInitiated") -> None:
+        _resume(task.process.pid)  # a task frozen by a fault must be able to take its SIGTERM
         stop_process_group(task.process.pid, deadline_s=15)
         task.process.wait(timeout=5)
-        self._forget(task, reason, service)
+        code = task.process.returncode
+        self._forget(task, reason, service, stop_code=stop_code, exit_code=128 - code if code < 0 else code)
 
-    def _forget(self, task: LocalTask, reason: str, service: Any) -> None:
-        moto_task = self.ecs.tasks[self.cluster][task.arn]
-        moto_task.last_status = moto_task.desired_status = "STOPPED"
-        moto_task.stopped_reason = reason
+    def _forget(self, task: LocalTask, reason: str, service: Any, stop_code: str, exit_code: int | None) -> None:
+        moto_task = self._moto_task(task)
+        self._release(moto_task)
+        _mark_stopped(moto_task, reason, stop_code, exit_code)
         self.tasks.pop(task.arn, None)
+        self.probe.forget(f"http://{task.ip}:")
+        ecs_events.record(service, ecs_events.stopped(task.arn))
+        self._deregister_target(service, task)
+
+    def _release(self, moto_task: Any) -> None:
+        """Give the task's reservation back to its container instance (``stop-task`` already did)."""
+        if not moto_task.container_instance_arn or moto_task.desired_status == "STOPPED":
+            return
+        instance = self.ecs.container_instances.get(self.cluster, {}).get(moto_task.container_instance_arn.rsplit("/", 1)[-1])
+        if instance is not None:
+            self.ecs.update_container_instance_resources(instance, moto_task.resource_requirements, removing=True)
 
     def _trip_circuit_breaker(self, service: Any, failed_arn: str) -> None:
         """As ECS: the deployment is FAILED; with rollback on, the service returns to the last good revision."""
         breaker = (service.deployment_configuration or {}).get("deploymentCircuitBreaker", {})
         primary = service.deployments[0] if service.deployments else {}
-        primary["rolloutState"] = "FAILED"
-        primary["rolloutStateReason"] = f"ECS deployment circuit breaker: tasks failed to start ({CIRCUIT_BREAKER_FAILURES} in a row)"
+        if primary.get("rolloutState") != "FAILED":
+            primary["rolloutState"] = "FAILED"
+            primary["rolloutStateReason"] = (f"ECS deployment circuit breaker: tasks failed to start"
+                                             f" ({CIRCUIT_BREAKER_FAILURES} in a row)")
+            ecs_events.record(service, ecs_events.deployment_failed(primary.get("id", "-")))
         previous = getattr(service, "sandbox_last_good", None)
         if breaker.get("enable") and breaker.get("rollback") and previous and previous != failed_arn:
             log.warning("circuit breaker: %s rolls back to %s", self.service_name, previous)
+            ecs_events.record(service, ecs_events.rolling_back(primary.get("id", "-"), previous))
             service.task_definition = previous
-            service.sandbox_failed_deployment = dict(primary)
             self.failures.pop(failed_arn, None)
 
     def _report(self, service: Any) -> None:
         """Write the truth into moto: running/pending counts and the PRIMARY deployment's rollout state."""
         wanted = service.task_definition
         healthy = sum(1 for t in self.tasks.values() if t.task_definition_arn == wanted and t.healthy)
-        service.running_count = sum(1 for t in self.tasks.values() if t.process.poll() is None)
-        service.pending_count = max(service.desired_count - healthy, 0)
+        alive = [t for t in self.tasks.values() if t.process.poll() is None]
+        service.running_count = sum(1 for t in alive if t.running)
+        service.pending_count = len(alive) - service.running_count
         now = time.time()
         if not service.deployments or service.deployments[0].get("taskDefinition") != wanted:
             service.deployments.insert(0, {
@@ -238,41 +372,87 @@ class ServiceRunner:
         primary = service.deployments[0]
         primary.update({"desiredCount": service.desired_count, "runningCount": healthy,
                         "pendingCount": service.pending_count, "updatedAt": now})
-        if primary.get("rolloutState") != "FAILED" and healthy >= service.desired_count:
+        if primary.get("rolloutState") not in ("FAILED", "COMPLETED") and healthy >= service.desired_count:
             primary["rolloutState"], primary["rolloutStateReason"] = "COMPLETED", "ECS deployment completed."
+            ecs_events.record(service, ecs_events.deployment_completed(primary["id"]))
+        if primary.get("rolloutState") == "COMPLETED":
             service.sandbox_last_good = wanted
-            if len(service.deployments) > 1:
-                del service.deployments[1:]
-        self._report_targets(healthy_tasks=[t for t in self.tasks.values() if t.healthy],
-                             all_tasks=list(self.tasks.values()))
+            del service.deployments[1:]
+        steady = (primary.get("rolloutState") == "COMPLETED" and healthy == service.desired_count
+                  and service.running_count == service.desired_count)
+        if steady and not self.steady:
+            ecs_events.record(service, ecs_events.steady())
+        self.steady = steady
 
-    def _report_targets(self, healthy_tasks: list[LocalTask], all_tasks: list[LocalTask]) -> None:
-        """Backend tasks are the ALB target group's targets; their health is their /health answer."""
-        if self.key != "backend":
-            return
-        group = self.backends.target_group()
+    # --- the ALB's target group (backend tasks) -----------------------------------------------------
+
+    def _register_target(self, service: Any, task: LocalTask) -> None:
+        """ECS registers a task's ENI address in the service's target group when the task starts."""
+        group = self.backends.target_group() if self.key == "backend" else None
         if group is None:
             return
-        live = {t.ip for t in all_tasks}
-        for ip in [i for i in group.targets if i not in live and not group.targets[i].get("sandbox_pinned")]:
-            group.targets.pop(ip)
-        for task in all_tasks:
-            target = group.targets.setdefault(task.ip, {"Id": task.ip, "Port": self.config.container_port})
-            target["observed"] = ("healthy", None, None) if task.healthy else (
-                "unhealthy", "Target.ResponseCodeMismatch", "Health checks failed with these codes: [503]")
+        group.targets[task.ip] = {"Id": task.ip, "Port": self.config.container_port, "observed": INITIAL}
+        task.target = INITIAL
+        ecs_events.record(service, ecs_events.registered(group.arn))
+
+    def _deregister_target(self, service: Any, task: LocalTask) -> None:
+        group = self.backends.target_group() if self.key == "backend" else None
+        if group is None or group.targets.pop(task.ip, None) is None:
+            return
+        ecs_events.record(service, ecs_events.deregistered(group.arn))
 
     def healthy_addresses(self) -> list[str]:
         group = self.backends.target_group()
         if group is None:
             return []
-        return [ip for ip, t in group.targets.items() if t.get("observed", ("",))[0] == "healthy"]
+        return [ip for ip, t in list(group.targets.items()) if t.get("observed", ("",))[0] == "healthy"]
 
     def shutdown(self) -> None:
         for task in list(self.tasks.values()):
+            _resume(task.process.pid)
             stop_process_group(task.process.pid, deadline_s=15)
             if task.process.poll() is None:
                 task.process.wait(timeout=5)
         self.tasks.clear()
+        self.probe.close()
 
     def alive(self) -> int:
         return sum(1 for t in self.tasks.values() if is_alive(t.process.pid))
+
+
+def _target_health(answer: Answer, http_codes: str, enabled: bool) -> TargetHealth:
+    """What an ALB reports for a target after its latest health check."""
+    if not enabled:
+        return ("unused", "Target.HealthCheckDisabled", "Health checks are disabled")
+    if answer.matches(http_codes):
+        return ("healthy", None, None)
+    if answer.failure == "timeout":
+        return ("unhealthy", "Target.Timeout", "Request timed out")
+    if answer.failure is not None:
+        return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+    return ("unhealthy", "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{answer.status}]")
+
+
+def _log_destination(container: dict, task_id: str) -> tuple[str, str]:
+    """The awslogs group and stream of a task's container: ``<prefix>/<container>/<task id>``."""
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    prefix = options.get("awslogs-stream-prefix")
+    return options.get("awslogs-group", ""), f"{prefix}/{container['name']}/{task_id}" if prefix else task_id
+
+
+def _mark_stopped(moto_task: Any, reason: str, stop_code: str, exit_code: int | None) -> None:
+    moto_task.last_status = moto_task.desired_status = "STOPPED"
+    moto_task.stopped_reason = reason
+    moto_task.stop_code = stop_code
+    moto_task.stopped_at = _now()
+    for container in moto_task.containers:
+        container.last_status = "STOPPED"
+        if exit_code is not None:
+            container.exitCode = exit_code
+
+
+def _resume(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGCONT)
+    except (ProcessLookupError, PermissionError):
+        pass

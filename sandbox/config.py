@@ -34,6 +34,9 @@ class SandboxConfig(BaseSettings):
     account_id: str = "070017891928"
     #: Seconds any start-up step may take before `up` gives up with a message.
     start_deadline_s: float = 60.0
+    #: Seconds of sandbox time that stand for one minute of CloudWatch time: metrics are sampled and
+    #: alarms judged once per such period (a 5 x 60 s alarm fires after 5 x this in the sandbox).
+    alarm_minute_s: float = 3.0
 
     @property
     def aws_endpoint_url(self) -> str:

@@ -1,18 +1,18 @@
 """The sandbox's control plane, one process: moto (the AWS endpoint), seeded from the manifests;
-the ECS agent that runs each service's tasks; the ALB listener. ``python -m sandbox.controller``
-is started by ``python -m sandbox up`` and stopped by ``down`` (SIGTERM: tasks first, then moto).
+the ECS agent that runs each service's tasks; the ALB listener; and the truth bridge that keeps the
+emulated AWS equal to reality every tick: task logs shipped to CloudWatch Logs, FiLot's metrics
+published to CloudWatch and its alarms judged on them. ``python -m sandbox.controller`` is started
+by ``python -m sandbox up`` and stopped by ``down`` (SIGTERM: tasks first, then moto).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from filot_contract import aws_names
@@ -33,9 +33,18 @@ class Backends:
         self.ecs = get_backend("ecs")[config.account_id][config.region]
         self.secretsmanager = get_backend("secretsmanager")[config.account_id][config.region]
         self.elbv2 = get_backend("elbv2")[config.account_id][config.region]
+        self.logs = get_backend("logs")[config.account_id][config.region]
+        self.cloudwatch = get_backend("cloudwatch")[config.account_id][config.region]
 
     def target_group(self) -> Any:
         return next((g for g in self.elbv2.target_groups.values() if g.name == aws_names.TARGET_GROUP_NAME), None)
+
+    def alb_dimension(self) -> str | None:
+        """The ``LoadBalancer`` dimension of the ALB's CloudWatch metrics (None when it is gone)."""
+        from filot_gate.manifests import alb_dimension
+
+        found = next((b for b in list(self.elbv2.load_balancers.values()) if b.name == aws_names.ALB_NAME), None)
+        return alb_dimension(found.arn) if found else None
 
 
 def fix_moto() -> None:
@@ -83,6 +92,7 @@ def run(config: SandboxConfig) -> int:
     from sandbox.agent import ServiceRunner
     from sandbox.alb import LoadBalancer
     from sandbox.aws_seed import seed
+    from sandbox.logship import LogShipper
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -92,7 +102,8 @@ def run(config: SandboxConfig) -> int:
     log.info("AWS endpoint (moto) on %s", config.aws_endpoint_url)
     fix_moto()
     observe_target_health()
-    env = environment_values(config, load_or_create(config))
+    creds = load_or_create(config)
+    env = environment_values(config, creds)
     seeded = seed(config.aws_endpoint_url, config.region, config.account_id,
                   secret_values(REPO_ROOT / "production_secrets_required.json", env), task_env={})
     write_initial_deploy_record(config, seeded)
@@ -102,14 +113,20 @@ def run(config: SandboxConfig) -> int:
     alb = LoadBalancer(config.host, config.alb_port, config.container_port, runners[0].healthy_addresses)
     alb.start()
     log.info("ALB listener on %s", config.api_url)
+    shipper = LogShipper(backends.logs)
+    monitoring = _monitoring(config, creds, env, backends, alb)
+    steps = [(f"reconcile of {r.service_name}", r.reconcile) for r in runners] + [
+        ("log shipping", lambda: shipper.ship(_log_sources(runners))),
+        ("metrics and alarms", monitoring.tick),
+        ("status file", lambda: _write_status(config, runners)),
+    ]
     try:
         while not stop.is_set():
-            for runner in runners:
+            for name, step in steps:
                 try:
-                    runner.reconcile()
-                except Exception:  # noqa: BLE001 - a control plane outlives one bad reconcile, and says why
-                    log.exception("reconcile of %s failed; retrying next tick", runner.service_name)
-            _write_status(config, runners)
+                    step()
+                except Exception:  # noqa: BLE001 - a control plane outlives one bad step, and says why
+                    log.exception("%s failed; retrying next tick", name)
             stop.wait(TICK_S)  # the agent's reconcile period, as the ECS agent polls
     finally:
         log.info("stopping tasks, ALB and AWS endpoint")
@@ -121,6 +138,26 @@ def run(config: SandboxConfig) -> int:
     return 0
 
 
+def _monitoring(config: SandboxConfig, creds: dict[str, str], env: dict[str, str], backends: Backends, alb: Any) -> Any:
+    """Metrics from the real Redis, PostgreSQL and ALB, read with the sandbox's own credentials."""
+    import redis
+
+    from sandbox.metrics_bridge import Monitoring, SystemSampler
+
+    def redis_client() -> redis.Redis:
+        return redis.Redis(host=config.host, port=config.redis_port, password=creds["REDIS_PASSWORD"], ssl=True,
+                           ssl_ca_certs=str(config.ca_file), socket_timeout=2, socket_connect_timeout=2)
+
+    sampler = SystemSampler(redis_client, env["DATABASE_URL"])
+    return Monitoring(backends.cloudwatch, sampler, alb.traffic.drain, backends.alb_dimension, config.alarm_minute_s)
+
+
+def _log_sources(runners: list) -> list:
+    from sandbox.logship import LogSource
+
+    return [LogSource(t.log_path, t.log_group, t.log_stream) for r in runners for t in list(r.tasks.values())]
+
+
 def _write_status(config: SandboxConfig, runners: list) -> None:
     status = {
         "updatedAt": time.time(),
@@ -129,7 +166,9 @@ def _write_status(config: SandboxConfig, runners: list) -> None:
                 "desired": r.service().desired_count,
                 "healthy": sum(1 for t in r.tasks.values() if t.healthy),
                 "taskDefinition": r.service().task_definition,
-                "tasks": [{"ip": t.ip, "pid": t.process.pid, "healthy": t.healthy, "log": str(t.log_path)}
+                "tasks": [{"task": t.arn.rsplit("/", 1)[-1], "taskDefinition": t.task_definition_arn, "ip": t.ip,
+                           "pid": t.process.pid, "healthy": t.healthy, "log": str(t.log_path),
+                           "logGroup": t.log_group, "logStream": t.log_stream}
                           for t in r.tasks.values()],
             }
             for r in runners

@@ -1,0 +1,102 @@
+"""``python -m sandbox fault NAME | heal NAME | fault --list``: named, realistic faults in a running
+sandbox, each made through the interface a real incident goes through (AWS APIs on the sandbox's
+endpoint, Redis ``CONFIG SET``, SQL on the database, a signal to a task's processes, the BULI2
+simulator's admin API), so that the emulated AWS, Redis and the API report what they would in
+production, and the gate fails the check named in ``fault --list``.
+
+Injecting an active fault and healing an inactive one change nothing (both are idempotent). Active
+faults, with what each heal needs, are kept in ``<run dir>/faults.json``; ``up`` forgets those a
+restart undid (see :attr:`Fault.undone_by`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+from sandbox.config import SandboxConfig
+from sandbox.faults import aws, datastores, processes
+from sandbox.faults.context import FaultContext
+from sandbox.faults.model import Fault, FaultError
+
+__all__ = ["FAULTS", "FaultError", "active", "describe", "forget_undone", "heal", "heal_all", "inject"]
+
+FAULTS: dict[str, Fault] = {f.name: f for f in [*aws.FAULTS, *datastores.FAULTS, *processes.FAULTS]}
+STATE_FILE = "faults.json"
+
+
+def describe() -> list[str]:
+    """One line per fault: name, what it breaks, which gate check fails."""
+    return [fault.line() for fault in FAULTS.values()]
+
+
+def active(config: SandboxConfig) -> dict[str, dict[str, Any]]:
+    try:
+        return json.loads((config.run_dir / STATE_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise FaultError(f"{config.run_dir / STATE_FILE} is not valid JSON ({exc}); remove it after checking"
+                         " by hand which faults are still in place") from None
+
+
+def inject(config: SandboxConfig, name: str, say: Callable[[str], None] = print) -> None:
+    fault = _known(name)
+    state = active(config)
+    if name in state:
+        say(f"fault {name} is already active (since {state[name]['since']}); nothing changed")
+        return
+    ctx = _context(config, say, state)
+    saved = fault.inject(ctx) or {}
+    state[name] = {"since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "saved": saved}
+    _write(config, state)
+    say(f"fault {name} injected: {fault.breaks}; expect to fail: {fault.fails}")
+
+
+def heal(config: SandboxConfig, name: str, say: Callable[[str], None] = print) -> None:
+    fault = _known(name)
+    state = active(config)
+    if name not in state:
+        say(f"fault {name} is not active; nothing to heal")
+        return
+    fault.heal(_context(config, say, state), state[name].get("saved", {}))
+    del state[name]
+    _write(config, state)
+    say(f"fault {name} healed")
+
+
+def heal_all(config: SandboxConfig, say: Callable[[str], None] = print) -> None:
+    for name in reversed(list(active(config))):
+        heal(config, name, say)
+
+
+def forget_undone(config: SandboxConfig, restarted: set[str]) -> list[str]:
+    """After ``up`` started ``restarted`` components anew: drop the faults that undid; the rest stay."""
+    state = {name: entry for name, entry in active(config).items()
+             if name in FAULTS and FAULTS[name].undone_by not in restarted}
+    _write(config, state)
+    return list(state)
+
+
+def _known(name: str) -> Fault:
+    if name not in FAULTS:
+        raise FaultError(f"unknown fault {name!r}; known faults: {', '.join(FAULTS)} (python -m sandbox fault --list)")
+    return FAULTS[name]
+
+
+def _context(config: SandboxConfig, say: Callable[[str], None], state: dict[str, Any]) -> FaultContext:
+    ctx = FaultContext(config, say)
+    ctx.active.update(state)
+    return ctx
+
+
+def _write(config: SandboxConfig, state: dict[str, Any]) -> None:
+    path = config.run_dir / STATE_FILE
+    if not state:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)

@@ -1,0 +1,378 @@
+"""Faults in the emulated AWS, made through the same API calls an operator's mistake or an incident
+would make (boto3 on the sandbox's endpoint); each heal puts back what the manifests say."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from filot_contract import aws_names
+from filot_gate.manifests import load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest
+from sandbox.aws_seed import image_manifest
+from sandbox.config import REPO_ROOT
+from sandbox.credentials import secret_values
+from sandbox.faults.context import FaultContext
+from sandbox.faults.model import Fault, FaultError, Saved
+
+SECRETS_MANIFEST = REPO_ROOT / "production_secrets_required.json"
+DELETED_SECRET = f"{aws_names.SECRETS_PREFIX}/stack-auth"
+JWT_SECRET = f"{aws_names.SECRETS_PREFIX}/jwt-secret"
+REDIS_SECRET = f"{aws_names.SECRETS_PREFIX}/redis"
+#: A placeholder of the secrets manifest's knownDefaults: long enough for the length rule, still a default.
+DEFAULT_JWT = "change-this-secret-in-production"
+WATCHED_ALARM = "filot-ocr-gpu-queue-length-high"
+DELETED_ROLE = "ecsInfrastructureRoleForManagedInstances"
+INSTANCE_ROLE = "ecsInstanceRole"
+WRONG_HEALTH_CHECK_PATH = "/metrics"
+WRONG_RETENTION_DAYS = 7
+
+
+# --- Secrets Manager ---------------------------------------------------------------------------------
+
+def _put_secret(ctx: FaultContext, secret_id: str, value: Any) -> None:
+    encoded = load_secrets_manifest().get(secret_id).encode(value)
+    ctx.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=encoded)
+
+
+def _restore_secret(ctx: FaultContext, secret_id: str, _: Saved | None = None) -> None:
+    """The secret's value from the sandbox's credentials, as the seed stored it."""
+    _put_secret(ctx, secret_id, secret_values(SECRETS_MANIFEST, ctx.env)[secret_id])
+
+
+def _delete_secret(ctx: FaultContext) -> None:
+    ctx.client("secretsmanager").delete_secret(SecretId=DELETED_SECRET, RecoveryWindowInDays=7)
+
+
+def _undelete_secret(ctx: FaultContext, _: Saved) -> None:
+    sm = ctx.client("secretsmanager")
+    if sm.describe_secret(SecretId=DELETED_SECRET).get("DeletedDate"):
+        sm.restore_secret(SecretId=DELETED_SECRET)
+    _restore_secret(ctx, DELETED_SECRET)
+
+
+def _default_jwt(ctx: FaultContext) -> None:
+    _put_secret(ctx, JWT_SECRET, DEFAULT_JWT)
+
+
+def _plain_redis_url(ctx: FaultContext) -> None:
+    value = dict(secret_values(SECRETS_MANIFEST, ctx.env)[REDIS_SECRET])
+    value["REDIS_URL"] = "redis://" + value["REDIS_URL"].split("://", 1)[1]
+    _put_secret(ctx, REDIS_SECRET, value)
+
+
+# --- ECR -------------------------------------------------------------------------------------------
+
+def _push(ctx: FaultContext, repository: str, digest: str | None = None) -> None:
+    """Push the images of ``image-versions.json`` (or the one with ``digest``) to a repository."""
+    ecr = ctx.client("ecr")
+    versions = load_image_versions()[repository]
+    images = [i for i in (versions.previous, versions.current) if i is not None and digest in (None, i.digest)]
+    if not images:
+        raise FaultError(f"ECR {repository}: image {digest} is not in image-versions.json; cannot push it back")
+    for image in images:
+        manifest = image_manifest(repository, image.tag)
+        try:
+            ecr.put_image(repositoryName=repository, imageTag=image.tag, imageDigest=image.digest,
+                          imageManifest=manifest, imageManifestMediaType=json.loads(manifest)["mediaType"])
+        except ecr.exceptions.ImageAlreadyExistsException:
+            pass
+
+
+def _delete_repository(ctx: FaultContext) -> None:
+    ctx.client("ecr").delete_repository(repositoryName=aws_names.GPU_REPOSITORY, force=True)
+
+
+def _recreate_repository(ctx: FaultContext, _: Saved) -> None:
+    ecr = ctx.client("ecr")
+    try:
+        ecr.create_repository(repositoryName=aws_names.GPU_REPOSITORY, imageScanningConfiguration={"scanOnPush": True})
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    _push(ctx, aws_names.GPU_REPOSITORY)
+
+
+def _delete_image(ctx: FaultContext) -> Saved:
+    digest = ctx.record()["services"]["backend"]["imageDigest"]
+    ctx.client("ecr").batch_delete_image(repositoryName=aws_names.BACKEND_REPOSITORY, imageIds=[{"imageDigest": digest}])
+    return {"digest": digest}
+
+
+def _push_image(ctx: FaultContext, saved: Saved) -> None:
+    _push(ctx, aws_names.BACKEND_REPOSITORY, saved["digest"])
+
+
+# --- GPU capacity and IAM --------------------------------------------------------------------------
+
+def _gpu_instance(ctx: FaultContext) -> str:
+    groups = ctx.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[aws_names.GPU_ASG])
+    instances = groups["AutoScalingGroups"][0]["Instances"] if groups["AutoScalingGroups"] else []
+    if not instances:
+        raise FaultError(f"ASG {aws_names.GPU_ASG}: expected an instance, it has none")
+    return instances[0]["InstanceId"]
+
+
+def _instance_health(status: str):
+    def act(ctx: FaultContext, _: Saved | None = None) -> None:
+        ctx.client("autoscaling").set_instance_health(InstanceId=_gpu_instance(ctx), HealthStatus=status,
+                                                     ShouldRespectGracePeriod=False)
+    return act
+
+
+def _instance_profile(ctx: FaultContext) -> str:
+    version = ctx.client("ec2").describe_launch_template_versions(
+        LaunchTemplateName=aws_names.GPU_LAUNCH_TEMPLATE, Versions=["$Default"])["LaunchTemplateVersions"][0]
+    profile = version["LaunchTemplateData"].get("IamInstanceProfile") or {}
+    return profile.get("Name") or profile.get("Arn", "").rsplit("/", 1)[-1]
+
+
+def _remove_instance_role(ctx: FaultContext) -> None:
+    ctx.client("iam").remove_role_from_instance_profile(InstanceProfileName=_instance_profile(ctx), RoleName=INSTANCE_ROLE)
+
+
+def _add_instance_role(ctx: FaultContext, _: Saved) -> None:
+    iam = ctx.client("iam")
+    profile = _instance_profile(ctx)
+    roles = [r["RoleName"] for r in iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]]
+    if INSTANCE_ROLE not in roles:
+        iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=INSTANCE_ROLE)
+
+
+def _delete_role(ctx: FaultContext) -> None:
+    """As IAM requires: policies detached, inline policies deleted, out of its instance profiles, then deleted."""
+    iam = ctx.client("iam")
+    for policy in iam.list_attached_role_policies(RoleName=DELETED_ROLE)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=DELETED_ROLE, PolicyArn=policy["PolicyArn"])
+    for name in iam.list_role_policies(RoleName=DELETED_ROLE)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=DELETED_ROLE, PolicyName=name)
+    for profile in iam.list_instance_profiles_for_role(RoleName=DELETED_ROLE)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=DELETED_ROLE)
+    iam.delete_role(RoleName=DELETED_ROLE)
+
+
+def _recreate_role(ctx: FaultContext, _: Saved) -> None:
+    iam = ctx.client("iam")
+    role = next(r for r in load_roles(ctx.manifest_params()) if r.create_role["RoleName"] == DELETED_ROLE)
+    try:
+        iam.create_role(**role.create_role)
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    for policy_arn in role.managed_policy_arns:
+        try:
+            iam.attach_role_policy(RoleName=DELETED_ROLE, PolicyArn=policy_arn)
+        except iam.exceptions.NoSuchEntityException:
+            ctx.say(f"note: {policy_arn} does not exist in this moto (the seed could not attach it either)")
+    for name, document in role.inline_policies.items():
+        iam.put_role_policy(RoleName=DELETED_ROLE, PolicyName=name, PolicyDocument=document)
+    if role.instance_profile:
+        iam.add_role_to_instance_profile(InstanceProfileName=role.instance_profile, RoleName=DELETED_ROLE)
+
+
+# --- ECS services -----------------------------------------------------------------------------------
+
+def _describe(ctx: FaultContext, key: str) -> dict[str, Any]:
+    cluster, service, _, _ = aws_names.SERVICES[key]
+    return ctx.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
+
+
+def _update(ctx: FaultContext, key: str, **changes: Any) -> None:
+    cluster, service, _, _ = aws_names.SERVICES[key]
+    ctx.client("ecs").update_service(cluster=cluster, service=service, **changes)
+
+
+def _scale_worker_to_zero(ctx: FaultContext) -> Saved:
+    desired = _describe(ctx, "ocr-gpu")["desiredCount"]
+    _update(ctx, "ocr-gpu", desiredCount=0)
+    ctx.wait_stable("ocr-gpu")
+    return {"desiredCount": desired}
+
+
+def _scale_worker_back(ctx: FaultContext, saved: Saved) -> None:
+    _update(ctx, "ocr-gpu", desiredCount=int(saved.get("desiredCount") or 1))
+    ctx.wait_stable("ocr-gpu")
+
+
+def _previous_revision(ctx: FaultContext) -> None:
+    previous = ctx.record()["services"]["backend"].get("previousTaskDefinitionArn")
+    if not previous:
+        raise FaultError("deploy record: the backend has no previous revision to run instead")
+    _update(ctx, "backend", taskDefinition=previous)
+    ctx.wait_stable("backend", previous)
+
+
+def _recorded_revision(ctx: FaultContext, _: Saved) -> None:
+    expected = ctx.record()["services"]["backend"]["taskDefinitionArn"]
+    _update(ctx, "backend", taskDefinition=expected)
+    ctx.wait_stable("backend", expected)
+
+
+def _breaker_off(ctx: FaultContext) -> Saved:
+    configuration = _describe(ctx, "backend")["deploymentConfiguration"]
+    _update(ctx, "backend", deploymentConfiguration={
+        **configuration, "deploymentCircuitBreaker": {"enable": False, "rollback": False}})
+    return {"deploymentConfiguration": configuration}
+
+
+def _breaker_back(ctx: FaultContext, saved: Saved) -> None:
+    from filot_gate.manifests import SERVICE_FILES, read_json
+
+    configuration = saved.get("deploymentConfiguration") or read_json(SERVICE_FILES["backend"])["deploymentConfiguration"]
+    _update(ctx, "backend", deploymentConfiguration=configuration)
+
+
+def _gpu_container_instances(ctx: FaultContext) -> list[str]:
+    arns = ctx.client("ecs").list_container_instances(cluster=aws_names.GPU_CLUSTER)["containerInstanceArns"]
+    if not arns:
+        raise FaultError(f"ECS cluster {aws_names.GPU_CLUSTER}: expected a container instance, found none")
+    return arns
+
+
+def _drain_gpu_instance(ctx: FaultContext) -> None:
+    ctx.client("ecs").update_container_instances_state(
+        cluster=aws_names.GPU_CLUSTER, containerInstances=_gpu_container_instances(ctx), status="DRAINING")
+    ctx.wait(lambda: _describe(ctx, "ocr-gpu"), lambda s: s["runningCount"] == 0 and not ctx.tasks("ocr-gpu"),
+             "the GPU worker's tasks stopped", describe=lambda s: f"running {s['runningCount']}/{s['desiredCount']}")
+
+
+def _activate_gpu_instance(ctx: FaultContext, _: Saved) -> None:
+    ctx.client("ecs").update_container_instances_state(
+        cluster=aws_names.GPU_CLUSTER, containerInstances=_gpu_container_instances(ctx), status="ACTIVE")
+    ctx.wait_stable("ocr-gpu")
+
+
+# --- the ALB's target group ---------------------------------------------------------------------------
+
+def target_group_arn(ctx: FaultContext) -> str:
+    return ctx.client("elbv2").describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])["TargetGroups"][0]["TargetGroupArn"]
+
+
+def target_states(ctx: FaultContext) -> dict[str, str]:
+    """ip -> target state, as describe-target-health reports it."""
+    described = ctx.client("elbv2").describe_target_health(TargetGroupArn=target_group_arn(ctx))["TargetHealthDescriptions"]
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in described}
+
+
+def _deregister_target(ctx: FaultContext) -> Saved:
+    task = ctx.tasks("backend")[0]
+    ctx.client("elbv2").deregister_targets(TargetGroupArn=target_group_arn(ctx),
+                                           Targets=[{"Id": task["ip"], "Port": ctx.config.container_port}])
+    return {"ip": task["ip"]}
+
+
+def _register_targets(ctx: FaultContext, _: Saved) -> None:
+    """Register every running backend task that is not a target (the one deregistered, or its replacement)."""
+    registered = target_states(ctx)
+    missing = [t["ip"] for t in ctx.tasks("backend") if t["ip"] not in registered]
+    if missing:
+        ctx.client("elbv2").register_targets(TargetGroupArn=target_group_arn(ctx),
+                                             Targets=[{"Id": ip, "Port": ctx.config.container_port} for ip in missing])
+    ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(t["ip"]) == "healthy" for t in ctx.tasks("backend")),
+             "every backend task a healthy target")
+
+
+def _health_check_path(path: str):
+    def act(ctx: FaultContext, _: Saved | None = None) -> None:
+        ctx.client("elbv2").modify_target_group(TargetGroupArn=target_group_arn(ctx), HealthCheckPath=path)
+    return act
+
+
+# --- CloudWatch Logs and alarms ---------------------------------------------------------------------------
+
+def _retention(days: int):
+    def act(ctx: FaultContext, _: Saved | None = None) -> None:
+        ctx.client("logs").put_retention_policy(logGroupName=aws_names.BACKEND_LOG_GROUP, retentionInDays=days)
+    return act
+
+
+def _delete_startup_stream(ctx: FaultContext) -> Saved:
+    task = ctx.tasks("backend")[0]
+    ctx.client("logs").delete_log_stream(logGroupName=task["logGroup"], logStreamName=task["logStream"])
+    return {"task": task["task"]}
+
+
+def _replace_task(ctx: FaultContext, saved: Saved) -> None:
+    """An operator's fix: stop the task whose start-up lines are lost; the service starts a fresh one."""
+    task_id = saved.get("task")
+    if task_id and any(t["task"] == task_id for t in ctx.tasks("backend")):
+        ctx.client("ecs").stop_task(cluster=aws_names.BACKEND_CLUSTER, task=task_id,
+                                    reason="Task stopped by operator: replaced because its start-up log lines were lost")
+        ctx.wait(lambda: [t["task"] for t in ctx.tasks("backend")], lambda ids: task_id not in ids,
+                 f"backend task {task_id} stopped")
+    ctx.wait_stable("backend")
+
+
+def _manifest_alarm(ctx: FaultContext, name: str) -> dict[str, Any]:
+    return next(a for a in load_alarms(ctx.manifest_params()) if a["AlarmName"] == name)
+
+
+def _delete_alarm(ctx: FaultContext) -> None:
+    ctx.client("cloudwatch").delete_alarms(AlarmNames=[WATCHED_ALARM])
+
+
+def _put_manifest_alarm(ctx: FaultContext, _: Saved) -> None:
+    ctx.client("cloudwatch").put_metric_alarm(**_manifest_alarm(ctx, WATCHED_ALARM))
+
+
+def _raise_threshold(ctx: FaultContext) -> None:
+    alarm = _manifest_alarm(ctx, WATCHED_ALARM)
+    ctx.client("cloudwatch").put_metric_alarm(**{**alarm, "Threshold": alarm["Threshold"] * 10})
+
+
+def _delete_dashboard(ctx: FaultContext) -> None:
+    name = load_dashboard(ctx.manifest_params())["DashboardName"]
+    ctx.client("cloudwatch").delete_dashboards(DashboardNames=[name])
+
+
+def _put_dashboard(ctx: FaultContext, _: Saved) -> None:
+    ctx.client("cloudwatch").put_dashboard(**load_dashboard(ctx.manifest_params()))
+
+
+FAULTS = [
+    Fault("missing-secret", f"secret {DELETED_SECRET} deleted (scheduled for deletion, 7-day recovery)",
+          "preflight test_secret_exists_and_passes_the_manifests_rules[.../stack-auth]",
+          _delete_secret, _undelete_secret),
+    Fault("default-jwt-secret", f"secret {JWT_SECRET} set to a known default placeholder (new tasks would use it)",
+          "preflight test_jwt_secret_is_long_and_not_a_known_default (+ the manifest rule check of jwt-secret)",
+          _default_jwt, lambda ctx, saved: _restore_secret(ctx, JWT_SECRET)),
+    Fault("redis-not-tls", f"REDIS_URL in secret {REDIS_SECRET} rewritten to redis:// (no TLS)",
+          "preflight test_redis_url_uses_tls_scheme, test_redis_answers_over_tls_and_requires_auth, manifest rule of redis",
+          _plain_redis_url, lambda ctx, saved: _restore_secret(ctx, REDIS_SECRET)),
+    Fault("ecr-repository-missing", f"ECR repository {aws_names.GPU_REPOSITORY} deleted with its images",
+          "preflight test_ecr_repository_exists, test_deployed_image_digest_exists_in_ecr (ocr-gpu)",
+          _delete_repository, _recreate_repository),
+    Fault("image-missing", f"the backend's deployed image digest deleted from ECR {aws_names.BACKEND_REPOSITORY}",
+          "preflight test_deployed_image_digest_exists_in_ecr[backend]", _delete_image, _push_image),
+    Fault("asg-instance-unhealthy", f"the GPU instance of ASG {aws_names.GPU_ASG} marked Unhealthy (set-instance-health)",
+          "preflight test_gpu_asg_has_an_in_service_healthy_instance", _instance_health("Unhealthy"), _instance_health("Healthy")),
+    Fault("instance-profile-missing", f"role {INSTANCE_ROLE} removed from the GPU launch template's instance profile",
+          "preflight test_gpu_instances_launch_with_the_ecs_instance_profile", _remove_instance_role, _add_instance_role),
+    Fault("iam-role-missing", f"IAM role {DELETED_ROLE} deleted", f"preflight test_iam_role_exists[{DELETED_ROLE}]",
+          _delete_role, _recreate_role),
+    Fault("worker-scaled-to-zero", f"{aws_names.GPU_SERVICE} desiredCount set to 0 (update-service)",
+          "infra test_service_is_active_with_running_equal_to_desired[ocr-gpu] (+ its task and log checks)",
+          _scale_worker_to_zero, _scale_worker_back),
+    Fault("worker-down", "the GPU container instance set DRAINING: worker tasks stopped, none can be placed",
+          "infra running == desired [ocr-gpu]; gpu worker checks; alarm filot-ocr-gpu-worker-down",
+          _drain_gpu_instance, _activate_gpu_instance),
+    Fault("service-wrong-revision", f"{aws_names.BACKEND_SERVICE} updated to the previous revision, deploy record unchanged",
+          "infra test_service_runs_exactly_the_deployed_revision[backend] (+ task revision and start-up line checks)",
+          _previous_revision, _recorded_revision),
+    Fault("circuit-breaker-off", f"{aws_names.BACKEND_SERVICE} deploymentCircuitBreaker enable=false rollback=false",
+          "infra test_circuit_breaker_is_enabled_with_rollback[backend]", _breaker_off, _breaker_back),
+    Fault("target-deregistered", f"one backend task deregistered from target group {aws_names.TARGET_GROUP_NAME}",
+          "infra test_every_backend_task_is_a_healthy_target", _deregister_target, _register_targets),
+    Fault("health-check-path-wrong", f"target group health check path set to {WRONG_HEALTH_CHECK_PATH} (answers 200 whatever the dependencies)",
+          "infra test_target_group_health_check_is_the_backends_health_route",
+          _health_check_path(WRONG_HEALTH_CHECK_PATH), _health_check_path(aws_names.HEALTH_CHECK_PATH)),
+    Fault("log-group-retention-wrong", f"log group {aws_names.BACKEND_LOG_GROUP} retention set to {WRONG_RETENTION_DAYS} days",
+          f"infra test_log_group_exists_with_the_retention_policy[{aws_names.BACKEND_LOG_GROUP}]",
+          _retention(WRONG_RETENTION_DAYS), _retention(aws_names.LOG_RETENTION_DAYS)),
+    Fault("startup-lines-missing", "one backend task's log stream deleted (later lines go to a new stream)",
+          "infra test_every_task_of_this_deployment_logged_its_startup_line[backend]",
+          _delete_startup_stream, _replace_task),
+    Fault("alarm-missing", f"CloudWatch alarm {WATCHED_ALARM} deleted",
+          f"infra test_alarm_exists_as_the_manifest_defines_it[{WATCHED_ALARM}]", _delete_alarm, _put_manifest_alarm),
+    Fault("alarm-wrong-threshold", f"CloudWatch alarm {WATCHED_ALARM} threshold set to 10x the manifest's",
+          f"infra test_alarm_exists_as_the_manifest_defines_it[{WATCHED_ALARM}]", _raise_threshold, _put_manifest_alarm),
+    Fault("dashboard-missing", "the FiLot CloudWatch dashboard deleted",
+          "infra test_dashboard_exists_with_the_manifests_widgets", _delete_dashboard, _put_dashboard),
+]

@@ -1,0 +1,129 @@
+"""Faults in FiLot's data stores: Redis settings changed with ``CONFIG SET`` (as a console change or
+a provider's default would), a backlog in the BULI2 retry queue, and schema drift in PostgreSQL
+(what a half-applied or hand-edited migration leaves). Each heal restores exactly what was changed."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+from filot_contract import redis_keys
+from sandbox.faults.context import FaultContext
+from sandbox.faults.model import Fault, Saved
+
+HIDDEN_TABLE_SUFFIX = "__hidden_by_fault"
+MISSING_TABLE = "manual_reviews"
+#: Escalations put into the BULI2 retry queue by ``alarm-firing``: more than the alarm's threshold (10),
+#: due in a day, so that FiLot's retry loop leaves them alone while the fault lasts.
+BACKLOG = 12
+BACKLOG_ALARM = "filot-buli2-retry-queue-depth-high"
+
+
+def _redis_setting(parameter: str, value: str):
+    def act(ctx: FaultContext, _: Saved | None = None) -> None:
+        ctx.redis().config_set(parameter, value)
+    return act
+
+
+def _drop_password(ctx: FaultContext) -> None:
+    ctx.redis().config_set("requirepass", "")
+
+
+def _restore_password(ctx: FaultContext, _: Saved) -> None:
+    ctx.redis().config_set("requirepass", ctx.creds["REDIS_PASSWORD"])
+
+
+def _backlog_members() -> list[str]:
+    return [json.dumps({"reviewRequestId": f"sandbox-fault-alarm-firing-{n}", "attempt": 0}, sort_keys=True)
+            for n in range(BACKLOG)]
+
+
+def _fill_retry_queue(ctx: FaultContext) -> None:
+    due = time.time() + 86_400
+    ctx.redis().zadd(redis_keys.BULI2_RETRY_QUEUE, {member: due for member in _backlog_members()})
+    ctx.wait_alarm(BACKLOG_ALARM, "ALARM")
+
+
+def _drain_retry_queue(ctx: FaultContext, _: Saved) -> None:
+    ctx.redis().zrem(redis_keys.BULI2_RETRY_QUEUE, *_backlog_members())
+    ctx.wait_alarm(BACKLOG_ALARM, "OK")
+
+
+def _forget_newest_migration(ctx: FaultContext) -> Saved:
+    with ctx.db() as conn:
+        row = conn.execute("SELECT version, name, checksum, applied_at FROM schema_migrations"
+                           " ORDER BY version DESC LIMIT 1").fetchone()
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (row[0],))
+    return {"version": row[0], "name": row[1], "checksum": row[2], "appliedAt": row[3].isoformat()}
+
+
+def _record_migration(ctx: FaultContext, saved: Saved) -> None:
+    with ctx.db() as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (%s, %s, %s, %s)"
+                     " ON CONFLICT DO NOTHING",
+                     (saved["version"], saved["name"], saved["checksum"], datetime.fromisoformat(saved["appliedAt"])))
+
+
+def _hide_table(ctx: FaultContext) -> None:
+    with ctx.db() as conn:
+        conn.execute(f"ALTER TABLE {MISSING_TABLE} RENAME TO {MISSING_TABLE}{HIDDEN_TABLE_SUFFIX}")
+
+
+def _unhide_table(ctx: FaultContext, _: Saved) -> None:
+    with ctx.db() as conn:
+        hidden = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MISSING_TABLE + HIDDEN_TABLE_SUFFIX,)).fetchone()[0]
+        if hidden:
+            conn.execute(f"ALTER TABLE {MISSING_TABLE}{HIDDEN_TABLE_SUFFIX} RENAME TO {MISSING_TABLE}")
+
+
+def _drop_constraint(table: str, kind: str, mentions: str):
+    """Drop the constraint of ``table`` of ``kind`` ('f' foreign key, 'c' check) whose definition
+    mentions ``mentions``; keep its name and definition for the heal."""
+    def act(ctx: FaultContext) -> Saved:
+        with ctx.db() as conn:
+            found = [(name, definition) for name, definition in conn.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conrelid = %s::regclass AND contype = %s", (table, kind)).fetchall() if mentions in definition]
+            for name, _ in found:
+                conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        return {"table": table, "constraints": [{"name": n, "definition": d} for n, d in found]}
+    return act
+
+
+def _add_constraints(ctx: FaultContext, saved: Saved) -> None:
+    with ctx.db() as conn:
+        for constraint in saved.get("constraints", []):
+            exists = conn.execute("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+                                  (saved["table"], constraint["name"])).fetchone()
+            if not exists:
+                conn.execute(f'ALTER TABLE {saved["table"]} ADD CONSTRAINT "{constraint["name"]}" {constraint["definition"]}')
+
+
+FAULTS = [
+    Fault("redis-no-auth", "Redis requirepass removed (CONFIG SET requirepass '')",
+          "preflight test_redis_answers_over_tls_and_requires_auth", _drop_password, _restore_password, undone_by="redis"),
+    Fault("redis-eviction-policy", "Redis maxmemory-policy set to allkeys-lru (queue keys can be evicted)",
+          "preflight test_redis_never_evicts_queue_keys",
+          _redis_setting("maxmemory-policy", "allkeys-lru"), _redis_setting("maxmemory-policy", redis_keys.REQUIRED_EVICTION_POLICY), undone_by="redis"),
+    Fault("redis-aof-off", "Redis appendonly set to no (queued jobs lost on restart)",
+          "preflight test_redis_persists_with_append_only_file",
+          _redis_setting("appendonly", "no"), _redis_setting("appendonly", "yes"), undone_by="redis"),
+    Fault("redis-keyspace-events-off", "Redis notify-keyspace-events emptied",
+          "preflight test_redis_publishes_the_keyspace_events_the_gate_follows",
+          _redis_setting("notify-keyspace-events", ""), _redis_setting("notify-keyspace-events", redis_keys.KEYSPACE_EVENTS), undone_by="redis"),
+    Fault("alarm-firing", f"{BACKLOG} escalations waiting in {redis_keys.BULI2_RETRY_QUEUE}: alarm {BACKLOG_ALARM} in ALARM",
+          "infra test_no_filot_alarm_is_in_alarm", _fill_retry_queue, _drain_retry_queue, undone_by=None),
+    Fault("migration-missing", "the newest migration recorded as not applied (its schema_migrations row deleted)",
+          "preflight test_every_migration_of_the_release_is_applied", _forget_newest_migration, _record_migration,
+          undone_by=None),
+    Fault("table-missing", f"table {MISSING_TABLE} gone (renamed away)",
+          "preflight test_core_tables_exist_with_primary_keys, test_foreign_keys_tie_documents_to_users_results_and_reviews",
+          _hide_table, _unhide_table, undone_by=None),
+    Fault("foreign-key-missing", "foreign key verification_results.document_id -> documents.id dropped",
+          "preflight test_foreign_keys_tie_documents_to_users_results_and_reviews",
+          _drop_constraint("verification_results", "f", "REFERENCES documents"), _add_constraints, undone_by=None),
+    Fault("status-check-missing", "CHECK constraint on documents.verification_status dropped",
+          "preflight test_document_status_is_constrained_to_the_contracts_statuses",
+          _drop_constraint("documents", "c", "verification_status"), _add_constraints, undone_by=None),
+]

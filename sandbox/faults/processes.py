@@ -1,0 +1,109 @@
+"""Faults in the running services: a hung process (SIGSTOP, as a deadlock or a stuck GPU call leaves
+it: alive, but answering nothing), BULI2 unavailable or signing wrongly (the simulator's admin API),
+and the profile-side "worker on CPU when the GPU is required"."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from filot_contract import redis_keys
+from sandbox.faults.aws import target_states
+from sandbox.faults.context import FaultContext
+from sandbox.faults.model import Fault, FaultError, Saved
+
+
+def _signal_tasks(pids: list[int], sig: signal.Signals) -> None:
+    """Each task runs in its own process group (its container): signal all of it."""
+    for pid in pids:
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass  # the task is gone (replaced); nothing left to freeze or thaw
+
+
+def _worker_ids(ctx: FaultContext) -> list[str]:
+    return [f"ocr-gpu-{t['task'][:8]}" for t in ctx.tasks("ocr-gpu")]
+
+
+def _live_heartbeats(ctx: FaultContext, workers: list[str]) -> list[str]:
+    client = ctx.redis()
+    return [w for w in workers if client.exists(redis_keys.worker_heartbeat(w))]
+
+
+def _freeze_worker(ctx: FaultContext) -> Saved:
+    tasks = ctx.tasks("ocr-gpu")
+    if not tasks:
+        raise FaultError("ECS service filot-ocr-gpu-service: expected a running worker task to freeze, found none")
+    pids, workers = [t["pid"] for t in tasks], _worker_ids(ctx)
+    _signal_tasks(pids, signal.SIGSTOP)
+    ctx.wait(lambda: _live_heartbeats(ctx, workers), lambda live: not live,
+             f"the heartbeats of {', '.join(workers)} expired (TTL {redis_keys.HEARTBEAT_TTL_S}s)",
+             deadline_s=redis_keys.HEARTBEAT_TTL_S * 3)
+    return {"pids": pids}
+
+
+def _thaw_worker(ctx: FaultContext, saved: Saved) -> None:
+    _signal_tasks(saved.get("pids", []), signal.SIGCONT)
+    workers = _worker_ids(ctx)
+    ctx.wait(lambda: _live_heartbeats(ctx, workers), lambda live: len(live) == len(workers),
+             f"heartbeats of {', '.join(workers)}", describe=lambda live: f"{len(live)}/{len(workers)} live")
+
+
+def _freeze_backend(count: int | None):
+    """Freeze ``count`` backend tasks (all when None) and wait until the ALB reports them unhealthy."""
+    def act(ctx: FaultContext) -> Saved:
+        tasks = ctx.tasks("backend")[:count]
+        _signal_tasks([t["pid"] for t in tasks], signal.SIGSTOP)
+        ips = [t["ip"] for t in tasks]
+        ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(ip) == "unhealthy" for ip in ips),
+                 f"targets {', '.join(ips)} unhealthy (health checks time out)")
+        return {"pids": [t["pid"] for t in tasks], "ips": ips}
+    return act
+
+
+def _thaw_backend(ctx: FaultContext, saved: Saved) -> None:
+    _signal_tasks(saved.get("pids", []), signal.SIGCONT)
+    ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(t["ip"]) == "healthy" for t in ctx.tasks("backend")),
+             "every backend task a healthy target")
+
+
+def _worker_on_cpu(ctx: FaultContext) -> None:
+    """Nothing to break where there is no GPU: check that the worker really runs on the CPU, and say
+    how the gate sees it (a profile with ``[gpu] require_cuda = true``)."""
+    beats = [json.loads(v) for w in _worker_ids(ctx) if (v := ctx.redis().get(redis_keys.worker_heartbeat(w)))]
+    devices = sorted({str(b.get("device")) for b in beats})
+    if devices != ["cpu"]:
+        raise FaultError(f"worker-on-cpu-when-gpu-required: expected the worker on device cpu, its heartbeats say {devices}"
+                         " (on a GPU machine this fault cannot be produced by the sandbox)")
+    ctx.say("the worker runs on the CPU here (heartbeat device=cpu, CPU fallback line in its log); run the gpu gate"
+            " with a profile that sets [gpu] require_cuda = true and its device-log check fails")
+
+
+def _buli2(down: bool | None = None, bad_signature: bool | None = None):
+    """Set one of the simulator's two fault switches, keeping the other as the active faults say."""
+    def act(ctx: FaultContext, _: Saved | None = None) -> None:
+        is_down = down if down is not None else "buli2-down" in ctx.active
+        is_bad = bad_signature if bad_signature is not None else "buli2-bad-signature" in ctx.active
+        ctx.buli2_mode("down" if is_down else "normal", is_bad)
+    return act
+
+
+FAULTS = [
+    Fault("worker-not-polling", "the OCR worker process frozen (SIGSTOP): alive, heartbeat expired, not polling",
+          "gpu test_worker_heartbeat_is_fresh_and_it_polls_the_queue (and the sample job)", _freeze_worker, _thaw_worker),
+    Fault("worker-on-cpu-when-gpu-required", "profile-side: the worker runs on the CPU (no change here)",
+          "gpu test_worker_log_shows_the_gpu_or_the_allowed_cpu_fallback with [gpu] require_cuda = true",
+          _worker_on_cpu, lambda ctx, saved: None),
+    Fault("target-unhealthy", "one backend task frozen (SIGSTOP): its ALB health checks time out",
+          "infra test_every_backend_task_is_a_healthy_target", _freeze_backend(1), _thaw_backend),
+    Fault("api-unhealthy", "every backend task frozen (SIGSTOP): /health times out, no healthy target, the ALB answers 503",
+          "infra test_every_backend_task_is_a_healthy_target; every e2e check", _freeze_backend(None), _thaw_backend),
+    Fault("buli2-down", "BULI2 simulator in mode down: POST /reviews and /health answer 503",
+          "e2e BULI2 escalation checks (escalations wait in the retry queue)", _buli2(down=True), _buli2(down=False),
+          undone_by="buli2"),
+    Fault("buli2-bad-signature", "BULI2 simulator signs its callbacks with a wrong secret",
+          "e2e review callback checks (FiLot must refuse them with 401)", _buli2(bad_signature=True),
+          _buli2(bad_signature=False), undone_by="buli2"),
+]

@@ -1,0 +1,281 @@
+"""Each sandbox fault breaks what it says, where a real incident would show it: inject it, see the
+emulated AWS, Redis, PostgreSQL, the ALB or BULI2 report the broken state as production would, heal
+it, see the healthy state again. Observed directly (boto3, redis, SQL, HTTP), never through the gate
+(selftests/test_faults_*_*.py run the gate on the same faults).
+
+One private sandbox for the module; faults are injected and healed in-process (the CLI is covered
+once), so the module costs the sandbox's start plus each fault's own waits.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from typing import Any, Callable, NamedTuple
+
+import boto3
+import httpx
+import psycopg
+import pytest
+import redis
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from filot_contract import aws_names, redis_keys
+from filot_contract.log_lines import STARTUP_MESSAGES
+from filot_contract.secrets import secret_weakness
+from sandbox import faults
+from sandbox.config import SandboxConfig
+from sandbox.faults.aws import DELETED_ROLE, DELETED_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM
+from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
+
+pytestmark = pytest.mark.sandbox
+
+SUBNET_BASE = 45
+ALARM_MINUTE_S = 1
+MIGRATIONS = len(list((REPO / "sandbox" / "migrations").glob("*.sql")))
+#: Seconds an eventually consistent read (log delivery, target health) may take to show a change.
+SETTLE_S = 10
+
+
+class Box:
+    """The private sandbox, read as an operator reads production."""
+
+    def __init__(self, sandbox: PrivateSandbox, config: SandboxConfig) -> None:
+        self.sandbox, self.config = sandbox, config
+        self.creds = json.loads((sandbox.home / "credentials.json").read_text())
+
+    def aws(self, name: str) -> Any:
+        return boto3.client(name, region_name=self.config.region, endpoint_url=self.config.aws_endpoint_url,
+                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+
+    def redis(self, password: str | None = "own") -> redis.Redis:
+        return redis.Redis(host=self.config.host, port=self.config.redis_port, ssl=True, ssl_ca_certs=str(self.config.ca_file),
+                           password=self.creds["REDIS_PASSWORD"] if password == "own" else password, decode_responses=True)
+
+    def sql(self, query: str, *args: Any) -> Any:
+        url = f"postgresql://filot:{self.creds['POSTGRES_PASSWORD']}@{self.config.host}:{self.config.postgres_port}/filot"
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            return conn.execute(query, args).fetchone()[0]
+
+    def tasks(self, key: str) -> list[dict]:
+        return json.loads((self.config.run_dir / "controller.json").read_text())["services"][key]["tasks"]
+
+    def record(self, key: str) -> dict:
+        return json.loads(self.config.deploy_record.read_text())["services"][key]
+
+    def service(self, key: str) -> dict:
+        cluster, name, _, _ = aws_names.SERVICES[key]
+        return self.aws("ecs").describe_services(cluster=cluster, services=[name])["services"][0]
+
+    def target_states(self) -> dict[str, str]:
+        elb = self.aws("elbv2")
+        arn = elb.describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])["TargetGroups"][0]["TargetGroupArn"]
+        return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
+
+    def secret(self, secret_id: str) -> str | None:
+        try:
+            return self.aws("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+        except self.aws("secretsmanager").exceptions.InvalidRequestException:
+            return None  # scheduled for deletion
+
+    def absent(self, call: Callable[[], Any], *codes: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            call()
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in codes, exc
+            return True
+        return False
+
+
+# --- what each fault looks like from outside ------------------------------------------------------------
+
+def image_present(box: Box, key: str) -> bool:
+    repository, digest = aws_names.REPOSITORIES[key], box.record(key)["imageDigest"]
+    return not box.absent(lambda: box.aws("ecr").describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}]),
+                          "ImageNotFoundException", "RepositoryNotFoundException")
+
+
+def asg_health(box: Box) -> str:
+    group = box.aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[aws_names.GPU_ASG])["AutoScalingGroups"][0]
+    return group["Instances"][0]["HealthStatus"]
+
+
+def instance_profile_roles(box: Box) -> list[str]:
+    iam = box.aws("iam")
+    profiles = iam.list_instance_profiles()["InstanceProfiles"]
+    return sorted(r["RoleName"] for p in profiles for r in p["Roles"])
+
+
+def gpu_placement(box: Box) -> tuple[str, int, bool]:
+    ecs = box.aws("ecs")
+    arns = ecs.list_container_instances(cluster=aws_names.GPU_CLUSTER)["containerInstanceArns"]
+    status = ecs.describe_container_instances(cluster=aws_names.GPU_CLUSTER, containerInstances=arns)["containerInstances"][0]["status"]
+    service = box.service("ocr-gpu")
+    return status, service["runningCount"], "was unable to place a task" in service["events"][0]["message"]
+
+
+def startup_lines_everywhere(box: Box) -> bool:
+    logs = box.aws("logs")
+    for task in box.tasks("backend"):
+        try:
+            events = logs.get_log_events(logGroupName=task["logGroup"], logStreamName=task["logStream"], startFromHead=True)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return False
+        if not any(STARTUP_MESSAGES["backend"] in e["message"] for e in events):
+            return False
+    return True
+
+
+def alarm(box: Box, name: str) -> dict | None:
+    found = box.aws("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return found[0] if found else None
+
+
+def anonymous_ping(box: Box) -> bool:
+    try:
+        return bool(box.redis(password=None).ping())
+    except redis.RedisError:
+        return False
+
+
+def constraint_count(box: Box, table: str, kind: str, mentions: str) -> int:
+    return box.sql("SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = %s"
+                   " AND pg_get_constraintdef(oid) LIKE %s", table, kind, f"%{mentions}%")
+
+
+def live_heartbeats(box: Box) -> int:
+    return sum(1 for _ in box.redis().scan_iter(redis_keys.WORKER_HEARTBEAT_PATTERN))
+
+
+def alb_health(box: Box) -> int:
+    return httpx.get(f"{box.config.api_url}/health", timeout=15).status_code
+
+
+def callback_status(box: Box) -> int | None:
+    """FiLot's answer to a BULI2 callback of a fresh review (the simulator signs and delivers it)."""
+    key = box.creds["BULI2_API_KEY"]
+    review = f"fault-selftest-{uuid.uuid4().hex[:8]}"
+    httpx.post(f"{box.config.buli2_url}/reviews", headers={"Authorization": f"Bearer {key}"}, timeout=10,
+               json={"reviewRequestId": review, "documentId": str(uuid.uuid4()),
+                     "callbackUrl": f"{box.config.api_url}/internal/reviews"}).raise_for_status()
+
+    def delivered() -> int | None:
+        reviews = httpx.get(f"{box.config.buli2_url}/admin/reviews", timeout=10).json()["reviews"]
+        mine = next(r for r in reviews if r["reviewRequestId"] == review)
+        return mine["deliveries"][-1]["status"] if mine["deliveries"] else None
+
+    return eventually(delivered, lambda status: status is not None, f"BULI2 callback of {review} delivered", 30)
+
+
+def eventually(read: Callable[[], Any], done: Callable[[Any], bool], awaited: str, deadline_s: float) -> Any:
+    value = Retrying(stop=stop_after_delay(deadline_s), wait=wait_fixed(0.3), retry=retry_if_result(lambda v: not done(v)),
+                     retry_error_callback=lambda state: state.outcome.result())(read)
+    assert done(value), f"{awaited}: not within {deadline_s}s; last seen {value!r}"
+    return value
+
+
+class Seen(NamedTuple):
+    """What is read, what it must be while the fault is in, and once healed."""
+
+    read: Callable[[Box], Any]
+    broken: Any
+    healthy: Any
+
+
+SEEN: dict[str, Seen] = {
+    "missing-secret": Seen(lambda b: b.secret(DELETED_SECRET) is not None, False, True),
+    "default-jwt-secret": Seen(lambda b: secret_weakness(b.secret(JWT_SECRET)) is None, False, True),
+    "redis-not-tls": Seen(lambda b: json.loads(b.secret(REDIS_SECRET))["REDIS_URL"].split("://")[0], "redis", "rediss"),
+    "ecr-repository-missing": Seen(lambda b: image_present(b, "ocr-gpu"), False, True),
+    "image-missing": Seen(lambda b: image_present(b, "backend"), False, True),
+    "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),
+    "instance-profile-missing": Seen(lambda b: INSTANCE_ROLE in instance_profile_roles(b), False, True),
+    "iam-role-missing": Seen(lambda b: not b.absent(lambda: b.aws("iam").get_role(RoleName=DELETED_ROLE), "NoSuchEntity"), False, True),
+    "worker-scaled-to-zero": Seen(lambda b: (b.service("ocr-gpu")["desiredCount"], b.service("ocr-gpu")["runningCount"]), (0, 0), (1, 1)),
+    "worker-down": Seen(gpu_placement, ("DRAINING", 0, True), ("ACTIVE", 1, False)),
+    "service-wrong-revision": Seen(lambda b: b.service("backend")["taskDefinition"] == b.record("backend")["taskDefinitionArn"], False, True),
+    "circuit-breaker-off": Seen(lambda b: b.service("backend")["deploymentConfiguration"]["deploymentCircuitBreaker"],
+                                {"enable": False, "rollback": False}, {"enable": True, "rollback": True}),
+    "target-deregistered": Seen(lambda b: sorted(b.target_states()) == sorted(t["ip"] for t in b.tasks("backend")), False, True),
+    "health-check-path-wrong": Seen(lambda b: (b.aws("elbv2").describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])[
+        "TargetGroups"][0]["HealthCheckPath"], set(b.target_states().values())), ("/metrics", {"healthy"}), ("/health", {"healthy"})),
+    "log-group-retention-wrong": Seen(lambda b: b.aws("logs").describe_log_groups(logGroupNamePrefix=aws_names.BACKEND_LOG_GROUP)[
+        "logGroups"][0]["retentionInDays"], 7, 90),
+    "startup-lines-missing": Seen(startup_lines_everywhere, False, True),
+    "alarm-missing": Seen(lambda b: alarm(b, WATCHED_ALARM) is not None, False, True),
+    "alarm-wrong-threshold": Seen(lambda b: alarm(b, WATCHED_ALARM)["Threshold"], 200.0, 20.0),
+    "dashboard-missing": Seen(lambda b: bool(b.aws("cloudwatch").list_dashboards()["DashboardEntries"]), False, True),
+    "redis-no-auth": Seen(anonymous_ping, True, False),
+    "redis-eviction-policy": Seen(lambda b: b.redis().config_get("maxmemory-policy")["maxmemory-policy"], "allkeys-lru", "noeviction"),
+    "redis-aof-off": Seen(lambda b: b.redis().config_get("appendonly")["appendonly"], "no", "yes"),
+    "redis-keyspace-events-off": Seen(lambda b: bool(b.redis().config_get("notify-keyspace-events")["notify-keyspace-events"]), False, True),
+    "alarm-firing": Seen(lambda b: alarm(b, "filot-buli2-retry-queue-depth-high")["StateValue"], "ALARM", "OK"),
+    "migration-missing": Seen(lambda b: b.sql("SELECT count(*) FROM schema_migrations"), MIGRATIONS - 1, MIGRATIONS),
+    "table-missing": Seen(lambda b: b.sql("SELECT to_regclass('manual_reviews') IS NOT NULL"), False, True),
+    "foreign-key-missing": Seen(lambda b: constraint_count(b, "verification_results", "f", "REFERENCES documents"), 0, 1),
+    "status-check-missing": Seen(lambda b: constraint_count(b, "documents", "c", "verification_status"), 0, 1),
+    "worker-not-polling": Seen(lambda b: (live_heartbeats(b), b.service("ocr-gpu")["runningCount"]), (0, 1), (1, 1)),
+    "worker-on-cpu-when-gpu-required": Seen(lambda b: [json.loads(b.redis().get(k))["device"]
+                                                       for k in b.redis().scan_iter(redis_keys.WORKER_HEARTBEAT_PATTERN)], ["cpu"], ["cpu"]),
+    "target-unhealthy": Seen(lambda b: sorted(b.target_states().values()), ["healthy", "unhealthy"], ["healthy", "healthy"]),
+    "api-unhealthy": Seen(lambda b: (set(b.target_states().values()), alb_health(b)), ({"unhealthy"}, 503), ({"healthy"}, 200)),
+    "buli2-down": Seen(lambda b: httpx.get(f"{b.config.buli2_url}/health", timeout=10).status_code, 503, 200),
+    "buli2-bad-signature": Seen(lambda b: callback_status(b) == 401, True, False),
+}
+
+
+@pytest.fixture(scope="module")
+def box():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FILOT_SANDBOX_ALARM_MINUTE_S", str(ALARM_MINUTE_S))
+        sandbox = start_private_sandbox(subnet_base=SUBNET_BASE)
+        for name, value in sandbox.env.items():
+            if name.startswith("FILOT_SANDBOX_"):
+                patch.setenv(name, value)
+        config = SandboxConfig()
+    yield Box(sandbox, config)
+    stop_private_sandbox(sandbox)
+
+
+def test_every_fault_is_observed_here():
+    assert sorted(SEEN) == sorted(faults.FAULTS)
+
+
+@pytest.mark.parametrize("name", list(SEEN))
+def test_fault_breaks_what_it_says_and_heals(box, name):
+    seen = SEEN[name]
+    eventually(lambda: seen.read(box), lambda v: v == seen.healthy, f"{name}: healthy before the fault", SETTLE_S)
+    faults.inject(box.config, name, say=lambda line: None)
+    try:
+        eventually(lambda: seen.read(box), lambda v: v == seen.broken, f"{name}: {seen.broken!r} with the fault in", SETTLE_S)
+        assert name in faults.active(box.config)
+    finally:
+        faults.heal(box.config, name, say=lambda line: None)
+    eventually(lambda: seen.read(box), lambda v: v == seen.healthy, f"{name}: {seen.healthy!r} once healed", SETTLE_S)
+    assert faults.active(box.config) == {}
+
+
+def cli(box: Box, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, env=box.sandbox.env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_lists_injects_reports_and_heals_idempotently(box):
+    listed = cli(box, "fault", "--list")
+    assert listed.returncode == 0 and [line.split()[0] for line in listed.stdout.splitlines()] == list(faults.FAULTS)
+    assert all(" -> fails " in line for line in listed.stdout.splitlines())
+    unknown = cli(box, "fault", "no-such-fault")
+    assert unknown.returncode == 2 and "known faults: missing-secret," in unknown.stderr, unknown.stderr
+    assert cli(box, "fault", "buli2-down").returncode == 0
+    again = cli(box, "fault", "buli2-down")
+    assert again.returncode == 0 and "already active" in again.stdout
+    status = cli(box, "status")
+    assert "fault        buli2-down" in status.stdout, status.stdout
+    assert cli(box, "heal", "buli2-down").returncode == 0
+    healed_again = cli(box, "heal", "buli2-down")
+    assert healed_again.returncode == 0 and "not active" in healed_again.stdout
+    assert faults.active(box.config) == {}
