@@ -190,6 +190,7 @@ def read_status(config: SandboxConfig) -> dict | None:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per health check says nothing
     return run(SandboxConfig())
 
 

@@ -34,7 +34,10 @@ class HealthProbe:
     """Latest answer per URL; ``latest(url)`` starts the next probe when the previous one finished."""
 
     def __init__(self, timeout_s: float, workers: int = 8) -> None:
-        self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 1.0))
+        # one client for every probe (thread-safe); no keep-alive, so each check is a new connection as
+        # an ALB's is, and a task replaced on the same address is never asked on its predecessor's socket
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 1.0)),
+                                    limits=httpx.Limits(max_keepalive_connections=0))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="health")
         self._pending: dict[str, Future[Answer]] = {}
         self._answers: dict[str, Answer] = {}
@@ -57,11 +60,11 @@ class HealthProbe:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
 
     def _probe(self, url: str) -> Answer:
         try:
-            with httpx.Client(timeout=self._timeout) as client:
-                return Answer(status=client.get(url).status_code)
+            return Answer(status=self._client.get(url).status_code)
         except httpx.TimeoutException:
             return Answer(failure="timeout")
         except httpx.HTTPError:

@@ -164,7 +164,9 @@ def _recreate_role(ctx: FaultContext, _: Saved) -> None:
     for name, document in role.inline_policies.items():
         iam.put_role_policy(RoleName=DELETED_ROLE, PolicyName=name, PolicyDocument=document)
     if role.instance_profile:
-        iam.add_role_to_instance_profile(InstanceProfileName=role.instance_profile, RoleName=DELETED_ROLE)
+        profile = iam.get_instance_profile(InstanceProfileName=role.instance_profile)["InstanceProfile"]
+        if DELETED_ROLE not in [r["RoleName"] for r in profile["Roles"]]:
+            iam.add_role_to_instance_profile(InstanceProfileName=role.instance_profile, RoleName=DELETED_ROLE)
 
 
 # --- ECS services -----------------------------------------------------------------------------------
