@@ -1,12 +1,11 @@
 """Every preflight and infra check can fail: for each gate test, break the matching thing in a private
-sandbox, run that gate, and see exactly that test fail with its message and the verdict no-go; then heal.
+sandbox, run that gate narrowed to the test's module, and see exactly that test fail with its message
+and the verdict no-go; then heal. A last run proves every heal restored a healthy sandbox (GO).
 
-One sandbox serves the whole module (faults are injected and healed one at a time, in this order);
-each gate run is narrowed to its gate (``-m preflight tests/preflight`` or ``-m infra tests/infra``)
-and takes a few seconds. Faults come from ``python -m sandbox fault NAME`` (healed with
-``python -m sandbox heal NAME``); a fault the sandbox does not offer yet is skipped with that reason.
-A check whose fault is a bad deploy uses ``python -m sandbox deploy`` and heals by deploying the
-manifest again under the same deploy run, as an operator would.
+One sandbox serves the whole module (faults are injected and healed one at a time, in this order).
+A fault is ``python -m sandbox fault NAME`` (healed with ``python -m sandbox heal NAME``; skipped with
+that reason while the sandbox does not offer it), or a bad deploy made with ``python -m sandbox deploy``
+and healed by deploying the manifest again, as an operator would.
 """
 
 from __future__ import annotations
@@ -15,9 +14,14 @@ import json
 import re
 import subprocess
 import sys
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, ContextManager, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
+import boto3
 import pytest
 
 from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
@@ -27,27 +31,174 @@ pytestmark = pytest.mark.sandbox
 SUBNET_BASE = 51
 #: Deadline of the start-up-lines check in these runs: long enough for log delivery on a healthy
 #: sandbox, short enough that a fault which removes the lines costs seconds.
-LOG_DELIVERY_S = 15
+LOG_DELIVERY_S = 10
+DATABASE_SECRET = "filot/production/database-url"
+
+
+def sandbox_cli(sandbox: PrivateSandbox, *args: str) -> None:
+    """``python -m sandbox ...``; deploys join the sandbox's deploy run, so the record keeps both services."""
+    record = json.loads((sandbox.home / "deploy-record.json").read_text())
+    result = subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, capture_output=True, text=True,
+                            env={**sandbox.env, "FILOT_DEPLOY_RUN_ID": record["runId"]}, timeout=300)
+    assert result.returncode == 0, f"python -m sandbox {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+
+
+# --- faults: each a context manager that breaks one thing and heals it on exit ----------------------
+
+
+@contextmanager
+def named_fault(sandbox: PrivateSandbox, name: str) -> Iterator[None]:
+    sandbox_cli(sandbox, "fault", name)
+    try:
+        yield
+    finally:
+        sandbox_cli(sandbox, "heal", name)
+
+
+@contextmanager
+def database_password_rotated_without_the_secret(sandbox: PrivateSandbox) -> Iterator[None]:
+    """DATABASE_URL in Secrets Manager names a password the database no longer accepts."""
+    secrets = boto3.client("secretsmanager", region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
+                           aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    before = secrets.get_secret_value(SecretId=DATABASE_SECRET)["SecretString"]
+    parts = urlsplit(before)
+    stale = parts._replace(netloc=f"{parts.username}:rotated-away-{uuid.uuid4().hex}@{parts.hostname}:{parts.port}")
+    secrets.put_secret_value(SecretId=DATABASE_SECRET, SecretString=urlunsplit(stale))
+    try:
+        yield
+    finally:
+        secrets.put_secret_value(SecretId=DATABASE_SECRET, SecretString=before)
+
+
+@contextmanager
+def deployed(sandbox: PrivateSandbox, service: str, setting: str) -> Iterator[None]:
+    """A revision of ``service`` with one more environment variable; healed by deploying the manifest again."""
+    sandbox_cli(sandbox, "deploy", "--service", service, "--set", setting, "--no-wait")
+    try:
+        yield
+    finally:
+        sandbox_cli(sandbox, "deploy", "--service", service)
+
+
+# --- the cases ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Fault:
     """A way to break one check, and what the gate must then say."""
 
+    name: str
     gate: str
-    #: ``python -m sandbox`` arguments that break it, and those that undo it.
-    inject: tuple[str, ...]
-    heal: tuple[str, ...]
     #: node ids (relative to tests/<gate>/) that must fail, and nothing else; ``*`` matches anything.
+    #: The gate run is narrowed to their modules.
     fails: tuple[str, ...]
     #: text the failure messages must contain
     message: str
-    #: how the report names a fault that is not a ``python -m sandbox fault``
-    label: str = ""
+    #: tests that cannot observe under this fault (an error, not a failure), e.g. a client that cannot connect
+    errors: tuple[str, ...] = ()
+    #: the operator's change; None: ``python -m sandbox fault <name>``
+    make: Callable[[PrivateSandbox], ContextManager[None]] | None = None
 
     @property
-    def name(self) -> str:
-        return self.label or self.inject[1]
+    def modules(self) -> list[str]:
+        return sorted({f"tests/{self.gate}/{pattern.split('::')[0]}" for pattern in self.fails})
+
+
+RULES = "test_secrets.py::test_secret_exists_and_passes_the_manifests_rules"
+REDIS_CLIENT_CHECKS = tuple(f"test_redis.py::{name}" for name in (
+    "test_redis_never_evicts_queue_keys", "test_redis_persists_with_append_only_file",
+    "test_redis_publishes_the_keyspace_events_the_gate_follows"))
+DATABASE_CLIENT_CHECKS = ("test_database.py::*",)
+STARTUP_LINES = "test_logs.py::test_every_task_of_this_deployment_logged_its_startup_line"
+
+FAULTS = [
+    # preflight: secrets
+    Fault("missing-secret", "preflight", (f"{RULES}[filot/production/stack-auth]",),
+          "secret filot/production/stack-auth: expected to exist in Secrets Manager"),
+    Fault("default-jwt-secret", "preflight", ("test_secrets.py::test_jwt_secret_is_long_and_not_a_known_default",
+                                              f"{RULES}[filot/production/jwt-secret]"),
+          "JWT_SECRET (secret filot/production/jwt-secret): expected a strong random value"),
+    # preflight: Redis
+    Fault("redis-not-tls", "preflight", ("test_redis.py::test_redis_url_uses_tls_scheme",
+                                         "test_redis.py::test_redis_answers_over_tls_and_requires_auth",
+                                         f"{RULES}[filot/production/redis]"),
+          "expected scheme rediss:// (TLS), got redis://", errors=REDIS_CLIENT_CHECKS),
+    Fault("redis-no-auth", "preflight", ("test_redis.py::test_redis_answers_over_tls_and_requires_auth",),
+          "answered PING without a password"),
+    Fault("redis-eviction-policy", "preflight", ("test_redis.py::test_redis_never_evicts_queue_keys",),
+          "expected noeviction (queue keys must never be evicted), got allkeys-lru"),
+    Fault("redis-aof-off", "preflight", ("test_redis.py::test_redis_persists_with_append_only_file",),
+          "Redis appendonly: expected yes"),
+    Fault("redis-keyspace-events-off", "preflight",
+          ("test_redis.py::test_redis_publishes_the_keyspace_events_the_gate_follows",), "Redis notify-keyspace-events"),
+    # preflight: database
+    Fault("database-credentials-wrong", "preflight",
+          ("test_database.py::test_database_answers_with_the_secrets_credentials",),
+          "expected to accept a connection with DATABASE_URL's credentials", errors=DATABASE_CLIENT_CHECKS,
+          make=database_password_rotated_without_the_secret),
+    Fault("migration-missing", "preflight", ("test_database.py::test_every_migration_of_the_release_is_applied",),
+          "pending: 0001_core_schema"),
+    Fault("table-missing", "preflight", ("test_database.py::test_core_tables_exist_with_primary_keys",
+                                         "test_database.py::test_foreign_keys_tie_documents_to_users_results_and_reviews"),
+          "missing: manual_reviews"),
+    Fault("foreign-key-missing", "preflight",
+          ("test_database.py::test_foreign_keys_tie_documents_to_users_results_and_reviews",),
+          "missing: verification_results.document_id -> documents.id"),
+    Fault("status-check-missing", "preflight",
+          ("test_database.py::test_document_status_is_constrained_to_the_contracts_statuses",),
+          "expected a CHECK constraint on documents.verification_status"),
+    # preflight: AWS
+    Fault("ecr-repository-missing", "preflight", ("test_ecr.py::test_ecr_repository_exists[filot-ocr-gpu-worker]",
+                                                  "test_ecr.py::test_deployed_image_digest_exists_in_ecr[ocr-gpu]"),
+          "ECR repository filot-ocr-gpu-worker: expected to exist"),
+    Fault("image-missing", "preflight", ("test_ecr.py::test_deployed_image_digest_exists_in_ecr[backend]",),
+          "expected the image to exist"),
+    Fault("cluster-inactive", "preflight", ("test_clusters.py::test_ecs_cluster_is_active[*]",), "expected status ACTIVE"),
+    Fault("asg-instance-unhealthy", "preflight", ("test_asg.py::test_gpu_asg_has_an_in_service_healthy_instance",),
+          "expected at least 1 InService Healthy instance"),
+    Fault("instance-profile-missing", "preflight",
+          ("test_asg.py::test_gpu_instances_launch_with_the_ecs_instance_profile",), "expected role ecsInstanceRole"),
+    Fault("iam-role-missing", "preflight", ("test_iam.py::test_iam_role_exists[ecsInfrastructureRoleForManagedInstances]",),
+          "IAM role ecsInfrastructureRoleForManagedInstances: expected to exist"),
+    # infra: services
+    Fault("worker-scaled-to-zero", "infra",
+          ("test_services.py::test_service_is_active_with_running_equal_to_desired[ocr-gpu]",
+           "test_services.py::test_every_running_task_runs_the_deployed_revision[ocr-gpu]", f"{STARTUP_LINES}[ocr-gpu]"),
+          "ECS service filot-ocr-gpu-cluster/filot-ocr-gpu-service"),
+    Fault("service-wrong-revision", "infra", ("test_services.py::test_service_runs_exactly_the_deployed_revision[backend]",
+                                              "test_services.py::test_every_running_task_runs_the_deployed_revision[backend]",
+                                              f"{STARTUP_LINES}[backend]"),
+          "expected task definition"),
+    Fault("deployment-failed", "infra", ("test_services.py::test_no_deployment_failed[*]",
+                                         "test_services.py::test_primary_deployment_completed[*]"), "FAILED"),
+    Fault("circuit-breaker-off", "infra", ("test_services.py::test_circuit_breaker_is_enabled_with_rollback[backend]",),
+          "expected deploymentCircuitBreaker enable=true rollback=true"),
+    # infra: ALB
+    Fault("health-check-path-wrong", "infra", ("test_alb.py::test_target_group_health_check_is_the_backends_health_route",),
+          "expected health check on /health"),
+    Fault("target-deregistered", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
+          "expected every running backend task registered"),
+    Fault("target-unhealthy", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
+          "expected every target healthy"),
+    # infra: logs
+    Fault("log-group-retention-wrong", "infra",
+          ("test_logs.py::test_log_group_exists_with_the_retention_policy[/ecs/filot-backend]",), "expected retention 90 days"),
+    Fault("startup-lines-missing", "infra", (f"{STARTUP_LINES}[backend]",), "expected a start-up line"),
+    # infra: alarms and dashboard
+    Fault("alarm-missing", "infra", ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
+          "CloudWatch alarm filot-ocr-gpu-queue-length-high: expected to exist"),
+    Fault("alarm-wrong-threshold", "infra",
+          ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
+          "Threshold: expected 20"),
+    Fault("alarm-firing", "infra", ("test_alarms.py::test_no_filot_alarm_is_in_alarm",), "filot-buli2-retry-queue-depth-high since"),
+    Fault("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
+          "CloudWatch dashboard filot-production: expected to exist"),
+    # preflight: a deploy that ships a secret in plain environment (last: it redeploys the backend)
+    Fault("deploy-plaintext-secret", "preflight",
+          ("test_manifests.py::test_deployed_task_definition_follows_the_manifest_rules[backend]",),
+          "secrets JWT_SECRET set in plain environment",
+          make=lambda sandbox: deployed(sandbox, "backend", "JWT_SECRET=set-in-plain-environment")),
+]
 
 
 def matches(nodeid: str, pattern: str) -> bool:
@@ -55,99 +206,14 @@ def matches(nodeid: str, pattern: str) -> bool:
     return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), nodeid) is not None
 
 
-def named(name: str, gate: str, fails: tuple[str, ...], message: str) -> Fault:
-    return Fault(gate, ("fault", name), ("heal", name), fails, message)
-
-
-PLAINTEXT_SECRET = ("deploy", "--service", "backend", "--set", "JWT_SECRET=set-in-plain-environment", "--no-wait")
-REDEPLOY_BACKEND = ("deploy", "--service", "backend")
-
-FAULTS = [
-    # preflight: secrets
-    named("missing-secret", "preflight", ("test_secrets.py::test_secret_exists_and_passes_the_manifests_rules[*]",),
-          "expected to exist in Secrets Manager"),
-    named("default-jwt-secret", "preflight", ("test_secrets.py::test_jwt_secret_is_long_and_not_a_known_default",
-                                              "test_secrets.py::test_secret_exists_and_passes_the_manifests_rules[*jwt-secret]"),
-          "JWT_SECRET"),
-    # preflight: Redis
-    named("redis-not-tls", "preflight", ("test_redis.py::test_redis_url_uses_tls_scheme",
-                                         "test_secrets.py::test_secret_exists_and_passes_the_manifests_rules[*redis]",
-                                         "test_redis.py::test_redis_answers_over_tls_and_requires_auth"),
-          "expected scheme rediss://"),
-    named("redis-no-auth", "preflight", ("test_redis.py::test_redis_answers_over_tls_and_requires_auth",),
-          "answered PING without a password"),
-    named("redis-eviction-policy", "preflight", ("test_redis.py::test_redis_never_evicts_queue_keys",),
-          "expected noeviction"),
-    named("redis-aof-off", "preflight", ("test_redis.py::test_redis_persists_with_append_only_file",), "expected yes"),
-    named("redis-keyspace-events-off", "preflight",
-          ("test_redis.py::test_redis_publishes_the_keyspace_events_the_gate_follows",), "notify-keyspace-events"),
-    # preflight: database
-    named("database-unreachable", "preflight", ("test_database.py::test_database_answers_with_the_secrets_credentials",),
-          "expected to accept a connection"),
-    named("migration-missing", "preflight", ("test_database.py::test_every_migration_of_the_release_is_applied",),
-          "pending"),
-    named("table-missing", "preflight", ("test_database.py::test_core_tables_exist_with_primary_keys",
-                                         "test_database.py::test_foreign_keys_tie_documents_to_users_results_and_reviews"),
-          "missing"),
-    named("foreign-key-missing", "preflight",
-          ("test_database.py::test_foreign_keys_tie_documents_to_users_results_and_reviews",), "missing"),
-    named("status-check-missing", "preflight",
-          ("test_database.py::test_document_status_is_constrained_to_the_contracts_statuses",), "verification_status"),
-    # preflight: AWS
-    named("ecr-repository-missing", "preflight", ("test_ecr.py::test_ecr_repository_exists[*]",
-                                                  "test_ecr.py::test_deployed_image_digest_exists_in_ecr[*]"),
-          "expected to exist"),
-    named("image-missing", "preflight", ("test_ecr.py::test_deployed_image_digest_exists_in_ecr[*]",),
-          "expected the image to exist"),
-    named("cluster-inactive", "preflight", ("test_clusters.py::test_ecs_cluster_is_active[*]",), "expected"),
-    named("asg-instance-unhealthy", "preflight", ("test_asg.py::test_gpu_asg_has_an_in_service_healthy_instance",),
-          "expected at least 1 InService Healthy instance"),
-    named("instance-profile-missing", "preflight", ("test_asg.py::test_gpu_instances_launch_with_the_ecs_instance_profile",),
-          "ecsInstanceRole"),
-    named("iam-role-missing", "preflight", ("test_iam.py::test_iam_role_exists[*]",), "expected to exist"),
-    # infra: services
-    named("worker-scaled-to-zero", "infra", ("test_services.py::test_service_is_active_with_running_equal_to_desired[ocr-gpu]",
-                                             "test_services.py::test_every_running_task_runs_the_deployed_revision[ocr-gpu]",
-                                             "test_logs.py::test_every_task_of_this_deployment_logged_its_startup_line[ocr-gpu]"),
-          "desiredCount is 0"),
-    named("service-wrong-revision", "infra", ("test_services.py::test_service_runs_exactly_the_deployed_revision[*]",
-                                              "test_services.py::test_every_running_task_runs_the_deployed_revision[*]",
-                                              "test_logs.py::test_every_task_of_this_deployment_logged_its_startup_line[*]"),
-          "expected task definition"),
-    named("deployment-failed", "infra", ("test_services.py::test_no_deployment_failed[*]",
-                                         "test_services.py::test_primary_deployment_completed[*]"),
-          "FAILED"),
-    named("circuit-breaker-off", "infra", ("test_services.py::test_circuit_breaker_is_enabled_with_rollback[*]",),
-          "expected deploymentCircuitBreaker enable=true rollback=true"),
-    # infra: ALB
-    named("health-check-path-wrong", "infra",
-          ("test_alb.py::test_target_group_health_check_is_the_backends_health_route",), "expected health check on /health"),
-    named("target-deregistered", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
-          "expected every running backend task registered"),
-    named("target-unhealthy", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
-          "expected every target healthy"),
-    # infra: logs
-    named("log-group-retention-wrong", "infra", ("test_logs.py::test_log_group_exists_with_the_retention_policy[*]",),
-          "expected retention 90 days"),
-    named("startup-lines-missing", "infra",
-          ("test_logs.py::test_every_task_of_this_deployment_logged_its_startup_line[*]",), "expected a start-up line"),
-    # infra: alarms and dashboard
-    named("alarm-missing", "infra", ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[*]",),
-          "expected to exist"),
-    named("alarm-wrong-threshold", "infra", ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[*]",),
-          "Threshold: expected"),
-    named("alarm-firing", "infra", ("test_alarms.py::test_no_filot_alarm_is_in_alarm",), "expected no FiLot alarm in ALARM"),
-    named("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
-          "expected to exist"),
-    # preflight: a deploy that ships a secret in plain environment (last: it redeploys the backend)
-    Fault("preflight", PLAINTEXT_SECRET, REDEPLOY_BACKEND,
-          ("test_manifests.py::test_deployed_task_definition_follows_the_manifest_rules[backend]",),
-          "secrets JWT_SECRET set in plain environment", label="deploy-plaintext-secret"),
-]
+def unmatched(nodeids: list[str], patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(node ids no pattern matches, patterns no node id matches)."""
+    return ([n for n in nodeids if not any(matches(n, p) for p in patterns)],
+            [p for p in patterns if not any(matches(n, p) for n in nodeids)])
 
 
 @pytest.fixture(scope="module")
-def sandbox():
+def sandbox() -> Iterator[PrivateSandbox]:
     box = start_private_sandbox(subnet_base=SUBNET_BASE)
     yield box
     stop_private_sandbox(box)
@@ -159,7 +225,7 @@ def offered_faults(sandbox) -> set[str]:
     listed = sandbox.cli("fault", "--list", timeout=60)
     if listed.returncode != 0:
         return set()
-    return {m[0] for line in listed.stdout.splitlines() if (m := re.match(r"\s*([a-z0-9][a-z0-9-]*)\b", line))}
+    return {m[1] for line in listed.stdout.splitlines() if (m := re.match(r"\s*([a-z0-9][a-z0-9-]*)\b", line))}
 
 
 @pytest.fixture(scope="module")
@@ -169,20 +235,11 @@ def profile(sandbox, tmp_path_factory) -> Path:
     return path
 
 
-def sandbox_cli(sandbox: PrivateSandbox, args: tuple[str, ...]) -> subprocess.CompletedProcess:
-    """``python -m sandbox ...``; deploys join the sandbox's deploy run, so the record keeps both services."""
-    record = json.loads((sandbox.home / "deploy-record.json").read_text())
-    env = {**sandbox.env, "FILOT_DEPLOY_RUN_ID": record["runId"]}
-    return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-def run_gate(sandbox: PrivateSandbox, profile: Path, reports: Path, *gates: str) -> tuple[subprocess.CompletedProcess, dict]:
+def run_gate(sandbox: PrivateSandbox, profile: Path, reports: Path, gates: str, *paths: str) -> tuple[subprocess.CompletedProcess, dict]:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", f"--target={profile}", f"--gate-reports={reports}",
          f"--html={reports}/gate-report.html", f"--junitxml={reports}/junit.xml",
-         f"--alluredir={reports}/allure-results", "-p", "no:logging", "-q",
-         "-m", " or ".join(gates), *(f"tests/{gate}" for gate in gates)],
+         f"--alluredir={reports}/allure-results", "-p", "no:logging", "-q", "-m", gates, *paths],
         cwd=REPO, env=sandbox.env, capture_output=True, text=True, timeout=300,
     )
     summary = reports / "summary.json"
@@ -190,31 +247,33 @@ def run_gate(sandbox: PrivateSandbox, profile: Path, reports: Path, *gates: str)
     return result, json.loads(summary.read_text())
 
 
-def test_healthy_sandbox_passes_preflight_and_infra(sandbox, profile, tmp_path):
-    result, summary = run_gate(sandbox, profile, tmp_path, "preflight", "infra")
+def assert_go(sandbox: PrivateSandbox, profile: Path, reports: Path) -> None:
+    result, summary = run_gate(sandbox, profile, reports, "preflight or infra", "tests/preflight", "tests/infra")
     assert summary["verdict"] == "go", result.stdout[-4000:]
     assert [summary["gates"][g]["status"] for g in ("preflight", "infra")] == ["passed", "passed"]
 
 
+def test_healthy_sandbox_passes_preflight_and_infra(sandbox, profile, tmp_path):
+    assert_go(sandbox, profile, tmp_path)
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 def test_fault_fails_exactly_its_check(sandbox, offered_faults, profile, tmp_path, fault):
-    if fault.inject[0] == "fault" and fault.name not in offered_faults:
+    if fault.make is None and fault.name not in offered_faults:
         pytest.skip(f"sandbox fault {fault.name} is not offered yet (python -m sandbox fault --list)")
-    injected = sandbox_cli(sandbox, fault.inject)
-    assert injected.returncode == 0, f"python -m sandbox {' '.join(fault.inject)}:\n{injected.stdout}\n{injected.stderr}"
-    try:
-        result, summary = run_gate(sandbox, profile, tmp_path, fault.gate)
-    finally:
-        healed = sandbox_cli(sandbox, fault.heal)
-    assert healed.returncode == 0, f"python -m sandbox {' '.join(fault.heal)}:\n{healed.stdout}\n{healed.stderr}"
+    with fault.make(sandbox) if fault.make else named_fault(sandbox, fault.name):
+        result, summary = run_gate(sandbox, profile, tmp_path, fault.gate, *fault.modules)
     gate = summary["gates"][fault.gate]
-    failed = sorted(f["test"].split(f"tests/{fault.gate}/", 1)[-1] for f in gate["failures"] if f["outcome"] == "failed")
-    errors = [f["test"] for f in gate["failures"] if f["outcome"] != "failed"]
+    relative = {f["test"]: f["test"].split(f"tests/{fault.gate}/", 1)[-1] for f in gate["failures"]}
+    failed = sorted(relative[f["test"]] for f in gate["failures"] if f["outcome"] == "failed")
+    errors = sorted(relative[f["test"]] for f in gate["failures"] if f["outcome"] != "failed")
     context = f"fault {fault.name}: failed {failed}, errors {errors}\n{result.stdout[-4000:]}"
     assert (summary["verdict"], gate["status"], result.returncode) == ("no-go", "failed", 1), context
-    assert not errors, context
-    unexpected = [t for t in failed if not any(matches(t, p) for p in fault.fails)]
-    unmatched = [p for p in fault.fails if not any(matches(t, p) for t in failed)]
-    assert not unexpected and not unmatched, f"unexpected failures {unexpected}, expected but passed {unmatched}; {context}"
+    assert unmatched(failed, fault.fails) == ([], []), f"(unexpected failures, expected but passed); {context}"
+    assert not unmatched(errors, fault.errors)[0], f"unexpected errors; {context}"
     messages = "\n".join(f["message"] for f in gate["failures"])
     assert fault.message in messages, f"expected {fault.message!r} in the failure messages:\n{messages}"
+
+
+def test_every_heal_left_the_sandbox_passing_preflight_and_infra(sandbox, profile, tmp_path):
+    assert_go(sandbox, profile, tmp_path)
