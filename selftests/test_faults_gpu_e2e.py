@@ -234,6 +234,8 @@ FAULTS = [
     Fault("worker-not-on-g5", lambda box: instance_type(box, "m5.xlarge"), (
         Check("gpu", "test_placement.py::test_worker_tasks_run_on_a_g5_instance_with_a_gpu", "of type m5.xlarge"),)),
     Fault("worker-on-cpu-when-gpu-required", nothing, (
+        Check("gpu", "test_device_log.py::test_worker_log_shows_the_gpu_or_the_allowed_cpu_fallback",
+              "requires CUDA ([gpu] require_cuda = true)"),
         Check("gpu", "test_sample_job.py::test_sample_job_comes_back_from_the_required_device", "requires CUDA (cuda:N)"),
     ), profile="cuda"),
     named("worker-not-polling",
