@@ -133,6 +133,9 @@ class SyntheticData:
                                 (self.documents,)).fetchall()
             self.objects.extend((bucket, key) for bucket, key, _ in rows)
             self.jobs.extend(job for _, _, job in rows if job not in self.jobs)
+            settled_by = conn.execute("SELECT callback_id FROM manual_reviews WHERE document_id = ANY(%s::uuid[])"
+                                      " AND callback_id IS NOT NULL", (self.documents,)).fetchall()
+            self.callbacks.extend(callback for (callback,) in settled_by if callback not in self.callbacks)
             deleted = conn.execute("DELETE FROM documents WHERE id = ANY(%s::uuid[])", (self.documents,)).rowcount
             users = conn.execute("DELETE FROM users u WHERE external_id = ANY(%s) AND NOT EXISTS"
                                  " (SELECT 1 FROM documents d WHERE d.user_id = u.id)", (self.subjects,)).rowcount
