@@ -38,7 +38,9 @@ from PIL import Image
 from filot_contract import buli2, redis_keys
 from filot_contract.messages import OcrJob, OcrResult
 from filot_contract.secrets import KNOWN_DEFAULT_SECRETS
-from sandbox.api.app import create_app
+from sandbox.api import callbacks
+from sandbox.api.app import _relaxed_checks, create_app
+from sandbox.api.errors import ApiError
 from sandbox.api.settings import ConfigError, load_settings
 from sandbox.migrations import apply as apply_migrations
 from selftests.services import (  # noqa: F401  (pytest fixtures are used by name)
@@ -764,6 +766,34 @@ def test_manual_review_is_escalated_and_settled_by_a_signed_callback(stack: Stac
     status = stack.wait_status(http, body["documentId"], "approved")
     assert status["review"]["state"] == "approved" and status["review"]["reviewer"] == "reviewer@buli2", status
     assert [h["status"] for h in status["history"]][-2:] == ["manual_review", "approved"], status
+
+
+def test_relaxed_callback_policy_passes_what_production_refuses() -> None:
+    """The knobs a staging FiLot may turn (and the gate's e2e checks catch in a deployment)."""
+    callback = {"callbackId": "cb-policy", "reviewId": "rv-1", "documentId": str(uuid.uuid4()),
+                "decision": "approved", "reviewer": "r", "decidedAt": "2026-11-23T10:00:00Z"}
+    raw, headers = _signed(callback, at=time.time() - buli2.MAX_SKEW_S - 60)
+    stale = {k.lower(): v for k, v in headers.items()}
+    forged = {**{k.lower(): v for k, v in _signed(callback)[1].items()}, buli2.SIGNATURE_HEADER.lower(): "sha256=" + "0" * 64}
+    for headers_sent, status in ((forged, 401), (stale, 400)):
+        with pytest.raises(ApiError) as refused:
+            callbacks.verify(SIGNATURE_SECRET, headers_sent, raw)
+        assert refused.value.status == status, refused.value
+    unchecked = callbacks.CallbackPolicy(verify_signatures=False)
+    assert callbacks.verify(SIGNATURE_SECRET, forged, _signed(callback)[0], policy=unchecked).callbackId == "cb-policy"
+    lenient = callbacks.CallbackPolicy(max_skew_s=buli2.MAX_SKEW_S * 10)
+    assert callbacks.verify(SIGNATURE_SECRET, stale, raw, policy=lenient).callbackId == "cb-policy"
+
+
+def test_development_mode_accepts_a_weak_jwt_secret_and_says_so() -> None:
+    environ = api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0", "http://127.0.0.1:1",
+                          "http://127.0.0.1:1", NODE_ENV="development", JWT_SECRET="changeme",
+                          BULI2_VERIFY_SIGNATURES="false", BULI2_CALLBACK_REPLAY_TTL_S="0")
+    relaxed = _relaxed_checks(load_settings(environ))
+    assert [line.split(" (")[0] for line in relaxed] == [
+        "JWT_SECRET is weak", "BULI2 callback signatures are not verified", "replayed BULI2 callbacks are not refused"]
+    assert _relaxed_checks(load_settings(api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0",
+                                                     "http://127.0.0.1:1", "http://127.0.0.1:1"))) == []
 
 
 def test_callback_for_unknown_review_is_404_and_not_remembered(stack: Stack, http: httpx.Client) -> None:

@@ -1,8 +1,9 @@
 """BULI2's signed decision callback (``POST /internal/reviews``): verify, remember once, settle.
 
 Checks run in this order, each with its own status: signature over ``timestamp + "." + raw body``
-(401), timestamp within ``MAX_SKEW_S`` (400), body shape (400), callback id not seen before (409,
-SET NX with a TTL). The id is remembered only for a callback that settled its review: if settling
+(401), timestamp within the allowed skew (400), body shape (400), callback id not seen before (409,
+SET NX with a TTL). The policy (``CallbackPolicy``) comes from the API's settings; production keeps
+every check on. The id is remembered only for a callback that settled its review: if settling
 fails (unknown review, database down) the mark is removed, so BULI2's retry is judged afresh.
 """
 
@@ -24,9 +25,6 @@ from filot_contract.redis_keys import callback_seen
 from sandbox.api.db import Connection, fetch_one, set_status
 from sandbox.api.errors import ApiError
 
-#: How long an accepted callback id is remembered; far beyond the skew window, after which a
-#: replay is refused as stale anyway.
-SEEN_TTL_S = 24 * 3600
 _TEXT = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
@@ -42,25 +40,37 @@ class ReviewCallback(BaseModel):
 
 
 @dataclass(frozen=True)
+class CallbackPolicy:
+    """How strictly callbacks are checked (``BULI2_VERIFY_SIGNATURES``, ``BULI2_CALLBACK_MAX_SKEW_S``,
+    ``BULI2_CALLBACK_REPLAY_TTL_S``); the defaults are production's."""
+
+    verify_signatures: bool = True
+    max_skew_s: int = buli2.MAX_SKEW_S
+    #: how long an accepted callback id is remembered (far beyond the skew window); 0: not at all
+    replay_ttl_s: int = 24 * 3600
+
+
+@dataclass(frozen=True)
 class Settled:
     document_id: uuid.UUID
     status: str
     already: bool
 
 
-def verify(secret: str, headers: Mapping[str, str], raw: bytes, now: float | None = None) -> ReviewCallback:
+def verify(secret: str, headers: Mapping[str, str], raw: bytes, now: float | None = None,
+           policy: CallbackPolicy = CallbackPolicy()) -> ReviewCallback:
     """The callback, if signed, fresh and well-formed; otherwise ApiError 401/400."""
     signature, timestamp = headers.get(buli2.SIGNATURE_HEADER.lower()), headers.get(buli2.TIMESTAMP_HEADER.lower())
     if not signature or not timestamp:
         raise ApiError(401, f"missing {buli2.SIGNATURE_HEADER} or {buli2.TIMESTAMP_HEADER} header")
-    if not buli2.verify(secret, timestamp, raw, signature):
+    if policy.verify_signatures and not buli2.verify(secret, timestamp, raw, signature):
         raise ApiError(401, f"{buli2.SIGNATURE_HEADER} does not match the body and timestamp")
     try:
         skew = abs((time.time() if now is None else now) - float(timestamp))
     except ValueError:
         raise ApiError(400, f"{buli2.TIMESTAMP_HEADER} must be epoch seconds") from None
-    if not skew <= buli2.MAX_SKEW_S:
-        raise ApiError(400, f"stale callback: timestamp is {skew:.0f}s from now, at most {buli2.MAX_SKEW_S}s allowed")
+    if not skew <= policy.max_skew_s:
+        raise ApiError(400, f"stale callback: timestamp is {skew:.0f}s from now, at most {policy.max_skew_s}s allowed")
     try:
         callback = ReviewCallback.model_validate_json(raw)
     except ValidationError as error:
@@ -72,9 +82,9 @@ def verify(secret: str, headers: Mapping[str, str], raw: bytes, now: float | Non
     return callback
 
 
-async def remember_once(redis: Redis, callback_id: str) -> None:
-    """Mark the callback id as seen, or 409 if it already was."""
-    if not await redis.set(callback_seen(callback_id), str(int(time.time())), nx=True, ex=SEEN_TTL_S):
+async def remember_once(redis: Redis, callback_id: str, ttl_s: int) -> None:
+    """Mark the callback id as seen for ``ttl_s`` seconds, or 409 if it already was (0: remember nothing)."""
+    if ttl_s and not await redis.set(callback_seen(callback_id), str(int(time.time())), nx=True, ex=ttl_s):
         raise ApiError(409, f"callback {callback_id} was already accepted (replay refused)")
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from filot_contract import buli2
 from filot_contract.documents import AUTO_APPROVE_THRESHOLD, AUTO_REJECT_THRESHOLD
 from filot_contract.secrets import secret_weakness
 from sandbox.envsettings import describe, from_env
@@ -65,6 +66,12 @@ class ApiSettings(BaseSettings):
     #: First retry delay of an escalation BULI2 did not accept; doubles per attempt up to the max.
     buli2_retry_base_s: float = Field(default=2.0, gt=0)
     buli2_retry_max_s: float = Field(default=300.0, gt=0)
+    #: The three checks of a BULI2 callback (callbacks.py). Production keeps the defaults; a staging FiLot
+    #: facing an unsigning BULI2 test double relaxes them, and the start-up line says so.
+    buli2_verify_signatures: bool = True
+    buli2_callback_max_skew_s: int = Field(default=buli2.MAX_SKEW_S, ge=1)
+    #: How long an accepted callback id is remembered; 0 remembers none (replays are not refused).
+    buli2_callback_replay_ttl_s: int = Field(default=24 * 3600, ge=0)
 
     ai_score_threshold_auto_approve: float = Field(default=AUTO_APPROVE_THRESHOLD, ge=0, le=100)
     ai_score_threshold_auto_reject: float = Field(default=AUTO_REJECT_THRESHOLD, ge=0, le=100)
@@ -83,14 +90,6 @@ class ApiSettings(BaseSettings):
     #: Set by the (sandbox) ECS agent; logged in the start-up line so the gate can match the deployment.
     filot_task_definition_arn: str | None = None
     filot_image: str | None = None
-
-    @field_validator("jwt_secret")
-    @classmethod
-    def _strong_jwt_secret(cls, value: SecretStr) -> SecretStr:
-        weakness = secret_weakness(value.get_secret_value())
-        if weakness:
-            raise ValueError(f"{weakness}; refusing to start")
-        return value
 
     @field_validator("database_url")
     @classmethod
@@ -130,6 +129,9 @@ class ApiSettings(BaseSettings):
                 "AI_SCORE_THRESHOLD_AUTO_REJECT must be below AI_SCORE_THRESHOLD_AUTO_APPROVE "
                 f"(got {self.ai_score_threshold_auto_reject:g} >= {self.ai_score_threshold_auto_approve:g})"
             )
+        weakness = secret_weakness(self.jwt_secret.get_secret_value())
+        if weakness and self.node_env != "development":
+            raise ValueError(f"JWT_SECRET: {weakness}; refusing to start (only NODE_ENV=development accepts it)")
         if self.node_env == "production" and not self.redis_url.get_secret_value().startswith("rediss://"):
             raise ValueError("REDIS_URL must use TLS (rediss://) when NODE_ENV=production")
         if self.buli2_retry_base_s > self.buli2_retry_max_s:
