@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -110,8 +111,7 @@ class ServiceRunner:
         self._honour_stop_requests(service)
         self._reap_exited(service)
         self._check_health(service)
-        for task in [t for t in self.tasks.values() if t.task_definition_arn != wanted]:
-            self._stop(task, "Task stopped by ECS: replaced by a new deployment", service)
+        self._stop_replaced_tasks(service, wanted)
         self._leave_draining_instances(service)
         running = [t for t in self.tasks.values() if t.task_definition_arn == wanted]
         if self.failures.get(wanted, 0) >= CIRCUIT_BREAKER_FAILURES:
@@ -124,6 +124,18 @@ class ServiceRunner:
             for task in running[service.desired_count:]:
                 self._stop(task, "Task stopped by ECS: service scaled down", service)
         self._report(service)
+
+    def _stop_replaced_tasks(self, service: Any, wanted: str) -> None:
+        """Stop tasks of older revisions, keeping as many as ``minimumHealthyPercent`` needs until the new
+        revision's tasks are healthy (a rolling update: with 100 %, a revision that never becomes healthy
+        leaves the old tasks serving)."""
+        old = [t for t in self.tasks.values() if t.task_definition_arn != wanted]
+        percent = int((service.deployment_configuration or {}).get("minimumHealthyPercent", 100))
+        healthy_new = sum(1 for t in self.tasks.values() if t.task_definition_arn == wanted and t.healthy)
+        keep = max(0, math.ceil(service.desired_count * percent / 100) - healthy_new)
+        serving = sorted(old, key=lambda t: not t.healthy)  # the healthy old tasks are the ones kept
+        for task in serving[keep:]:
+            self._stop(task, "Task stopped by ECS: replaced by a new deployment", service)
 
     def _honour_stop_requests(self, service: Any) -> None:
         """``aws ecs stop-task`` marked the moto task STOPPED: stop its process, keep the caller's reason."""
@@ -367,7 +379,8 @@ class ServiceRunner:
                 "rolloutStateReason": "ECS deployment in progress.",
             })
         for old in service.deployments[1:]:
-            old["status"] = "ACTIVE" if old.get("runningCount") else "INACTIVE"
+            old["runningCount"] = sum(1 for t in alive if t.task_definition_arn == old.get("taskDefinition") and t.running)
+            old["status"] = "ACTIVE" if old["runningCount"] else "INACTIVE"
         del service.deployments[2:]
         primary = service.deployments[0]
         primary.update({"desiredCount": service.desired_count, "runningCount": healthy,

@@ -32,7 +32,6 @@ from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbo
 
 pytestmark = pytest.mark.sandbox
 
-SUBNET_BASE = 45
 ALARM_MINUTE_S = 1
 MIGRATIONS = len(list((REPO / "sandbox" / "migrations").glob("*.sql")))
 #: Seconds an eventually consistent read (log delivery, target health) may take to show a change.
@@ -198,6 +197,8 @@ SEEN: dict[str, Seen] = {
     "worker-scaled-to-zero": Seen(lambda b: (b.service("ocr-gpu")["desiredCount"], b.service("ocr-gpu")["runningCount"]), (0, 0), (1, 1)),
     "worker-down": Seen(gpu_placement, ("DRAINING", 0, True), ("ACTIVE", 1, False)),
     "service-wrong-revision": Seen(lambda b: b.service("backend")["taskDefinition"] == b.record("backend")["taskDefinitionArn"], False, True),
+    "deployment-failed": Seen(lambda b: [(d["status"], d.get("rolloutState")) for d in b.service("backend")["deployments"]],
+                              [("PRIMARY", "FAILED"), ("ACTIVE", "COMPLETED")], [("PRIMARY", "COMPLETED")]),
     "circuit-breaker-off": Seen(lambda b: b.service("backend")["deploymentConfiguration"]["deploymentCircuitBreaker"],
                                 {"enable": False, "rollback": False}, {"enable": True, "rollback": True}),
     "target-deregistered": Seen(lambda b: sorted(b.target_states()) == sorted(t["ip"] for t in b.tasks("backend")), False, True),
@@ -232,7 +233,7 @@ SEEN: dict[str, Seen] = {
 def box():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FILOT_SANDBOX_ALARM_MINUTE_S", str(ALARM_MINUTE_S))
-        sandbox = start_private_sandbox(subnet_base=SUBNET_BASE)
+        sandbox = start_private_sandbox()
         for name, value in sandbox.env.items():
             if name.startswith("FILOT_SANDBOX_"):
                 patch.setenv(name, value)

@@ -207,10 +207,10 @@ def _recorded_revision(ctx: FaultContext, _: Saved) -> None:
     ctx.wait_stable("backend", expected)
 
 
-def _breaker_off(ctx: FaultContext) -> Saved:
+def _breaker_off(ctx: FaultContext, rollback_only: bool = False) -> Saved:
     configuration = _describe(ctx, "backend")["deploymentConfiguration"]
     _update(ctx, "backend", deploymentConfiguration={
-        **configuration, "deploymentCircuitBreaker": {"enable": False, "rollback": False}})
+        **configuration, "deploymentCircuitBreaker": {"enable": rollback_only, "rollback": False}})
     return {"deploymentConfiguration": configuration}
 
 
@@ -219,6 +219,30 @@ def _breaker_back(ctx: FaultContext, saved: Saved) -> None:
 
     configuration = saved.get("deploymentConfiguration") or read_json(SERVICE_FILES["backend"])["deploymentConfiguration"]
     _update(ctx, "backend", deploymentConfiguration=configuration)
+
+
+def _primary_rollout(ctx: FaultContext, key: str) -> str:
+    return _describe(ctx, key)["deployments"][0].get("rolloutState", "-")
+
+
+def _failed_deployment(ctx: FaultContext) -> Saved:
+    """An operator turns the breaker's rollback off "to debug", then deploys a revision that cannot start:
+    the circuit breaker marks it FAILED and nothing rolls it back; the old tasks keep serving."""
+    from sandbox.deploy import BAD_ENVIRONMENT, deploy_revision
+
+    saved = _breaker_off(ctx, rollback_only=True)
+    deploy_revision(ctx.config, "backend", BAD_ENVIRONMENT["backend"], run_id=ctx.record()["runId"])
+    ctx.wait(lambda: _primary_rollout(ctx, "backend"), lambda state: state == "FAILED",
+             f"the new deployment of {aws_names.BACKEND_SERVICE} FAILED by the circuit breaker")
+    return saved
+
+
+def _redeploy_manifest(ctx: FaultContext, saved: Saved) -> None:
+    """Breaker back as the manifest has it, then the manifest's revision deployed (and recorded) again."""
+    from sandbox.deploy import deploy_revision
+
+    _breaker_back(ctx, saved)
+    ctx.wait_stable("backend", deploy_revision(ctx.config, "backend", {}, run_id=ctx.record()["runId"]).task_definition_arn)
 
 
 def _gpu_container_instances(ctx: FaultContext) -> list[str]:
@@ -358,6 +382,10 @@ FAULTS = [
     Fault("service-wrong-revision", f"{aws_names.BACKEND_SERVICE} updated to the previous revision, deploy record unchanged",
           "infra test_service_runs_exactly_the_deployed_revision[backend] (+ task revision and start-up line checks)",
           _previous_revision, _recorded_revision),
+    Fault("deployment-failed", f"{aws_names.BACKEND_SERVICE}: the circuit breaker's rollback turned off, then a revision"
+          " that cannot start deployed (and recorded): FAILED, the previous revision's tasks keep serving",
+          "infra test_primary_deployment_completed[backend], test_no_deployment_failed[backend] (+ breaker, task revision)",
+          _failed_deployment, _redeploy_manifest),
     Fault("circuit-breaker-off", f"{aws_names.BACKEND_SERVICE} deploymentCircuitBreaker enable=false rollback=false",
           "infra test_circuit_breaker_is_enabled_with_rollback[backend]", _breaker_off, _breaker_back),
     Fault("target-deregistered", f"one backend task deregistered from target group {aws_names.TARGET_GROUP_NAME}",
