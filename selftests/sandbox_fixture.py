@@ -1,8 +1,10 @@
 """A private sandbox for selftests: own state directory, free ports and loopback subnets, so that it
-never collides with a developer's sandbox; started once per module and always taken down."""
+never collides with a developer's sandbox nor with another selftest run (xdist workers, a second clone);
+started once per module and always taken down."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+#: Task subnets a private sandbox may take (127.0.N.x and 127.0.N+1.x); the default sandbox uses 11 and 12.
+SUBNET_BASES = range(100, 250, 2)
 
 
 def free_port() -> int:
@@ -25,6 +29,8 @@ def free_port() -> int:
 class PrivateSandbox:
     home: Path
     env: dict[str, str]
+    #: the open lock file that reserves this sandbox's task subnets (closed by ``stop_private_sandbox``)
+    subnet_lock: int
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, env=self.env,
@@ -59,17 +65,32 @@ job_s = 120
         return path
 
 
-def start_private_sandbox(subnet_base: int) -> PrivateSandbox:
+def reserve_subnets() -> tuple[int, int]:
+    """(subnet base, lock fd): the first base no other live selftest sandbox holds (an flock per base,
+    released by the kernel even when the holder dies)."""
+    for base in SUBNET_BASES:
+        fd = os.open(Path(tempfile.gettempdir()) / f"filot-selftest-subnet-{base}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return base, fd
+    raise RuntimeError(f"every private sandbox subnet ({SUBNET_BASES.start}..{SUBNET_BASES.stop}) is taken")
+
+
+def start_private_sandbox() -> PrivateSandbox:
     home = Path(tempfile.mkdtemp(prefix="filot-sandbox-"))
     home.chmod(0o755)  # PostgreSQL runs as the postgres user and must reach its data directory
+    subnet_base, lock = reserve_subnets()
     env = {**os.environ, "FILOT_SANDBOX_HOME": str(home),
            "FILOT_SANDBOX_BACKEND_TASK_SUBNET": str(subnet_base), "FILOT_SANDBOX_GPU_TASK_SUBNET": str(subnet_base + 1)}
     for name in ("AWS", "REDIS", "POSTGRES", "ALB", "BULI2"):
         env[f"FILOT_SANDBOX_{name}_PORT"] = str(free_port())
-    sandbox = PrivateSandbox(home, env)
+    sandbox = PrivateSandbox(home, env, lock)
     result = sandbox.cli("up")
     if result.returncode != 0:
-        sandbox.cli("down")
+        stop_private_sandbox(sandbox)
         raise RuntimeError(f"private sandbox did not come up:\n{result.stdout}\n{result.stderr}")
     return sandbox
 
@@ -77,3 +98,4 @@ def start_private_sandbox(subnet_base: int) -> PrivateSandbox:
 def stop_private_sandbox(sandbox: PrivateSandbox) -> None:
     sandbox.cli("down", timeout=120)
     shutil.rmtree(sandbox.home, ignore_errors=True)
+    os.close(sandbox.subnet_lock)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.sandbox
 
 @pytest.fixture(scope="module")
 def sandbox():
-    box = start_private_sandbox(subnet_base=31)
+    box = start_private_sandbox()
     yield box
     stop_private_sandbox(box)
 

@@ -30,7 +30,7 @@ DECIDED = sorted(s.value for s in DECIDED_STATUSES)
 
 @pytest.fixture(scope="module")
 def sandbox():
-    box = start_private_sandbox(subnet_base=71)
+    box = start_private_sandbox()
     yield box
     stop_private_sandbox(box)
 

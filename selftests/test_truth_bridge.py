@@ -28,7 +28,6 @@ from selftests.sandbox_fixture import PrivateSandbox, start_private_sandbox, sto
 
 pytestmark = pytest.mark.sandbox
 
-SUBNET_BASE = 41
 #: Seconds of sandbox time per CloudWatch minute in this module: a 5-period alarm fires in ~5 s.
 ALARM_MINUTE_S = 1
 
@@ -37,7 +36,7 @@ ALARM_MINUTE_S = 1
 def sandbox():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FILOT_SANDBOX_ALARM_MINUTE_S", str(ALARM_MINUTE_S))
-        box = start_private_sandbox(subnet_base=SUBNET_BASE)
+        box = start_private_sandbox()
     yield box
     stop_private_sandbox(box)
 
