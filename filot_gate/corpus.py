@@ -61,9 +61,11 @@ def first(document_type: str, expected_path: str) -> Card:
     raise LookupError(f"fixture corpus has no {document_type} card with expected path {expected_path}")
 
 
-def refused(http_status: int) -> Card:
-    """The first card the API must refuse at upload with ``http_status`` (415 PDF, 422 truncated)."""
+def refused(http_status: int, name: str) -> Card:
+    """The first card named ``name``-* that the API must refuse at upload with ``http_status``
+    (415 pdf-renamed, 422 truncated or blank)."""
     for card in cards():
-        if card.expected_path == REFUSED_AT_UPLOAD and card.expected_http_status == http_status:
+        if (card.expected_path == REFUSED_AT_UPLOAD and card.expected_http_status == http_status
+                and card.file.startswith(f"{name}-")):
             return card
-    raise LookupError(f"fixture corpus has no card refused at upload with HTTP {http_status}")
+    raise LookupError(f"fixture corpus has no {name}-* card refused at upload with HTTP {http_status}")

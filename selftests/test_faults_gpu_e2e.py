@@ -249,6 +249,7 @@ FAULTS = [
         Check("e2e", "test_ktp_flow.py::test_upload_returns_a_document_id", "expected 202, got 413"),
         Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[pdf-renamed]", "expected 415, got 413"),
         Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[truncated]", "expected 422, got 413"),
+        Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[blank]", "expected 422, got 413"),
     )),
     named("redis-keyspace-events-off", Check("e2e", "test_ktp_flow.py::test_job_is_seen_on_the_gpu_queue", "saw neither")),
     Fault("scores-refused-by-the-database", scores_refused_by_the_database, (

@@ -1,6 +1,6 @@
 """E2E (seed 002 section 6 "Test Zod validation on all input routes"): a bad upload gets a 4xx with a
-message saying what is wrong, never a 500: a PDF named .jpg (415), a truncated JPEG (422) and a file
-above the upload limit (413). None of them creates a document."""
+message saying what is wrong, never a 500: a PDF named .jpg (415), a truncated JPEG or a blank image
+(422), and a file above the upload limit (413). None of them creates a document."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 #: Beyond the multipart envelope FiLot allows around the file.
 OVERSIZE_MARGIN_BYTES = 256 * 1024
 JPEG_MAGIC = b"\xff\xd8\xff\xe0"
+#: Corpus cards the API must refuse at upload: kind (the card's name) -> (status, what it is).
+CORPUS_CASES = {"pdf-renamed": (415, "a PDF renamed .jpg"), "truncated": (422, "a truncated JPEG"),
+                "blank": (422, "a blank PNG (one flat colour)")}
 
 
 @dataclass(frozen=True)
@@ -27,17 +30,15 @@ class BadUpload:
 
 
 def bad_upload(kind: str, max_upload_bytes: int) -> BadUpload:
-    if kind == "pdf-renamed":
-        card = corpus.refused(415)
-        return BadUpload("a PDF renamed .jpg", card.file, card.path.read_bytes(), 415)
-    if kind == "truncated":
-        card = corpus.refused(422)
-        return BadUpload("a truncated JPEG", card.file, card.path.read_bytes(), 422)
+    if kind in CORPUS_CASES:
+        status, what = CORPUS_CASES[kind]
+        card = corpus.refused(status, kind)
+        return BadUpload(what, card.file, card.path.read_bytes(), status)
     size = max_upload_bytes + OVERSIZE_MARGIN_BYTES
     return BadUpload(f"{size} bytes, above the limit of {max_upload_bytes}", "huge.jpg", JPEG_MAGIC + bytes(size), 413)
 
 
-@pytest.mark.parametrize("kind", ["pdf-renamed", "truncated", "too-large"])
+@pytest.mark.parametrize("kind", [*CORPUS_CASES, "too-large"])
 def test_bad_upload_is_refused_with_a_clear_4xx(api, user_token, settings, kind, evidence):
     case = bad_upload(kind, int(settings.profile.get("e2e.max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES)))
     response = api.post("/documents", headers={"Authorization": f"Bearer {user_token}"},
