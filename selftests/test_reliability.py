@@ -71,6 +71,24 @@ def upload(client: httpx.Client, bearer: str, card: corpus.Card) -> httpx.Respon
                            files={"file": (card.file, image, "image/png" if card.file.endswith(".png") else "image/jpeg")}, data={"documentType": card.document_type})
 
 
+def accepted(response: httpx.Response) -> str:
+    assert response.status_code == 202, f"POST /documents: expected 202, got {response.status_code}: {response.text[:300]}"
+    return response.json()["documentId"]
+
+
+def api_ready(sandbox, deadline_s: float = 120) -> None:
+    """The ALB answers ``/health`` with 200: after a dependency restarts, its targets need a few checks."""
+    def health() -> int | None:
+        try:
+            return httpx.get(f"{api_url(sandbox)}/health", timeout=5).status_code
+        except httpx.HTTPError:
+            return None
+
+    status = Retrying(stop=stop_after_delay(deadline_s), wait=wait_fixed(0.5), retry=retry_if_result(lambda code: code != 200),
+                      retry_error_callback=lambda state: state.outcome.result())(health)
+    assert status == 200, f"GET /health through the ALB: expected 200 within {deadline_s}s, got {status}"
+
+
 def wait_all_decided(sandbox, document_ids: list[str], deadline_s: float) -> dict[str, str]:
     """Status of each document once every one is decided (or the last seen, at the deadline)."""
     with db(sandbox) as conn:
@@ -116,7 +134,7 @@ def test_queued_jobs_survive_a_redis_restart(sandbox):
     Retrying(stop=stop_after_delay(60), wait=wait_fixed(0.5), retry=retry_if_result(bool))(
         lambda: list(r.scan_iter(redis_keys.WORKER_HEARTBEAT_PATTERN)))
     with httpx.Client(base_url=api_url(sandbox), timeout=30) as client:
-        ids = [upload(client, token(sandbox, "restart-user"), card).json()["documentId"] for _ in range(3)]
+        ids = [accepted(upload(client, token(sandbox, "restart-user"), card)) for _ in range(3)]
     assert r.llen(redis_keys.OCR_QUEUE) == 3
     pid = int((sandbox.home / "run" / "redis.pid").read_text())
     os.kill(pid, signal.SIGTERM)  # a clean restart of the managed Redis: AOF must bring the queue back
@@ -132,8 +150,9 @@ def test_queued_jobs_survive_a_redis_restart(sandbox):
 
 def test_documents_settle_when_the_api_is_killed_while_results_are_published(sandbox):
     card = corpus.first("KTP", "auto_approve")
+    api_ready(sandbox)
     with httpx.Client(base_url=api_url(sandbox), timeout=30) as client:
-        ids = [upload(client, token(sandbox, "kill-user"), card).json()["documentId"] for _ in range(4)]
+        ids = [accepted(upload(client, token(sandbox, "kill-user"), card)) for _ in range(4)]
     status = json.loads((sandbox.home / "run" / "controller.json").read_text())
     for task in status["services"]["backend"]["tasks"]:
         os.kill(task["pid"], signal.SIGKILL)  # every API task dies; the agent starts new ones
