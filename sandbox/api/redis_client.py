@@ -6,18 +6,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from sandbox.api.settings import ApiSettings
 
 
 def make_redis(settings: ApiSettings) -> Redis:
-    """A client with short timeouts; the password comes from the URL or else REDIS_PASSWORD."""
+    """A client with short timeouts; the password comes from the URL or else REDIS_PASSWORD.
+
+    A pooled connection that Redis closed (a restart, a failover) fails on its next write: such a command
+    is retried on a new connection. Timeouts are not retried: the command may have run.
+    """
     url = settings.redis_url.get_secret_value()
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_connect_timeout": settings.probe_timeout_s,
         "socket_timeout": max(5.0, settings.probe_timeout_s),
         "health_check_interval": 30,
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), 3),
+        "retry_on_error": [RedisConnectionError],
     }
     if settings.redis_password is not None and not urlsplit(url).password:
         options["password"] = settings.redis_password.get_secret_value()
