@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=100, help="KTPs per throughput batch (default 100)")
     args = parser.parse_args()
     started = time.monotonic()
-    sandbox = start_private_sandbox(subnet_base=81)
+    sandbox = start_private_sandbox()
     cold_start = time.monotonic() - started
     try:
         single = run_batch(sandbox, 10, workers=1)

@@ -1,7 +1,7 @@
 """What makes a signing secret acceptable (seed 002 section 6: "JWT_SECRET is NOT the default value").
 
-The API refuses to start with a weak ``JWT_SECRET`` by this rule, and a gate check of a deployed
-secret can apply the same ``secret_weakness``; the placeholder list is kept here once.
+The API refuses to start with a weak ``JWT_SECRET`` by this rule (unless NODE_ENV=development), and a
+gate check of a deployed secret can apply the same ``secret_weakness``; the placeholder list is kept here once.
 """
 
 from __future__ import annotations

@@ -349,6 +349,8 @@ class ServiceRunner:
 
     def _trip_circuit_breaker(self, service: Any, failed_arn: str) -> None:
         """As ECS: the deployment is FAILED; with rollback on, the service returns to the last good revision."""
+        if service.task_definition != failed_arn:
+            return  # an operator deployed another revision since this tick began: it is not failing
         breaker = (service.deployment_configuration or {}).get("deploymentCircuitBreaker", {})
         primary = service.deployments[0] if service.deployments else {}
         if primary.get("rolloutState") != "FAILED":
@@ -381,7 +383,7 @@ class ServiceRunner:
         for old in service.deployments[1:]:
             old["runningCount"] = sum(1 for t in alive if t.task_definition_arn == old.get("taskDefinition") and t.running)
             old["status"] = "ACTIVE" if old["runningCount"] else "INACTIVE"
-        del service.deployments[2:]
+        service.deployments[1:] = [old for old in service.deployments[1:] if old["status"] == "ACTIVE"]
         primary = service.deployments[0]
         primary.update({"desiredCount": service.desired_count, "runningCount": healthy,
                         "pendingCount": service.pending_count, "updatedAt": now})

@@ -80,22 +80,28 @@ def reserve_subnets() -> tuple[int, int]:
 
 
 def start_private_sandbox() -> PrivateSandbox:
+    subnet_base, lock = reserve_subnets()
     home = Path(tempfile.mkdtemp(prefix="filot-sandbox-"))
     home.chmod(0o755)  # PostgreSQL runs as the postgres user and must reach its data directory
-    subnet_base, lock = reserve_subnets()
     env = {**os.environ, "FILOT_SANDBOX_HOME": str(home),
            "FILOT_SANDBOX_BACKEND_TASK_SUBNET": str(subnet_base), "FILOT_SANDBOX_GPU_TASK_SUBNET": str(subnet_base + 1)}
     for name in ("AWS", "REDIS", "POSTGRES", "ALB", "BULI2"):
         env[f"FILOT_SANDBOX_{name}_PORT"] = str(free_port())
     sandbox = PrivateSandbox(home, env, lock)
-    result = sandbox.cli("up")
+    try:
+        result = sandbox.cli("up")
+    except subprocess.TimeoutExpired as exc:
+        result = subprocess.CompletedProcess(exc.cmd, -1, "", f"sandbox up: {exc}")
     if result.returncode != 0:
+        logs = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}" for log in (home / "logs").glob("*.log"))
         stop_private_sandbox(sandbox)
-        raise RuntimeError(f"private sandbox did not come up:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"private sandbox did not come up:\n{result.stdout}\n{result.stderr}\n{logs}")
     return sandbox
 
 
 def stop_private_sandbox(sandbox: PrivateSandbox) -> None:
-    sandbox.cli("down", timeout=120)
-    shutil.rmtree(sandbox.home, ignore_errors=True)
-    os.close(sandbox.subnet_lock)
+    try:
+        sandbox.cli("down", timeout=120)
+    finally:
+        shutil.rmtree(sandbox.home, ignore_errors=True)
+        os.close(sandbox.subnet_lock)

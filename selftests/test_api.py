@@ -39,7 +39,7 @@ from filot_contract import buli2, redis_keys
 from filot_contract.messages import OcrJob, OcrResult
 from filot_contract.secrets import KNOWN_DEFAULT_SECRETS
 from sandbox.api import callbacks
-from sandbox.api.app import _relaxed_checks, create_app
+from sandbox.api.app import create_app, relaxed_checks
 from sandbox.api.errors import ApiError
 from sandbox.api.settings import ConfigError, load_settings
 from sandbox.migrations import apply as apply_migrations
@@ -365,6 +365,8 @@ def http(stack: Stack) -> Iterator[httpx.Client]:
         ),
         ({"AI_SCORE_THRESHOLD_AUTO_REJECT": "90"}, "AI_SCORE_THRESHOLD_AUTO_REJECT must be below"),
         ({"NODE_ENV": "production"}, "REDIS_URL must use TLS (rediss://) when NODE_ENV=production"),
+        ({"BULI2_VERIFY_SIGNATURES": "false"}, "BULI2_VERIFY_SIGNATURES=false: callback signatures are not verified; refusing"),
+        ({"BULI2_CALLBACK_REPLAY_TTL_S": "0"}, "BULI2_CALLBACK_REPLAY_TTL_S=0: replayed callbacks are not refused; refusing"),
     ],
 )
 def test_bad_configuration_is_one_clear_error(overrides: dict[str, str], expected: str) -> None:
@@ -778,7 +780,7 @@ def test_relaxed_callback_policy_passes_what_production_refuses() -> None:
     for headers_sent, status in ((forged, 401), (stale, 400)):
         with pytest.raises(ApiError) as refused:
             callbacks.verify(SIGNATURE_SECRET, headers_sent, raw)
-        assert refused.value.status == status, refused.value
+        assert refused.value.status == status, f"callbacks.verify: expected {status}, got {refused.value.status} ({refused.value})"
     unchecked = callbacks.CallbackPolicy(verify_signatures=False)
     assert callbacks.verify(SIGNATURE_SECRET, forged, _signed(callback)[0], policy=unchecked).callbackId == "cb-policy"
     lenient = callbacks.CallbackPolicy(max_skew_s=buli2.MAX_SKEW_S * 10)
@@ -789,11 +791,12 @@ def test_development_mode_accepts_a_weak_jwt_secret_and_says_so() -> None:
     environ = api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0", "http://127.0.0.1:1",
                           "http://127.0.0.1:1", NODE_ENV="development", JWT_SECRET="changeme",
                           BULI2_VERIFY_SIGNATURES="false", BULI2_CALLBACK_REPLAY_TTL_S="0")
-    relaxed = _relaxed_checks(load_settings(environ))
-    assert [line.split(" (")[0] for line in relaxed] == [
-        "JWT_SECRET is weak", "BULI2 callback signatures are not verified", "replayed BULI2 callbacks are not refused"]
-    assert _relaxed_checks(load_settings(api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0",
-                                                     "http://127.0.0.1:1", "http://127.0.0.1:1"))) == []
+    named = [line.split(":")[0] for line in relaxed_checks(load_settings(environ))]
+    expected = ["JWT_SECRET", "BULI2_VERIFY_SIGNATURES=false", "BULI2_CALLBACK_REPLAY_TTL_S=0"]
+    assert named == expected, f"relaxed checks named in the start-up warning: expected {expected}, got {named}"
+    strict = relaxed_checks(load_settings(api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0",
+                                                      "http://127.0.0.1:1", "http://127.0.0.1:1")))
+    assert strict == [], f"the default configuration relaxes nothing, got {strict}"
 
 
 def test_callback_for_unknown_review_is_404_and_not_remembered(stack: Stack, http: httpx.Client) -> None:

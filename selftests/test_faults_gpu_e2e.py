@@ -188,8 +188,10 @@ def staging_configuration(box: Box) -> Iterator[None]:
         box.deploy("backend", *STAGING_SETTINGS)
         yield
     finally:
-        box.cli("heal", "default-jwt-secret")
-        box.deploy("backend")
+        try:
+            box.cli("heal", "default-jwt-secret")
+        finally:
+            box.deploy("backend")
 
 
 # --- the cases ------------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def gpu_cluster_marked_inactive(sandbox: PrivateSandbox) -> Iterator[None]:
     """The GPU cluster reported INACTIVE. Not an incident the sandbox offers as a fault: ECS deletes a
     cluster only once its services and container instances are gone, which the sandbox's agent cannot
     bring back. moto's delete-cluster marks it INACTIVE with everything in place, which is enough to
-    show the check's message; create-cluster from the manifest makes it ACTIVE again."""
+    show the check's message; create-cluster from the manifest makes it ACTIVE again (moto's new cluster
+    object counts no instances or services, which no gate check reads)."""
     ecs = boto3.client("ecs", region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
     ecs.delete_cluster(cluster=aws_names.GPU_CLUSTER)

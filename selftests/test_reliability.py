@@ -22,7 +22,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from filot_contract import redis_keys
 from filot_contract.documents import DECIDED_STATUSES
 from filot_gate import corpus
-from selftests.sandbox_fixture import start_private_sandbox, stop_private_sandbox
+from selftests.sandbox_fixture import PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
 pytestmark = pytest.mark.sandbox
 DECIDED = sorted(s.value for s in DECIDED_STATUSES)
@@ -76,7 +76,7 @@ def accepted(response: httpx.Response) -> str:
     return response.json()["documentId"]
 
 
-def api_ready(sandbox, deadline_s: float = 120) -> None:
+def api_ready(sandbox: PrivateSandbox, deadline_s: float = 120) -> None:
     """The ALB answers ``/health`` with 200: after a dependency restarts, its targets need a few checks."""
     def health() -> int | None:
         try:

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 
-from filot_contract import buli2
 from filot_contract.secrets import secret_weakness
 from sandbox.api.errors import install_error_handlers
 from sandbox.api.logs import event, without_credentials
@@ -57,19 +56,11 @@ def _started_line(settings: ApiSettings) -> None:
     )
 
 
-def _relaxed_checks(settings: ApiSettings) -> list[str]:
-    """The security checks this configuration relaxes (never in a production FiLot)."""
-    relaxed = []
-    if secret_weakness(settings.jwt_secret.get_secret_value()):
-        relaxed.append(f"JWT_SECRET is weak (accepted because NODE_ENV={settings.node_env})")
-    if not settings.buli2_verify_signatures:
-        relaxed.append("BULI2 callback signatures are not verified (BULI2_VERIFY_SIGNATURES=false)")
-    if settings.buli2_callback_max_skew_s > buli2.MAX_SKEW_S:
-        relaxed.append(f"BULI2 callbacks up to {settings.buli2_callback_max_skew_s}s old are accepted"
-                       f" (BULI2_CALLBACK_MAX_SKEW_S; the contract allows {buli2.MAX_SKEW_S}s)")
-    if settings.buli2_callback_replay_ttl_s == 0:
-        relaxed.append("replayed BULI2 callbacks are not refused (BULI2_CALLBACK_REPLAY_TTL_S=0)")
-    return relaxed
+def relaxed_checks(settings: ApiSettings) -> list[str]:
+    """The security checks this configuration relaxes (only NODE_ENV=development may), one sentence each."""
+    jwt = [f"JWT_SECRET: weak, accepted because NODE_ENV={settings.node_env}"] if secret_weakness(
+        settings.jwt_secret.get_secret_value()) else []
+    return jwt + settings.relaxed_callback_checks()
 
 
 def create_app(settings: ApiSettings, scorer: Scorer | None = None) -> FastAPI:
@@ -87,7 +78,7 @@ def create_app(settings: ApiSettings, scorer: Scorer | None = None) -> FastAPI:
         await services.start()
         app.state.services = services
         _started_line(settings)
-        if relaxed := _relaxed_checks(settings):
+        if relaxed := relaxed_checks(settings):
             event(log, logging.WARNING, "FiLot API runs with relaxed security checks", relaxed=relaxed)
         try:
             yield

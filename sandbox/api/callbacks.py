@@ -24,6 +24,7 @@ from filot_contract.documents import VerificationStatus
 from filot_contract.redis_keys import callback_seen
 from sandbox.api.db import Connection, fetch_one, set_status
 from sandbox.api.errors import ApiError
+from sandbox.api.settings import CallbackPolicy
 
 _TEXT = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 
@@ -37,17 +38,6 @@ class ReviewCallback(BaseModel):
     decision: Literal["approved", "rejected"]
     reviewer: str = _TEXT
     decidedAt: datetime
-
-
-@dataclass(frozen=True)
-class CallbackPolicy:
-    """How strictly callbacks are checked (``BULI2_VERIFY_SIGNATURES``, ``BULI2_CALLBACK_MAX_SKEW_S``,
-    ``BULI2_CALLBACK_REPLAY_TTL_S``); the defaults are production's."""
-
-    verify_signatures: bool = True
-    max_skew_s: int = buli2.MAX_SKEW_S
-    #: how long an accepted callback id is remembered (far beyond the skew window); 0: not at all
-    replay_ttl_s: int = 24 * 3600
 
 
 @dataclass(frozen=True)

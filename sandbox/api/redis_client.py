@@ -16,8 +16,10 @@ from sandbox.api.settings import ApiSettings
 def make_redis(settings: ApiSettings) -> Redis:
     """A client with short timeouts; the password comes from the URL or else REDIS_PASSWORD.
 
-    A pooled connection that Redis closed (a restart, a failover) fails on its next write: such a command
-    is retried on a new connection. Timeouts are not retried: the command may have run.
+    A pooled connection that Redis closed (a restart, a failover) fails on its next use: such a command
+    is retried on a new connection. Timeouts are not retried: the command may have run. (A connection
+    lost between sending an enqueue and reading its reply could enqueue a job twice; the API applies one
+    result per document, see verdicts.py.)
     """
     url = settings.redis_url.get_secret_value()
     options: dict[str, Any] = {
@@ -25,8 +27,7 @@ def make_redis(settings: ApiSettings) -> Redis:
         "socket_connect_timeout": settings.probe_timeout_s,
         "socket_timeout": max(5.0, settings.probe_timeout_s),
         "health_check_interval": 30,
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), 3),
-        "retry_on_error": [RedisConnectionError],
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), 3, supported_errors=(RedisConnectionError,)),
     }
     if settings.redis_password is not None and not urlsplit(url).password:
         options["password"] = settings.redis_password.get_secret_value()

@@ -7,6 +7,7 @@ and why (``sandbox.envsettings.describe``: the value is quoted only for variable
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -33,6 +34,17 @@ def _require_scheme(url: str, schemes: tuple[str, ...], what: str) -> str:
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"must be a {what} URL ({' or '.join(s + '://' for s in schemes)}host...)")
     return url
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """How strictly callbacks are checked (``BULI2_VERIFY_SIGNATURES``, ``BULI2_CALLBACK_MAX_SKEW_S``,
+    ``BULI2_CALLBACK_REPLAY_TTL_S``); the defaults are production's."""
+
+    verify_signatures: bool = True
+    max_skew_s: int = buli2.MAX_SKEW_S
+    #: how long an accepted callback id is remembered (far beyond the skew window); 0: not at all
+    replay_ttl_s: int = 24 * 3600
 
 
 class ApiSettings(BaseSettings):
@@ -66,12 +78,12 @@ class ApiSettings(BaseSettings):
     #: First retry delay of an escalation BULI2 did not accept; doubles per attempt up to the max.
     buli2_retry_base_s: float = Field(default=2.0, gt=0)
     buli2_retry_max_s: float = Field(default=300.0, gt=0)
-    #: The three checks of a BULI2 callback (callbacks.py). Production keeps the defaults; a staging FiLot
-    #: facing an unsigning BULI2 test double relaxes them, and the start-up line says so.
+    #: The three checks of a BULI2 callback (callbacks.py). Only NODE_ENV=development may relax them (a
+    #: FiLot facing an unsigning BULI2 test double); the start-up log then says so.
     buli2_verify_signatures: bool = True
     buli2_callback_max_skew_s: int = Field(default=buli2.MAX_SKEW_S, ge=1)
     #: How long an accepted callback id is remembered; 0 remembers none (replays are not refused).
-    buli2_callback_replay_ttl_s: int = Field(default=24 * 3600, ge=0)
+    buli2_callback_replay_ttl_s: int = Field(default=CallbackPolicy.replay_ttl_s, ge=0)
 
     ai_score_threshold_auto_approve: float = Field(default=AUTO_APPROVE_THRESHOLD, ge=0, le=100)
     ai_score_threshold_auto_reject: float = Field(default=AUTO_REJECT_THRESHOLD, ge=0, le=100)
@@ -132,11 +144,30 @@ class ApiSettings(BaseSettings):
         weakness = secret_weakness(self.jwt_secret.get_secret_value())
         if weakness and self.node_env != "development":
             raise ValueError(f"JWT_SECRET: {weakness}; refusing to start (only NODE_ENV=development accepts it)")
+        if self.node_env != "development" and (relaxed := self.relaxed_callback_checks()):
+            raise ValueError(f"{'; '.join(relaxed)}; refusing to start (only NODE_ENV=development relaxes them)")
         if self.node_env == "production" and not self.redis_url.get_secret_value().startswith("rediss://"):
             raise ValueError("REDIS_URL must use TLS (rediss://) when NODE_ENV=production")
         if self.buli2_retry_base_s > self.buli2_retry_max_s:
             raise ValueError("BULI2_RETRY_BASE_S must not exceed BULI2_RETRY_MAX_S")
         return self
+
+
+    def relaxed_callback_checks(self) -> list[str]:
+        """The BULI2 callback checks this configuration relaxes, one sentence each."""
+        relaxed = []
+        if not self.buli2_verify_signatures:
+            relaxed.append("BULI2_VERIFY_SIGNATURES=false: callback signatures are not verified")
+        if self.buli2_callback_max_skew_s > buli2.MAX_SKEW_S:
+            relaxed.append(f"BULI2_CALLBACK_MAX_SKEW_S={self.buli2_callback_max_skew_s}: callbacks that old are accepted"
+                           f" (the contract allows {buli2.MAX_SKEW_S}s)")
+        if self.buli2_callback_replay_ttl_s == 0:
+            relaxed.append("BULI2_CALLBACK_REPLAY_TTL_S=0: replayed callbacks are not refused")
+        return relaxed
+
+    def callback_policy(self) -> CallbackPolicy:
+        return CallbackPolicy(verify_signatures=self.buli2_verify_signatures, max_skew_s=self.buli2_callback_max_skew_s,
+                              replay_ttl_s=self.buli2_callback_replay_ttl_s)
 
 
 #: Variables whose values never appear in a message or a log line (every SecretStr field).

@@ -207,10 +207,11 @@ def _recorded_revision(ctx: FaultContext, _: Saved) -> None:
     ctx.wait_stable("backend", expected)
 
 
-def _breaker_off(ctx: FaultContext, rollback_only: bool = False) -> Saved:
+def _breaker_off(ctx: FaultContext, keep_enabled: bool = False) -> Saved:
+    """Rollback off; the breaker itself too unless ``keep_enabled``."""
     configuration = _describe(ctx, "backend")["deploymentConfiguration"]
     _update(ctx, "backend", deploymentConfiguration={
-        **configuration, "deploymentCircuitBreaker": {"enable": rollback_only, "rollback": False}})
+        **configuration, "deploymentCircuitBreaker": {"enable": keep_enabled, "rollback": False}})
     return {"deploymentConfiguration": configuration}
 
 
@@ -230,19 +231,26 @@ def _failed_deployment(ctx: FaultContext) -> Saved:
     the circuit breaker marks it FAILED and nothing rolls it back; the old tasks keep serving."""
     from sandbox.deploy import BAD_ENVIRONMENT, deploy_revision
 
-    saved = _breaker_off(ctx, rollback_only=True)
-    deploy_revision(ctx.config, "backend", BAD_ENVIRONMENT["backend"], run_id=ctx.record()["runId"])
-    ctx.wait(lambda: _primary_rollout(ctx, "backend"), lambda state: state == "FAILED",
-             f"the new deployment of {aws_names.BACKEND_SERVICE} FAILED by the circuit breaker")
+    saved = {"taskDefinitionArn": _describe(ctx, "backend")["taskDefinition"], "record": ctx.record(),
+             **_breaker_off(ctx, keep_enabled=True)}
+    try:
+        deploy_revision(ctx.config, "backend", BAD_ENVIRONMENT["backend"], run_id=saved["record"]["runId"])
+        ctx.wait(lambda: _primary_rollout(ctx, "backend"), lambda state: state == "FAILED",
+                 f"the new deployment of {aws_names.BACKEND_SERVICE} FAILED by the circuit breaker")
+    except BaseException:
+        _serving_revision_back(ctx, saved)  # a half-made fault is not recorded: undo it here
+        raise
     return saved
 
 
-def _redeploy_manifest(ctx: FaultContext, saved: Saved) -> None:
-    """Breaker back as the manifest has it, then the manifest's revision deployed (and recorded) again."""
-    from sandbox.deploy import deploy_revision
-
+def _serving_revision_back(ctx: FaultContext, saved: Saved) -> None:
+    """The service back on the revision that served before, the breaker and the deploy record as they were."""
+    _update(ctx, "backend", taskDefinition=saved["taskDefinitionArn"])
+    ctx.wait_stable("backend", saved["taskDefinitionArn"])
     _breaker_back(ctx, saved)
-    ctx.wait_stable("backend", deploy_revision(ctx.config, "backend", {}, run_id=ctx.record()["runId"]).task_definition_arn)
+    from filot_gate.deploy import DeployRecord, write_record
+
+    write_record(ctx.config.deploy_record, DeployRecord.from_json(saved["record"]))
 
 
 def _gpu_container_instances(ctx: FaultContext) -> list[str]:
@@ -385,7 +393,7 @@ FAULTS = [
     Fault("deployment-failed", f"{aws_names.BACKEND_SERVICE}: the circuit breaker's rollback turned off, then a revision"
           " that cannot start deployed (and recorded): FAILED, the previous revision's tasks keep serving",
           "infra test_primary_deployment_completed[backend], test_no_deployment_failed[backend] (+ breaker, task revision)",
-          _failed_deployment, _redeploy_manifest),
+          _failed_deployment, _serving_revision_back),
     Fault("circuit-breaker-off", f"{aws_names.BACKEND_SERVICE} deploymentCircuitBreaker enable=false rollback=false",
           "infra test_circuit_breaker_is_enabled_with_rollback[backend]", _breaker_off, _breaker_back),
     Fault("target-deregistered", f"one backend task deregistered from target group {aws_names.TARGET_GROUP_NAME}",

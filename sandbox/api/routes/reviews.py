@@ -22,8 +22,7 @@ async def review_callback(request: Request, services: ServicesDep) -> dict[str, 
         raise ApiError(413, f"callback body too large: at most {MAX_BODY_BYTES} bytes")
     raw = await request.body()
     settings = services.settings
-    policy = callbacks.CallbackPolicy(settings.buli2_verify_signatures, settings.buli2_callback_max_skew_s,
-                                      settings.buli2_callback_replay_ttl_s)
+    policy = settings.callback_policy()
     callback = callbacks.verify(settings.buli2_signature_secret.get_secret_value(), request.headers, raw, policy=policy)
     try:
         await callbacks.remember_once(services.redis, callback.callbackId, policy.replay_ttl_s)
