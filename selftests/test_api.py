@@ -39,7 +39,7 @@ from filot_contract import buli2, redis_keys
 from filot_contract.messages import OcrJob, OcrResult
 from filot_contract.secrets import KNOWN_DEFAULT_SECRETS
 from sandbox.api import callbacks
-from sandbox.api.app import create_app, relaxed_checks
+from sandbox.api.app import create_app
 from sandbox.api.errors import ApiError
 from sandbox.api.settings import ConfigError, load_settings
 from sandbox.migrations import apply as apply_migrations
@@ -791,11 +791,11 @@ def test_development_mode_accepts_a_weak_jwt_secret_and_says_so() -> None:
     environ = api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0", "http://127.0.0.1:1",
                           "http://127.0.0.1:1", NODE_ENV="development", JWT_SECRET="changeme",
                           BULI2_VERIFY_SIGNATURES="false", BULI2_CALLBACK_REPLAY_TTL_S="0")
-    named = [line.split(":")[0] for line in relaxed_checks(load_settings(environ))]
+    named = [line.split(":")[0] for line in load_settings(environ).relaxed_checks()]
     expected = ["JWT_SECRET", "BULI2_VERIFY_SIGNATURES=false", "BULI2_CALLBACK_REPLAY_TTL_S=0"]
     assert named == expected, f"relaxed checks named in the start-up warning: expected {expected}, got {named}"
-    strict = relaxed_checks(load_settings(api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0",
-                                                      "http://127.0.0.1:1", "http://127.0.0.1:1")))
+    strict = load_settings(api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0",
+                                       "http://127.0.0.1:1", "http://127.0.0.1:1")).relaxed_checks()
     assert strict == [], f"the default configuration relaxes nothing, got {strict}"
 
 

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 
-from filot_contract.secrets import secret_weakness
 from sandbox.api.errors import install_error_handlers
 from sandbox.api.logs import event, without_credentials
 from sandbox.api.metrics import ApiMetrics, RequestTimer
@@ -56,13 +55,6 @@ def _started_line(settings: ApiSettings) -> None:
     )
 
 
-def relaxed_checks(settings: ApiSettings) -> list[str]:
-    """The security checks this configuration relaxes (only NODE_ENV=development may), one sentence each."""
-    jwt = [f"JWT_SECRET: weak, accepted because NODE_ENV={settings.node_env}"] if secret_weakness(
-        settings.jwt_secret.get_secret_value()) else []
-    return jwt + settings.relaxed_callback_checks()
-
-
 def create_app(settings: ApiSettings, scorer: Scorer | None = None) -> FastAPI:
     """The API; ``scorer`` defaults to sandbox.ocr.score.score_document (ScorerUnavailable if missing)."""
     judge = Judge(
@@ -78,7 +70,7 @@ def create_app(settings: ApiSettings, scorer: Scorer | None = None) -> FastAPI:
         await services.start()
         app.state.services = services
         _started_line(settings)
-        if relaxed := relaxed_checks(settings):
+        if relaxed := settings.relaxed_checks():
             event(log, logging.WARNING, "FiLot API runs with relaxed security checks", relaxed=relaxed)
         try:
             yield

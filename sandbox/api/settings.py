@@ -7,8 +7,8 @@ and why (``sandbox.envsettings.describe``: the value is quoted only for variable
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -141,21 +141,19 @@ class ApiSettings(BaseSettings):
                 "AI_SCORE_THRESHOLD_AUTO_REJECT must be below AI_SCORE_THRESHOLD_AUTO_APPROVE "
                 f"(got {self.ai_score_threshold_auto_reject:g} >= {self.ai_score_threshold_auto_approve:g})"
             )
-        weakness = secret_weakness(self.jwt_secret.get_secret_value())
-        if weakness and self.node_env != "development":
-            raise ValueError(f"JWT_SECRET: {weakness}; refusing to start (only NODE_ENV=development accepts it)")
-        if self.node_env != "development" and (relaxed := self.relaxed_callback_checks()):
-            raise ValueError(f"{'; '.join(relaxed)}; refusing to start (only NODE_ENV=development relaxes them)")
+        if self.node_env != "development" and (relaxed := self.relaxed_checks()):
+            raise ValueError(f"{'; '.join(relaxed)}; refusing to start (only NODE_ENV=development relaxes these)")
         if self.node_env == "production" and not self.redis_url.get_secret_value().startswith("rediss://"):
             raise ValueError("REDIS_URL must use TLS (rediss://) when NODE_ENV=production")
         if self.buli2_retry_base_s > self.buli2_retry_max_s:
             raise ValueError("BULI2_RETRY_BASE_S must not exceed BULI2_RETRY_MAX_S")
         return self
 
-
-    def relaxed_callback_checks(self) -> list[str]:
-        """The BULI2 callback checks this configuration relaxes, one sentence each."""
+    def relaxed_checks(self) -> list[str]:
+        """The security checks this configuration relaxes, one sentence each (never a secret's value)."""
         relaxed = []
+        if weakness := secret_weakness(self.jwt_secret.get_secret_value()):
+            relaxed.append(f"JWT_SECRET: {weakness}")
         if not self.buli2_verify_signatures:
             relaxed.append("BULI2_VERIFY_SIGNATURES=false: callback signatures are not verified")
         if self.buli2_callback_max_skew_s > buli2.MAX_SKEW_S:

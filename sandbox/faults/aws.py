@@ -7,10 +7,12 @@ import json
 from typing import Any
 
 from filot_contract import aws_names
+from filot_gate.deploy import DeployRecord, write_record
 from filot_gate.manifests import load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest
 from sandbox.aws_seed import image_manifest
 from sandbox.config import REPO_ROOT
 from sandbox.credentials import secret_values
+from sandbox.deploy import BAD_ENVIRONMENT, deploy_revision
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
 
@@ -197,14 +199,16 @@ def _previous_revision(ctx: FaultContext) -> None:
     previous = ctx.record()["services"]["backend"].get("previousTaskDefinitionArn")
     if not previous:
         raise FaultError("deploy record: the backend has no previous revision to run instead")
-    _update(ctx, "backend", taskDefinition=previous)
-    ctx.wait_stable("backend", previous)
+    _run_backend_revision(ctx, previous)
 
 
 def _recorded_revision(ctx: FaultContext, _: Saved) -> None:
-    expected = ctx.record()["services"]["backend"]["taskDefinitionArn"]
-    _update(ctx, "backend", taskDefinition=expected)
-    ctx.wait_stable("backend", expected)
+    _run_backend_revision(ctx, ctx.record()["services"]["backend"]["taskDefinitionArn"])
+
+
+def _run_backend_revision(ctx: FaultContext, task_definition_arn: str) -> None:
+    _update(ctx, "backend", taskDefinition=task_definition_arn)
+    ctx.wait_stable("backend", task_definition_arn)
 
 
 def _breaker_off(ctx: FaultContext, keep_enabled: bool = False) -> Saved:
@@ -229,8 +233,6 @@ def _primary_rollout(ctx: FaultContext, key: str) -> str:
 def _failed_deployment(ctx: FaultContext) -> Saved:
     """An operator turns the breaker's rollback off "to debug", then deploys a revision that cannot start:
     the circuit breaker marks it FAILED and nothing rolls it back; the old tasks keep serving."""
-    from sandbox.deploy import BAD_ENVIRONMENT, deploy_revision
-
     saved = {"taskDefinitionArn": _describe(ctx, "backend")["taskDefinition"], "record": ctx.record(),
              **_breaker_off(ctx, keep_enabled=True)}
     try:
@@ -245,11 +247,8 @@ def _failed_deployment(ctx: FaultContext) -> Saved:
 
 def _serving_revision_back(ctx: FaultContext, saved: Saved) -> None:
     """The service back on the revision that served before, the breaker and the deploy record as they were."""
-    _update(ctx, "backend", taskDefinition=saved["taskDefinitionArn"])
-    ctx.wait_stable("backend", saved["taskDefinitionArn"])
+    _run_backend_revision(ctx, saved["taskDefinitionArn"])
     _breaker_back(ctx, saved)
-    from filot_gate.deploy import DeployRecord, write_record
-
     write_record(ctx.config.deploy_record, DeployRecord.from_json(saved["record"]))
 
 
