@@ -5,6 +5,7 @@ started once per module and always taken down."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,10 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import boto3
+import redis
 
 REPO = Path(__file__).resolve().parent.parent
 #: Task subnets a private sandbox may take (127.0.N.x and 127.0.N+1.x); the default sandbox uses 11 and 12.
@@ -39,6 +44,22 @@ class PrivateSandbox:
     @property
     def aws_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.env['FILOT_SANDBOX_AWS_PORT']}"
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The sandbox's own credentials (``credentials.json``), not the possibly broken secrets."""
+        return json.loads((self.home / "credentials.json").read_text())
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client of the sandbox's emulated AWS."""
+        return boto3.client(service, region_name="ap-southeast-2", endpoint_url=self.aws_endpoint,
+                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+
+    def redis(self) -> redis.Redis:
+        """The sandbox's Redis over TLS, with its password."""
+        return redis.Redis(host="127.0.0.1", port=int(self.env["FILOT_SANDBOX_REDIS_PORT"]),
+                           password=self.credentials["REDIS_PASSWORD"], ssl=True, decode_responses=True,
+                           ssl_ca_certs=str(self.home / "tls" / "ca.pem"))
 
     def profile(self, path: Path, rollback: str = "plan") -> Path:
         """A gate profile for this sandbox (the same keys as profiles/local.toml, other ports)."""

@@ -15,7 +15,6 @@ import sys
 import uuid
 from typing import Any, Callable, NamedTuple
 
-import boto3
 import httpx
 import psycopg
 import pytest
@@ -43,11 +42,10 @@ class Box:
 
     def __init__(self, sandbox: PrivateSandbox, config: SandboxConfig) -> None:
         self.sandbox, self.config = sandbox, config
-        self.creds = json.loads((sandbox.home / "credentials.json").read_text())
+        self.creds = sandbox.credentials
 
     def aws(self, name: str) -> Any:
-        return boto3.client(name, region_name=self.config.region, endpoint_url=self.config.aws_endpoint_url,
-                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+        return self.sandbox.aws(name)
 
     def redis(self, password: str | None = "own") -> redis.Redis:
         return redis.Redis(host=self.config.host, port=self.config.redis_port, ssl=True, ssl_ca_certs=str(self.config.ca_file),

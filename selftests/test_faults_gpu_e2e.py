@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
-import boto3
 import psycopg
 import pytest
-import redis
+from redis import Redis
 
 from filot_contract import aws_names, redis_keys
 from filot_gate.polling import poll_until
@@ -71,14 +70,10 @@ class Box:
     profiles: dict[str, Path] = field(default_factory=dict)
 
     def aws(self, service: str):
-        return boto3.client(service, region_name="ap-southeast-2", endpoint_url=self.sandbox.aws_endpoint,
-                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+        return self.sandbox.aws(service)
 
-    def redis(self) -> redis.Redis:
-        creds = json.loads((self.sandbox.home / "credentials.json").read_text())
-        return redis.Redis(host="127.0.0.1", port=int(self.sandbox.env["FILOT_SANDBOX_REDIS_PORT"]),
-                           password=creds["REDIS_PASSWORD"], ssl=True, decode_responses=True,
-                           ssl_ca_certs=str(self.sandbox.home / "tls" / "ca.pem"))
+    def redis(self) -> Redis:
+        return self.sandbox.redis()
 
     def secret(self, name: str) -> str:
         return self.aws("secretsmanager").get_secret_value(SecretId=f"filot/production/{name}")["SecretString"]

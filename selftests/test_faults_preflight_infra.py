@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
 import pytest
 
 from filot_contract import aws_names
@@ -59,8 +58,7 @@ def named_fault(sandbox: PrivateSandbox, name: str) -> Iterator[None]:
 @contextmanager
 def database_password_rotated_without_the_secret(sandbox: PrivateSandbox) -> Iterator[None]:
     """DATABASE_URL in Secrets Manager names a password the database no longer accepts."""
-    secrets = boto3.client("secretsmanager", region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
-                           aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    secrets = sandbox.aws("secretsmanager")
     before = secrets.get_secret_value(SecretId=DATABASE_SECRET)["SecretString"]
     parts = urlsplit(before)
     stale = parts._replace(netloc=f"{parts.username}:rotated-away-{uuid.uuid4().hex}@{parts.hostname}:{parts.port}")
@@ -78,8 +76,7 @@ def gpu_cluster_marked_inactive(sandbox: PrivateSandbox) -> Iterator[None]:
     bring back. moto's delete-cluster marks it INACTIVE with everything in place, which is enough to
     show the check's message; create-cluster from the manifest makes it ACTIVE again (moto's new cluster
     object counts no instances or services, which no gate check reads)."""
-    ecs = boto3.client("ecs", region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
-                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    ecs = sandbox.aws("ecs")
     ecs.delete_cluster(cluster=aws_names.GPU_CLUSTER)
     try:
         yield

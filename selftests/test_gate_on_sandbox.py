@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-import redis
 
 from selftests.sandbox_fixture import REPO, start_private_sandbox, stop_private_sandbox
 
@@ -38,17 +36,6 @@ def run_gate(sandbox, tmp_path: Path, *args: str, rollback: str = "plan") -> tup
     return result, json.loads(summary.read_text())
 
 
-def ecs_client(sandbox):
-    return boto3.client("ecs", region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
-                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-
-
-def redis_client(sandbox):
-    creds = json.loads((sandbox.home / "credentials.json").read_text())
-    return redis.Redis(host="127.0.0.1", port=int(sandbox.env["FILOT_SANDBOX_REDIS_PORT"]), password=creds["REDIS_PASSWORD"],
-                       ssl=True, ssl_ca_certs=str(sandbox.home / "tls" / "ca.pem"), decode_responses=True)
-
-
 def test_healthy_sandbox_gets_go_with_four_passed_gates(sandbox, tmp_path):
     result, summary = run_gate(sandbox, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -58,7 +45,7 @@ def test_healthy_sandbox_gets_go_with_four_passed_gates(sandbox, tmp_path):
 
 
 def test_redis_eviction_policy_fails_preflight_and_blocks_the_rest(sandbox, tmp_path):
-    client = redis_client(sandbox)
+    client = sandbox.redis()
     client.config_set("maxmemory-policy", "allkeys-lru")
     try:
         result, summary = run_gate(sandbox, tmp_path)
@@ -72,7 +59,7 @@ def test_redis_eviction_policy_fails_preflight_and_blocks_the_rest(sandbox, tmp_
 
 
 def test_scaled_down_worker_fails_infra_and_the_plan_names_the_previous_revisions(sandbox, tmp_path):
-    ecs = ecs_client(sandbox)
+    ecs = sandbox.aws("ecs")
     ecs.update_service(cluster="filot-ocr-gpu-cluster", service="filot-ocr-gpu-service", desiredCount=0)
     try:
         result, summary = run_gate(sandbox, tmp_path)
@@ -105,7 +92,7 @@ def test_auto_rollback_after_a_wrong_deploy_restores_the_previous_revision_and_i
     assert "expected 202, got 413" in summary["gates"]["e2e"]["failures"][0]["message"]
     (action,) = summary["rollback"]["actions"]
     assert (action["service"], action["outcome"]) == ("backend", "rolled-back"), action
-    ecs = ecs_client(sandbox)
+    ecs = sandbox.aws("ecs")
     live = ecs.describe_services(cluster="filot-backend-cluster", services=["filot-backend-service"])["services"][0]
     assert live["taskDefinition"] == record["previousTaskDefinitionArn"]
     status = json.loads((sandbox.home / "run" / "controller.json").read_text())["services"]["backend"]

@@ -11,12 +11,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 import httpx
 import jwt
 import psycopg
 import pytest
-import redis
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from filot_contract import redis_keys
@@ -35,13 +33,9 @@ def sandbox():
     stop_private_sandbox(box)
 
 
-def credentials(sandbox) -> dict:
-    return json.loads((sandbox.home / "credentials.json").read_text())
-
-
 def token(sandbox, user: str) -> str:
     claims = {"sub": user, "role": "user", "exp": int(time.time()) + 600}
-    return jwt.encode(claims, credentials(sandbox)["JWT_SECRET"], algorithm="HS256")
+    return jwt.encode(claims, sandbox.credentials["JWT_SECRET"], algorithm="HS256")
 
 
 def api_url(sandbox) -> str:
@@ -49,20 +43,9 @@ def api_url(sandbox) -> str:
 
 
 def db(sandbox) -> psycopg.Connection:
-    password = credentials(sandbox)["POSTGRES_PASSWORD"]
+    password = sandbox.credentials["POSTGRES_PASSWORD"]
     return psycopg.connect(f"postgresql://filot:{password}@127.0.0.1:{sandbox.env['FILOT_SANDBOX_POSTGRES_PORT']}/filot",
                            autocommit=True)
-
-
-def redis_client(sandbox) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=int(sandbox.env["FILOT_SANDBOX_REDIS_PORT"]),
-                       password=credentials(sandbox)["REDIS_PASSWORD"], ssl=True,
-                       ssl_ca_certs=str(sandbox.home / "tls" / "ca.pem"), decode_responses=True)
-
-
-def ecs(sandbox):
-    return boto3.client("ecs", region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
-                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
 
 
 def upload(client: httpx.Client, bearer: str, card: corpus.Card) -> httpx.Response:
@@ -104,7 +87,7 @@ def wait_all_decided(sandbox, document_ids: list[str], deadline_s: float) -> dic
 
 
 def scale_worker(sandbox, count: int) -> None:
-    ecs(sandbox).update_service(cluster="filot-ocr-gpu-cluster", service="filot-ocr-gpu-service", desiredCount=count)
+    sandbox.aws("ecs").update_service(cluster="filot-ocr-gpu-cluster", service="filot-ocr-gpu-service", desiredCount=count)
 
 
 def test_concurrent_uploads_lose_nothing_and_duplicate_nothing(sandbox):
@@ -123,14 +106,14 @@ def test_concurrent_uploads_lose_nothing_and_duplicate_nothing(sandbox):
         duplicated = conn.execute("SELECT document_id, count(*) FROM verification_results WHERE document_id = ANY(%s::uuid[])"
                                   " GROUP BY document_id HAVING count(*) > 1", (ids,)).fetchall()
     assert duplicated == [], f"documents with more than one result: {duplicated[:5]}"
-    r = redis_client(sandbox)
+    r = sandbox.redis()
     assert (r.llen(redis_keys.OCR_QUEUE), r.llen(redis_keys.OCR_PROCESSING)) == (0, 0)
 
 
 def test_queued_jobs_survive_a_redis_restart(sandbox):
     card = corpus.first("KTP", "auto_approve")
     scale_worker(sandbox, 0)
-    r = redis_client(sandbox)
+    r = sandbox.redis()
     Retrying(stop=stop_after_delay(60), wait=wait_fixed(0.5), retry=retry_if_result(bool))(
         lambda: list(r.scan_iter(redis_keys.WORKER_HEARTBEAT_PATTERN)))
     with httpx.Client(base_url=api_url(sandbox), timeout=30) as client:
@@ -142,7 +125,7 @@ def test_queued_jobs_survive_a_redis_restart(sandbox):
         lambda: Path(f"/proc/{pid}").exists())
     restarted = sandbox.cli("up")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-    assert redis_client(sandbox).llen(redis_keys.OCR_QUEUE) == 3, "queued jobs lost across the Redis restart"
+    assert sandbox.redis().llen(redis_keys.OCR_QUEUE) == 3, "queued jobs lost across the Redis restart"
     scale_worker(sandbox, 1)
     statuses = wait_all_decided(sandbox, ids, deadline_s=240)
     assert set(statuses.values()) == {"auto_approved"}, statuses

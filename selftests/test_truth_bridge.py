@@ -19,7 +19,6 @@ from typing import Any, Callable
 import boto3
 import httpx
 import pytest
-import redis
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from filot_contract import aws_names, redis_keys
@@ -41,17 +40,6 @@ def sandbox():
     stop_private_sandbox(box)
 
 
-def client(sandbox: PrivateSandbox, name: str) -> Any:
-    return boto3.client(name, region_name="ap-southeast-2", endpoint_url=sandbox.aws_endpoint,
-                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-
-
-def redis_client(sandbox: PrivateSandbox) -> redis.Redis:
-    creds = json.loads((sandbox.home / "credentials.json").read_text())
-    return redis.Redis(host="127.0.0.1", port=int(sandbox.env["FILOT_SANDBOX_REDIS_PORT"]), password=creds["REDIS_PASSWORD"],
-                       ssl=True, ssl_ca_certs=str(sandbox.home / "tls" / "ca.pem"), decode_responses=True)
-
-
 def controller_tasks(sandbox: PrivateSandbox, key: str) -> list[dict]:
     return json.loads((sandbox.home / "run" / "controller.json").read_text())["services"][key]["tasks"]
 
@@ -70,11 +58,11 @@ def eventually(read: Callable[[], Any], done: Callable[[Any], bool], awaited: st
 
 def describe_service(sandbox: PrivateSandbox, key: str) -> dict:
     cluster, service, _, _ = aws_names.SERVICES[key]
-    return client(sandbox, "ecs").describe_services(cluster=cluster, services=[service])["services"][0]
+    return sandbox.aws("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
 
 
 def target_health(sandbox: PrivateSandbox) -> dict[str, dict]:
-    elb = client(sandbox, "elbv2")
+    elb = sandbox.aws("elbv2")
     arn = elb.describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])["TargetGroups"][0]["TargetGroupArn"]
     return {d["Target"]["Id"]: d["TargetHealth"] for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
 
@@ -84,7 +72,7 @@ def test_alb_metrics_count_what_the_listener_answered(sandbox):
     with httpx.Client(base_url=api(sandbox), timeout=10) as http:
         statuses = [http.get("/health").status_code for _ in range(5)] + [http.get("/no-such-route").status_code for _ in range(3)]
     assert statuses == [200] * 5 + [404] * 3
-    cw = client(sandbox, "cloudwatch")
+    cw = sandbox.aws("cloudwatch")
 
     def sums() -> dict[str, float]:
         found = {}
@@ -102,7 +90,7 @@ def test_alb_metrics_count_what_the_listener_answered(sandbox):
 def test_a_killed_worker_is_a_stopped_task_with_its_reason_until_replaced(sandbox):
     (worker,) = controller_tasks(sandbox, "ocr-gpu")
     os.kill(worker["pid"], signal.SIGKILL)
-    ecs = client(sandbox, "ecs")
+    ecs = sandbox.aws("ecs")
     stopped = eventually(lambda: ecs.describe_tasks(cluster=aws_names.GPU_CLUSTER, tasks=[worker["task"]])["tasks"][0],
                          lambda t: t["lastStatus"] == "STOPPED", f"task {worker['task']} STOPPED")
     assert stopped["stoppedReason"] == "Essential container in task exited (exit code 137)", stopped
@@ -133,7 +121,7 @@ def test_target_health_is_the_answer_to_the_target_groups_health_check(sandbox):
     finally:
         os.killpg(frozen["pid"], signal.SIGCONT)
     eventually(lambda: target_health(sandbox), lambda h: h[frozen["ip"]]["State"] == "healthy", f"target {frozen['ip']} healthy again")
-    elb = client(sandbox, "elbv2")
+    elb = sandbox.aws("elbv2")
     arn = elb.describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])["TargetGroups"][0]["TargetGroupArn"]
     elb.modify_target_group(TargetGroupArn=arn, HealthCheckPath="/no-such-route")
     try:
@@ -148,7 +136,7 @@ def test_target_health_is_the_answer_to_the_target_groups_health_check(sandbox):
 
 @pytest.mark.parametrize("key", list(aws_names.SERVICES))
 def test_each_running_task_logged_its_startup_line_in_its_own_stream(sandbox, key):
-    logs, ecs = client(sandbox, "logs"), client(sandbox, "ecs")
+    logs, ecs = sandbox.aws("logs"), sandbox.aws("ecs")
     for task in controller_tasks(sandbox, key):
         definition = ecs.describe_task_definition(taskDefinition=task["taskDefinition"])["taskDefinition"]
         options = definition["containerDefinitions"][0]["logConfiguration"]["options"]
@@ -166,9 +154,9 @@ def test_each_running_task_logged_its_startup_line_in_its_own_stream(sandbox, ke
 
 
 def test_metrics_come_from_redis_and_the_alb_and_an_alarm_follows_its_metric(sandbox):
-    cw, r = client(sandbox, "cloudwatch"), redis_client(sandbox)
+    cw, r = sandbox.aws("cloudwatch"), sandbox.redis()
     cluster, service, _, _ = aws_names.SERVICES["ocr-gpu"]
-    client(sandbox, "ecs").update_service(cluster=cluster, service=service, desiredCount=0)  # nobody takes the jobs
+    sandbox.aws("ecs").update_service(cluster=cluster, service=service, desiredCount=0)  # nobody takes the jobs
     eventually(lambda: controller_tasks(sandbox, "ocr-gpu"), lambda tasks: not tasks, "worker stopped")
     jobs = [json.dumps({"jobId": f"truth-bridge-{n}", "synthetic": True}) for n in range(25)]
     r.lpush(redis_keys.OCR_QUEUE, *jobs)
@@ -183,7 +171,7 @@ def test_metrics_come_from_redis_and_the_alb_and_an_alarm_follows_its_metric(san
     finally:
         for job in jobs:
             r.lrem(redis_keys.OCR_QUEUE, 0, job)
-        client(sandbox, "ecs").update_service(cluster=cluster, service=service, desiredCount=1)
+        sandbox.aws("ecs").update_service(cluster=cluster, service=service, desiredCount=1)
     alarm = eventually(lambda: cw.describe_alarms(AlarmNames=["filot-ocr-gpu-queue-length-high"])["MetricAlarms"][0],
                        lambda a: a["StateValue"] == "OK", "queue-length alarm back to OK", deadline_s=20)
     assert "was not greater than the threshold (20.0)" in alarm["StateReason"], alarm["StateReason"]
