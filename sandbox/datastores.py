@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import ssl
+import stat
 import subprocess
 from pathlib import Path
 
@@ -126,6 +127,12 @@ def start_postgres(config: SandboxConfig, password: str) -> None:
 
 def _initdb(data: Path, socket_dir: Path, password: str) -> None:
     user = pwd.getpwnam(POSTGRES_USER)
+    if os.geteuid() == 0 and (closed := _closed_to(user, data.parent)) is not None:
+        mode = closed.stat().st_mode & 0o777
+        raise SandboxError(
+            f"postgres: the server runs as user {POSTGRES_USER}, which cannot enter {closed} (mode {mode:o},"
+            f" owner {pwd.getpwuid(closed.stat().st_uid).pw_name}); make it traversable (chmod o+x {closed})"
+            " or set FILOT_SANDBOX_HOME to a directory under one it can enter")
     for path in (data, socket_dir):
         if path.exists():
             shutil.rmtree(path)  # a half-made cluster from an interrupted first start
@@ -145,6 +152,22 @@ def _initdb(data: Path, socket_dir: Path, password: str) -> None:
         pwfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise SandboxError(f"postgres: initdb failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+
+
+def _closed_to(user: pwd.struct_passwd, path: Path) -> Path | None:
+    """The first directory on the way to ``path`` that ``user`` may not enter (no search permission)."""
+    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+    for directory in (*reversed(path.parents), path):
+        st = directory.stat()
+        if st.st_uid == user.pw_uid:
+            allowed = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            allowed = st.st_mode & stat.S_IXGRP
+        else:
+            allowed = st.st_mode & stat.S_IXOTH
+        if not allowed:
+            return directory
+    return None
 
 
 def _postgres_answers(config: SandboxConfig, password: str) -> bool:
