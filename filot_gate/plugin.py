@@ -46,6 +46,8 @@ class GateRun:
     redactor: Redactor
     ledger: Ledger
     is_worker: bool
+    #: ``--collect-only``: list and order the tests, but start no target, take no lock, decide nothing
+    collect_only: bool = False
     started_at: float = field(default_factory=time.time)
     gate_of: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
@@ -62,6 +64,11 @@ class GateRun:
     summary_path: Path | None = None
     target: "Target | None" = None
     unmask_logs: Callable[[], None] = lambda: None
+
+    @property
+    def controls_session(self) -> bool:
+        """Whether this process starts the target, takes the lock and decides (the controller of a real run)."""
+        return not self.is_worker and not self.collect_only
 
 
 run_key = pytest.StashKey[GateRun]()
@@ -113,10 +120,11 @@ def pytest_configure(config: pytest.Config) -> None:
         redactor=Redactor(),
         ledger=Ledger(run_dir / "ledger.jsonl" if shared else None),
         is_worker=is_worker,
+        collect_only=config.option.collectonly,
     )
     config.stash[run_key] = run
     run.unmask_logs = mask_log_records(run.redactor)
-    if not is_worker:
+    if run.controls_session:
         _describe_environment(config, run)
         _install_interrupt_handlers(run)
     config.pluginmanager.register(GatePlugin(config, run), "filot-gate-run")
@@ -254,7 +262,7 @@ class GatePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if not self.run.is_worker:
+        if self.run.controls_session:
             from filot_gate.session import start_session
 
             start_session(self.config, self.run)
@@ -319,7 +327,7 @@ class GatePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.run.is_worker:
+        if not self.run.controls_session:
             return
         from filot_gate.session import finish_session
 
@@ -340,7 +348,7 @@ class GatePlugin:
             prefix.extend(html_summary(self.run))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if not self.run.is_worker:
+        if self.run.controls_session:
             signal.setitimer(signal.ITIMER_REAL, 0)
             from filot_gate.session import close_session
 

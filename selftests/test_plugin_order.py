@@ -48,6 +48,19 @@ def test_gates_run_in_marker_order_not_file_order(gate_project):
     result.stdout.fnmatch_lines(["*VERDICT: GO*"])
 
 
+def test_collect_only_lists_in_gate_order_and_starts_no_target(gate_project):
+    pytester = gate_project(**GATE_TESTS)
+    profile = pytester.path / "profiles" / "local.toml"
+    profile.write_text(profile.read_text().replace(
+        "[target]\n", '[target]\ncheck = "false"\nstart = "touch target-started"\nstop = "true"\n', 1))
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*::test_secrets", "*::test_services", "*::test_heartbeat", "*::test_upload"])
+    assert result.ret == 0
+    result.stdout.no_fnmatch_line("*VERDICT*")
+    assert not (pytester.path / "target-started").exists(), "--collect-only started the target"
+    assert not (pytester.path / "reports" / "summary.json").exists(), "--collect-only wrote a verdict"
+
+
 def test_a_test_with_two_gates_is_a_collection_error(gate_project):
     pytester = gate_project(test_bad="""
         import pytest
