@@ -12,6 +12,7 @@ from typing import Iterator
 import pytest
 
 from filot_gate.plugin import run_key
+from filot_gate.redis_config import REDIS_PROVIDERS, RedisProvider
 from filot_gate.rollback import load_deploy_record
 from filot_gate.settings import GateSettings
 from filot_gate.target import Target
@@ -39,6 +40,12 @@ def redis_client(target: Target):
     client = target.redis()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_provider(settings: GateSettings) -> RedisProvider:
+    """Who runs FiLot's Redis (profile ``[redis] provider``): what its ``CONFIG GET`` can show."""
+    return REDIS_PROVIDERS[settings.redis_provider]
 
 
 @pytest.fixture(scope="session")

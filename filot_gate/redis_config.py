@@ -1,12 +1,19 @@
 """Read FiLot's Redis configuration as ``redis-cli CONFIG GET`` does, and make sense of its flags.
 
-A managed Redis may refuse ``CONFIG`` (renamed or ACL-denied): that is not a finding about the
-deployment but something the gate could not observe, so it raises :class:`TargetUnavailable`.
+What ``CONFIG GET`` shows depends on who runs the Redis. A self-managed Redis answers every
+parameter. Upstash (production's Redis, seed 003) answers only ``notify-keyspace-events``; its
+persistence and eviction are settings of the database in the Upstash console. The profile says which
+(``[redis] provider``): a parameter the provider is known not to expose is skipped with the place an
+operator checks it instead; any other refusal is something the gate could not observe, so it raises
+:class:`TargetUnavailable` (the run is inconclusive, never falsely green).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pytest
 
 from filot_gate.target import TargetUnavailable
 
@@ -14,17 +21,48 @@ from filot_gate.target import TargetUnavailable
 _ALL_CLASSES = "g$lshzxetd"
 
 
-def redis_config(client: Any, name: str) -> str:
-    """The value of one configuration parameter."""
+@dataclass(frozen=True)
+class RedisProvider:
+    """Who runs FiLot's Redis, and where each parameter it hides from ``CONFIG GET`` is checked instead."""
+
+    name: str
+    hidden: Mapping[str, str] = field(default_factory=dict)
+
+
+REDIS_PROVIDERS: dict[str, RedisProvider] = {
+    provider.name: provider
+    for provider in (
+        RedisProvider("self-managed"),
+        RedisProvider("upstash", {
+            "appendonly": "Upstash writes every command to its durable storage and has no AOF setting;"
+                          " check the database's persistence in the Upstash console",
+            "maxmemory-policy": "Upstash console, the database's Configuration: Eviction must be disabled"
+                                " (Upstash then refuses writes at the size limit instead of evicting queue keys)",
+        }),
+    )
+}
+
+
+def redis_config(client: Any, name: str, provider: RedisProvider) -> str:
+    """The value of one configuration parameter; skips the test where ``provider`` does not expose it."""
     import redis
 
     try:
         found = client.config_get(name)
     except redis.ResponseError as exc:
-        raise TargetUnavailable(f"Redis refused CONFIG GET {name} ({exc}); the gate cannot check it on this target") from None
+        _skip_if_hidden(provider, name, f"refused CONFIG GET {name}: {exc}")
+        raise TargetUnavailable(f"Redis refused CONFIG GET {name} ({exc}); the gate cannot check it on this target"
+                                f" (profile [redis] provider = {provider.name!r})") from None
     if name not in found:
-        raise TargetUnavailable(f"Redis has no configuration parameter {name} (CONFIG GET returned {sorted(found)})")
+        _skip_if_hidden(provider, name, f"CONFIG GET {name} returned nothing")
+        raise TargetUnavailable(f"Redis has no configuration parameter {name} (CONFIG GET returned {sorted(found)};"
+                                f" profile [redis] provider = {provider.name!r})")
     return found[name]
+
+
+def _skip_if_hidden(provider: RedisProvider, name: str, seen: str) -> None:
+    if name in provider.hidden:
+        pytest.skip(f"Redis provider {provider.name} does not expose {name} ({seen}): {provider.hidden[name]}")
 
 
 def keyspace_flags(value: str) -> set[str]:

@@ -73,6 +73,14 @@ def parse_gpu_strategy(name: str, value: Any) -> str:
     return value
 
 
+def parse_redis_provider(name: str, value: Any) -> str:
+    from filot_gate.redis_config import REDIS_PROVIDERS
+
+    if value not in REDIS_PROVIDERS:
+        raise ValueError(f"expected one of {', '.join(REDIS_PROVIDERS)}, got {value!r}")
+    return value
+
+
 #: Settings that options or environment variables may override. Everything else is profile-only.
 SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("rollback", "filot_rollback", "FILOT_GATE_ROLLBACK", "rollback.mode", "plan", parse_rollback),
@@ -89,6 +97,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("aws_endpoint_url", None, "AWS_ENDPOINT_URL", "aws.endpoint_url", None),
     SettingSpec("aws_profile", None, "AWS_PROFILE", "aws.profile", None),
     SettingSpec("api_url", None, "FILOT_API_URL", "target.api_url", None),
+    SettingSpec("redis_provider", None, "FILOT_GATE_REDIS_PROVIDER", "redis.provider", "self-managed",
+                parse_redis_provider),
 )
 
 

@@ -282,5 +282,74 @@ def test_fault_fails_exactly_its_check(sandbox, profile, tmp_path, fault):
     assert fault.message in messages, f"expected {fault.message!r} in the failure messages:\n{messages}"
 
 
+# --- a managed Redis that shows less through CONFIG GET ------------------------------------------
+
+
+REDIS_CONFIG_CHECKS = {
+    "maxmemory-policy": "test_redis_never_evicts_queue_keys",
+    "appendonly": "test_redis_persists_with_append_only_file",
+    "notify-keyspace-events": "test_redis_publishes_the_keyspace_events_the_gate_follows",
+}
+
+
+@contextmanager
+def redis_user_without_config(sandbox: PrivateSandbox) -> Iterator[str]:
+    """A Redis user that may run everything but CONFIG, as a managed Redis's users are; yields its URL."""
+    user, password = "gate-managed", uuid.uuid4().hex
+    client = sandbox.redis()
+    client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"],
+                       commands=["+@all", "-config"])
+    try:
+        yield f"rediss://{user}:{password}@127.0.0.1:{sandbox.env['FILOT_SANDBOX_REDIS_PORT']}"
+    finally:
+        client.acl_deluser(user)
+
+
+def redis_profile(profile: Path, tmp_path: Path, provider: str, redis_url: str | None = None) -> Path:
+    text = profile.read_text() + f'[redis]\nprovider = "{provider}"\n'
+    if redis_url:
+        text = text.replace("[target]\n", f'[target]\nredis_url = "{redis_url}"\n', 1)
+    path = tmp_path / f"{provider}.toml"
+    path.write_text(text)
+    return path
+
+
+def redis_outcomes(summary: dict) -> dict[str, str]:
+    """Outcome of each Redis CONFIG check, by test name ("passed" where the gate listed no failure)."""
+    gate = summary["gates"]["preflight"]
+    outcomes = dict.fromkeys(REDIS_CONFIG_CHECKS.values(), "passed")
+    outcomes.update({f["test"].rsplit("::", 1)[-1]: f["outcome"] for f in gate["failures"]})
+    return outcomes
+
+
+def test_upstash_provider_checks_what_config_get_shows(sandbox, profile, tmp_path):
+    result, summary = run_gate(sandbox, redis_profile(profile, tmp_path, "upstash"), tmp_path / "reports",
+                               "preflight", "tests/preflight/test_redis.py")
+    assert summary["verdict"] == "go", result.stdout[-3000:]
+    assert summary["gates"]["preflight"]["counts"]["skipped"] == 0, summary["gates"]["preflight"]["skipReasons"]
+
+
+@pytest.mark.parametrize(("provider", "skipped", "inconclusive"), [
+    ("upstash", ("maxmemory-policy", "appendonly"), ("notify-keyspace-events",)),
+    ("self-managed", (), tuple(REDIS_CONFIG_CHECKS)),
+])
+def test_config_get_refused_skips_what_the_provider_hides_and_is_inconclusive_otherwise(
+        sandbox, profile, tmp_path, provider, skipped, inconclusive):
+    with redis_user_without_config(sandbox) as url:
+        result, summary = run_gate(sandbox, redis_profile(profile, tmp_path, provider, url), tmp_path / "reports",
+                                   "preflight", "tests/preflight/test_redis.py")
+    gate = summary["gates"]["preflight"]
+    context = f"provider {provider}: {gate}\n{result.stdout[-3000:]}"
+    assert (summary["verdict"], gate["status"]) == ("inconclusive", "error"), context
+    outcomes = redis_outcomes(summary)
+    assert {p for p in REDIS_CONFIG_CHECKS if outcomes[REDIS_CONFIG_CHECKS[p]] == "error"} == set(inconclusive), context
+    for parameter in skipped:
+        assert any(f"Redis provider upstash does not expose {parameter}" in r and "Upstash console" in r
+                   for r in gate["skipReasons"]), context
+    assert gate["counts"]["skipped"] == len(skipped), context
+    messages = "\n".join(f["message"] for f in gate["failures"])
+    assert f"profile [redis] provider = '{provider}'" in messages, messages
+
+
 def test_every_heal_left_the_sandbox_passing_preflight_and_infra(sandbox, profile, tmp_path):
     assert_go(sandbox, profile, tmp_path)

@@ -72,3 +72,10 @@ def test_unknown_gpu_rollback_strategy_names_the_known_ones(gate_project):
     result.stderr.fnmatch_lines([
         "*setting gpu_rollback (profile local.toml [[]rollback.gpu_worker[]]): expected one of previous-revision, scale-to-zero, got 'reboot'*"
     ])
+
+
+def test_unknown_redis_provider_is_a_usage_error_naming_the_known_ones(gate_project):
+    result = gate_project('[redis]\nprovider = "elasticache"\n', **ONE_TEST).runpytest()
+    result.stderr.fnmatch_lines(["*setting redis_provider (profile local.toml [[]redis.provider[]]):"
+                                 " expected one of self-managed, upstash, got 'elasticache'*"])
+    assert result.ret == 4

@@ -34,22 +34,22 @@ def test_redis_answers_over_tls_and_requires_auth(target):
     pytest.fail(f"Redis {where}: answered PING without a password; expected authentication to be required")
 
 
-def test_redis_never_evicts_queue_keys(redis_client):
-    policy = redis_config(redis_client, "maxmemory-policy")
+def test_redis_never_evicts_queue_keys(redis_client, redis_provider):
+    policy = redis_config(redis_client, "maxmemory-policy", redis_provider)
     assert policy == REQUIRED_EVICTION_POLICY, (
         f"Redis maxmemory-policy: expected {REQUIRED_EVICTION_POLICY} (queue keys must never be evicted), got {policy}"
     )
 
 
-def test_redis_persists_with_append_only_file(redis_client):
-    appendonly = redis_config(redis_client, "appendonly")
+def test_redis_persists_with_append_only_file(redis_client, redis_provider):
+    appendonly = redis_config(redis_client, "appendonly", redis_provider)
     assert appendonly == "yes", (
         f"Redis appendonly: expected yes (AOF persistence, so queued jobs survive a restart; seed 002 section 3), got {appendonly}"
     )
 
 
-def test_redis_publishes_the_keyspace_events_the_gate_follows(redis_client):
-    flags = redis_config(redis_client, "notify-keyspace-events")
+def test_redis_publishes_the_keyspace_events_the_gate_follows(redis_client, redis_provider):
+    flags = redis_config(redis_client, "notify-keyspace-events", redis_provider)
     missing = keyspace_flags(KEYSPACE_EVENTS) - keyspace_flags(flags)
     assert not missing, (
         f"Redis notify-keyspace-events: expected at least {KEYSPACE_EVENTS!r} (the gate follows jobs through keyspace"
