@@ -324,6 +324,8 @@ def test_runbook_and_wrappers_name_the_gate_commands() -> None:
                     "--rollback plan", "--rollback auto", "--scale-to-zero", "scripts/deploy-backend.sh",
                     "scripts/deploy-ocr-gpu.sh", "scripts/ops/requeue_stuck_jobs.sh"):
         assert command in runbook, f"runbook does not name {command!r}"
+    keyspace = f"CONFIG SET notify-keyspace-events {redis_keys.KEYSPACE_EVENTS}"
+    assert keyspace in runbook, f"runbook: expected the command {keyspace!r} (the contract's keyspace events)"
     for script in ("scripts/deploy-backend.sh", "scripts/deploy-ocr-gpu.sh", "scripts/ops/requeue_stuck_jobs.sh"):
         path: Path = REPO_ROOT / script
         assert path.stat().st_mode & 0o111 and "-m filot_gate.deploy" in path.read_text(), script
