@@ -1,5 +1,5 @@
-"""A private sandbox for selftests: own state directory, free ports and loopback subnets, so that it
-never collides with a developer's sandbox nor with another selftest run (xdist workers, a second clone);
+"""A private sandbox for selftests: own state directory, ports and loopback subnets, so that it never
+collides with a developer's sandbox nor with another selftest run (xdist workers, a second clone);
 started once per module and always taken down."""
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 #: Task subnets a private sandbox may take (127.0.N.x and 127.0.N+1.x); the default sandbox uses 11 and 12.
 SUBNET_BASES = range(100, 250, 2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: The sandbox components that listen on 127.0.0.1 (``FILOT_SANDBOX_<NAME>_PORT``).
+LISTENERS = ("AWS", "REDIS", "POSTGRES", "ALB", "BULI2")
+#: First port of the private sandboxes: below Linux's ephemeral range (32768-60999), so that no client
+#: socket takes one between choosing and binding; each subnet base owns the next ten ports.
+PORT_BASE = 21000
 
 
 @dataclass
@@ -86,9 +85,26 @@ job_s = 120
         return path
 
 
+def listener_ports(subnet_base: int) -> dict[str, int]:
+    """The ports that belong to one subnet base, by listener."""
+    first = PORT_BASE + (subnet_base - SUBNET_BASES.start) // SUBNET_BASES.step * 10
+    return {name: first + offset for offset, name in enumerate(LISTENERS)}
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def reserve_subnets() -> tuple[int, int]:
     """(subnet base, lock fd): the first base no other live selftest sandbox holds (an flock per base,
-    released by the kernel even when the holder dies)."""
+    released by the kernel even when the holder dies) and whose ports are free (a killed run's
+    processes may still hold them)."""
     for base in SUBNET_BASES:
         fd = os.open(Path(tempfile.gettempdir()) / f"filot-selftest-subnet-{base}.lock", os.O_CREAT | os.O_RDWR, 0o666)
         try:
@@ -96,8 +112,11 @@ def reserve_subnets() -> tuple[int, int]:
         except BlockingIOError:
             os.close(fd)
             continue
-        return base, fd
-    raise RuntimeError(f"every private sandbox subnet ({SUBNET_BASES.start}..{SUBNET_BASES.stop}) is taken")
+        if all(map(port_free, listener_ports(base).values())):
+            return base, fd
+        os.close(fd)
+    raise RuntimeError(f"every private sandbox subnet ({SUBNET_BASES.start}..{SUBNET_BASES.stop}) or its ports"
+                       f" ({PORT_BASE}..) are taken")
 
 
 def start_private_sandbox() -> PrivateSandbox:
@@ -106,8 +125,7 @@ def start_private_sandbox() -> PrivateSandbox:
     home.chmod(0o755)  # PostgreSQL runs as the postgres user and must reach its data directory
     env = {**os.environ, "FILOT_SANDBOX_HOME": str(home),
            "FILOT_SANDBOX_BACKEND_TASK_SUBNET": str(subnet_base), "FILOT_SANDBOX_GPU_TASK_SUBNET": str(subnet_base + 1)}
-    for name in ("AWS", "REDIS", "POSTGRES", "ALB", "BULI2"):
-        env[f"FILOT_SANDBOX_{name}_PORT"] = str(free_port())
+    env.update({f"FILOT_SANDBOX_{name}_PORT": str(port) for name, port in listener_ports(subnet_base).items()})
     sandbox = PrivateSandbox(home, env, lock)
     try:
         result = sandbox.cli("up")

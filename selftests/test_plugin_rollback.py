@@ -4,17 +4,12 @@ and a team's hook can replace it (pytester against moto server)."""
 from __future__ import annotations
 
 import json
-import socket
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from selftests.services import free_port
 
 
 @pytest.fixture(scope="module")
