@@ -1,7 +1,7 @@
 """The CUDA OCR engine: converted nets equal onnxruntime's, cards read like the RapidOCR engine.
 
-On a machine without torch (the default install, CI) every test here skips: "torch not installed
-(pip install .[gpu])". With torch but no GPU, the conversion and the engine run on the CPU (the same
+On a machine without torch (the default install, CI) every test here skips: "no CUDA device: torch
+not installed (pip install .[gpu])". With torch but no GPU, the conversion and the engine run on the CPU (the same
 code, autofallback) and the tests at the end skip: "no CUDA device".
 
 Tolerances: the nets' outputs are probabilities (detection map, classifier, recogniser); fp32 PyTorch
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="torch not installed (pip install .[gpu])")
-onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install .[gpu])")
+torch = pytest.importorskip("torch", reason="no CUDA device: torch not installed (pip install .[gpu])")
+onnx = pytest.importorskip("onnx", reason="no CUDA device: onnx not installed (pip install .[gpu])")
 
 import onnxruntime as ort  # noqa: E402
 from PIL import Image  # noqa: E402
