@@ -22,6 +22,7 @@ from filot_gate import gates
 from filot_gate.gates import GATE_DESCRIPTIONS, GATES
 from filot_gate.ledger import Ledger, Outcome
 from filot_gate.redact import Redactor, mask_log_records
+from filot_gate.unobservable import short_report
 from filot_gate.settings import ROLLBACK_MODES, GateSettings, find_profile, load_profile, resolve
 
 if TYPE_CHECKING:
@@ -282,6 +283,10 @@ class GatePlugin:
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        if call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception):
+            # a check's pytest.fail message names what came instead; the client error it was raised
+            # while handling would only repeat it under sixty lines of library frames
+            call.excinfo.value.__suppress_context__ = True
         report = yield
         if blocked := item.stash.get(blocked_key, None):
             report.user_properties.append((BLOCKED_BY, blocked))
@@ -289,6 +294,8 @@ class GatePlugin:
             assertion = report.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(
                 (AssertionError, pytest.fail.Exception))
             report.user_properties.append((FAILURE_KIND, "failed" if assertion else "error"))
+            if not assertion and call.excinfo is not None:
+                report.longrepr = short_report(call.excinfo, item) or report.longrepr
         if report.when == "call" and (collected := item.stash.get(evidence_key, None)):
             report.extras = [*getattr(report, "extras", []), *collected.as_html_extras()]
         _mask_report(report, self.run.redactor)

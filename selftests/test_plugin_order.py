@@ -153,6 +153,39 @@ def test_an_exception_that_is_not_an_assertion_makes_the_gate_error_and_the_run_
     assert summary(pytester)["gates"]["infra"]["status"] == "blocked"
 
 
+def test_an_unreachable_dependency_is_told_in_two_lines_and_a_bug_keeps_its_traceback(gate_project):
+    pytester = gate_project(test_gates="""
+        import pytest
+        import redis
+
+        def read_policy(client):
+            return client.config_get("maxmemory-policy")
+
+        @pytest.mark.preflight
+        def test_redis_unreachable():
+            read_policy(redis.Redis(port=1, socket_connect_timeout=2))
+
+        @pytest.mark.preflight
+        def test_ping_failed_while_handling():
+            try:
+                redis.Redis(port=1, socket_connect_timeout=2).ping()
+            except redis.RedisError as exc:
+                pytest.fail(f"Redis 127.0.0.1:1: expected PONG, got {type(exc).__name__}")
+
+        @pytest.mark.preflight
+        def test_bug_in_a_check():
+            {}["missing"]
+    """)
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines([
+        "*could not observe the target: redis.exceptions.ConnectionError: Error 111 connecting to localhost:1*",
+        "*  in test_gates.py:9: read_policy(redis.Redis(port=1, socket_connect_timeout=2))",
+    ])
+    result.stdout.fnmatch_lines(["*Failed: Redis 127.0.0.1:1: expected PONG, got ConnectionError"])
+    result.stdout.no_fnmatch_line("*During handling of the above exception*")
+    result.stdout.fnmatch_lines(["*def test_bug_in_a_check():*", "*KeyError: 'missing'"])
+
+
 def test_a_selected_later_gate_is_not_blocked_by_an_unselected_earlier_one(gate_project):
     pytester = gate_project(test_gates="""
         import pytest
