@@ -22,8 +22,8 @@ from filot_gate import gates
 from filot_gate.gates import GATE_DESCRIPTIONS, GATES
 from filot_gate.ledger import Ledger, Outcome
 from filot_gate.redact import Redactor, mask_log_records
-from filot_gate.unobservable import short_report
 from filot_gate.settings import ROLLBACK_MODES, GateSettings, find_profile, load_profile, resolve
+from filot_gate.unobservable import short_report, suppress_client_context
 
 if TYPE_CHECKING:
     from filot_gate.evidence import Evidence
@@ -43,12 +43,12 @@ class GateRun:
 
     settings: GateSettings
     run_id: str
-    run_dir: Path
     redactor: Redactor
     ledger: Ledger
     is_worker: bool
-    #: ``--collect-only``: list and order the tests, but start no target, take no lock, decide nothing
-    collect_only: bool = False
+    #: ``--collect-only``, ``--fixtures``, ``--setup-plan``: show what would run, but start no target,
+    #: take no lock, decide nothing and leave the last real run's reports alone
+    look_only: bool = False
     started_at: float = field(default_factory=time.time)
     gate_of: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
@@ -69,7 +69,7 @@ class GateRun:
     @property
     def controls_session(self) -> bool:
         """Whether this process starts the target, takes the lock and decides (the controller of a real run)."""
-        return not self.is_worker and not self.collect_only
+        return not self.is_worker and not self.look_only
 
 
 run_key = pytest.StashKey[GateRun]()
@@ -103,25 +103,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("filot_profiles_dir", default="profiles", help="directory of target profiles, relative to rootdir")
 
 
+#: pytest options that only show what would run: no target, lock, verdict or report files
+LOOK_ONLY_OPTIONS = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
+#: report files (pytest-html, junitxml, allure) that a look-only run must leave as the last real run wrote them
+REPORT_FILE_OPTIONS = ("htmlpath", "xmlpath", "allure_report_dir")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-html, junitxml and allure read their report options
 def pytest_configure(config: pytest.Config) -> None:
     for gate in GATES:
         config.addinivalue_line("markers", f"{gate}: {GATE_DESCRIPTIONS[gate]} (gate {GATES.index(gate) + 1} of 4)")
     if not config.getini("filot_gate") or config.option.help or config.option.version:
         return  # --help and --version need no profile, credentials or target
     settings = _load_settings(config)
+    look_only = any(getattr(config.option, name, False) for name in LOOK_ONLY_OPTIONS)
+    if look_only:
+        for name in REPORT_FILE_OPTIONS:
+            setattr(config.option, name, None)
     is_worker = hasattr(config, "workerinput")
     run_id = _run_id(config, is_worker)
     run_dir = Path(config.rootpath, settings.reports_dir, ".runs", run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shared = is_worker or bool(getattr(config.option, "numprocesses", None))
+    shared = (is_worker or bool(getattr(config.option, "numprocesses", None))) and not look_only
+    if shared:
+        run_dir.mkdir(parents=True, exist_ok=True)
     run = GateRun(
         settings=settings,
         run_id=run_id,
-        run_dir=run_dir,
         redactor=Redactor(),
         ledger=Ledger(run_dir / "ledger.jsonl" if shared else None),
         is_worker=is_worker,
-        collect_only=config.option.collectonly,
+        look_only=look_only,
     )
     config.stash[run_key] = run
     run.unmask_logs = mask_log_records(run.redactor)
@@ -283,10 +294,8 @@ class GatePlugin:
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        if call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception):
-            # a check's pytest.fail message names what came instead; the client error it was raised
-            # while handling would only repeat it under sixty lines of library frames
-            call.excinfo.value.__suppress_context__ = True
+        if call.excinfo is not None:
+            suppress_client_context(call.excinfo)
         report = yield
         if blocked := item.stash.get(blocked_key, None):
             report.user_properties.append((BLOCKED_BY, blocked))

@@ -48,17 +48,23 @@ def test_gates_run_in_marker_order_not_file_order(gate_project):
     result.stdout.fnmatch_lines(["*VERDICT: GO*"])
 
 
-def test_collect_only_lists_in_gate_order_and_starts_no_target(gate_project):
+def test_collect_only_lists_in_gate_order_starts_no_target_and_keeps_the_last_report(gate_project):
     pytester = gate_project(**GATE_TESTS)
     profile = pytester.path / "profiles" / "local.toml"
     profile.write_text(profile.read_text().replace(
         "[target]\n", '[target]\ncheck = "false"\nstart = "touch target-started"\nstop = "true"\n', 1))
-    result = pytester.runpytest("--collect-only", "-q")
+    (pytester.path / "reports").mkdir()
+    last_report = pytester.path / "reports" / "gate-report.html"
+    last_report.write_text("the last real run's report")
+    result = pytester.runpytest("--collect-only", "-q", f"--html={last_report}", "--junitxml=reports/junit.xml")
     result.stdout.fnmatch_lines(["*::test_secrets", "*::test_services", "*::test_heartbeat", "*::test_upload"])
     assert result.ret == 0
     result.stdout.no_fnmatch_line("*VERDICT*")
     assert not (pytester.path / "target-started").exists(), "--collect-only started the target"
-    assert not (pytester.path / "reports" / "summary.json").exists(), "--collect-only wrote a verdict"
+    assert sorted(p.name for p in (pytester.path / "reports").iterdir()) == ["gate-report.html"]
+    assert last_report.read_text() == "the last real run's report", "--collect-only overwrote the last report"
+    assert pytester.runpytest("--fixtures").ret == 0
+    assert not (pytester.path / "target-started").exists(), "--fixtures started the target"
 
 
 def test_a_test_with_two_gates_is_a_collection_error(gate_project):
@@ -184,6 +190,7 @@ def test_an_unreachable_dependency_is_told_in_two_lines_and_a_bug_keeps_its_trac
     result.stdout.fnmatch_lines(["*Failed: Redis 127.0.0.1:1: expected PONG, got ConnectionError"])
     result.stdout.no_fnmatch_line("*During handling of the above exception*")
     result.stdout.fnmatch_lines(["*def test_bug_in_a_check():*", "*KeyError: 'missing'"])
+    pytester.runpytest("--full-trace").stdout.no_fnmatch_line("*could not observe the target*")
 
 
 def test_a_selected_later_gate_is_not_blocked_by_an_unselected_earlier_one(gate_project):
