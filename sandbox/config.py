@@ -7,6 +7,7 @@ so that two sandboxes (a developer's and a selftest's) can run side by side.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,8 @@ class SandboxConfig(BaseSettings):
     """Typed settings of one sandbox instance."""
 
     model_config = SettingsConfigDict(env_prefix="FILOT_SANDBOX_", frozen=True)
+    #: The fields of the ports the sandbox listens on at ``host`` (a second sandbox must move them all).
+    LISTENER_PORTS: ClassVar[tuple[str, ...]] = ("aws_port", "redis_port", "postgres_port", "alb_port", "buli2_port")
 
     home: Path = Field(default=REPO_ROOT / ".sandbox", description="state directory (certs, data, logs, pids)")
     host: str = "127.0.0.1"

@@ -109,18 +109,25 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-def require_port_free(name: str, host: str, port: int) -> None:
-    """Refuse to start on a port something else holds, naming the port and how to change it."""
+def port_free(host: str, port: int) -> bool:
+    """Whether a listener could bind ``host:port`` now."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
-            env = f"FILOT_SANDBOX_{name.upper().replace('-', '_')}_PORT"
-            raise SandboxError(
-                f"{name}: port {host}:{port} is already in use by another process; stop it"
-                f" (`ss -ltnp 'sport = :{port}'` shows which) or set {env}"
-            ) from None
+            return False
+        return True
+
+
+def require_port_free(name: str, host: str, port: int) -> None:
+    """Refuse to start on a port something else holds, naming the port and how to change it."""
+    if not port_free(host, port):
+        env = f"FILOT_SANDBOX_{name.upper().replace('-', '_')}_PORT"
+        raise SandboxError(
+            f"{name}: port {host}:{port} is already in use by another process; stop it"
+            f" (`ss -ltnp 'sport = :{port}'` shows which) or set {env}"
+        )
 
 
 def wait_ready(name: str, managed: Managed, ready: Callable[[], bool], deadline_s: float) -> None:

@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +18,16 @@ from typing import Any
 import boto3
 import redis
 
+from sandbox.config import SandboxConfig
+from sandbox.processes import port_free
+
 REPO = Path(__file__).resolve().parent.parent
 #: Task subnets a private sandbox may take (127.0.N.x and 127.0.N+1.x); the default sandbox uses 11 and 12.
 SUBNET_BASES = range(100, 250, 2)
-#: The sandbox components that listen on 127.0.0.1 (``FILOT_SANDBOX_<NAME>_PORT``).
-LISTENERS = ("AWS", "REDIS", "POSTGRES", "ALB", "BULI2")
 #: First port of the private sandboxes: below Linux's ephemeral range (32768-60999), so that no client
-#: socket takes one between choosing and binding; each subnet base owns the next ten ports.
+#: socket takes one between choosing and binding; each subnet base owns the next PORTS_PER_BASE ports.
 PORT_BASE = 21000
+PORTS_PER_BASE = 10
 
 
 @dataclass
@@ -86,19 +87,9 @@ job_s = 120
 
 
 def listener_ports(subnet_base: int) -> dict[str, int]:
-    """The ports that belong to one subnet base, by listener."""
-    first = PORT_BASE + (subnet_base - SUBNET_BASES.start) // SUBNET_BASES.step * 10
-    return {name: first + offset for offset, name in enumerate(LISTENERS)}
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+    """The ports that belong to one subnet base, by sandbox setting (``aws_port``, ...)."""
+    first = PORT_BASE + (subnet_base - SUBNET_BASES.start) // SUBNET_BASES.step * PORTS_PER_BASE
+    return {field: first + offset for offset, field in enumerate(SandboxConfig.LISTENER_PORTS)}
 
 
 def reserve_subnets() -> tuple[int, int]:
@@ -112,11 +103,12 @@ def reserve_subnets() -> tuple[int, int]:
         except BlockingIOError:
             os.close(fd)
             continue
-        if all(map(port_free, listener_ports(base).values())):
+        if all(port_free("127.0.0.1", port) for port in listener_ports(base).values()):
             return base, fd
         os.close(fd)
-    raise RuntimeError(f"every private sandbox subnet ({SUBNET_BASES.start}..{SUBNET_BASES.stop}) or its ports"
-                       f" ({PORT_BASE}..) are taken")
+    last_port = PORT_BASE + len(SUBNET_BASES) * PORTS_PER_BASE - 1
+    raise RuntimeError(f"every private sandbox subnet ({SUBNET_BASES.start}..{SUBNET_BASES[-1] + 1}) or its ports"
+                       f" ({PORT_BASE}..{last_port}) are taken")
 
 
 def start_private_sandbox() -> PrivateSandbox:
@@ -125,7 +117,7 @@ def start_private_sandbox() -> PrivateSandbox:
     home.chmod(0o755)  # PostgreSQL runs as the postgres user and must reach its data directory
     env = {**os.environ, "FILOT_SANDBOX_HOME": str(home),
            "FILOT_SANDBOX_BACKEND_TASK_SUBNET": str(subnet_base), "FILOT_SANDBOX_GPU_TASK_SUBNET": str(subnet_base + 1)}
-    env.update({f"FILOT_SANDBOX_{name}_PORT": str(port) for name, port in listener_ports(subnet_base).items()})
+    env.update({f"FILOT_SANDBOX_{field.upper()}": str(port) for field, port in listener_ports(subnet_base).items()})
     sandbox = PrivateSandbox(home, env, lock)
     try:
         result = sandbox.cli("up")
