@@ -34,8 +34,8 @@ REDIS_PROVIDERS: dict[str, RedisProvider] = {
     for provider in (
         RedisProvider("self-managed"),
         RedisProvider("upstash", {
-            "appendonly": "Upstash writes every command to its durable storage and has no AOF setting;"
-                          " check the database's persistence in the Upstash console",
+            "appendonly": "Upstash has no AOF setting: it keeps every key in its Durable Storage as well as in"
+                          " memory, so queued jobs survive a restart without one (nothing to set)",
             "maxmemory-policy": "Upstash console, the database's Configuration: Eviction must be disabled"
                                 " (Upstash then refuses writes at the size limit instead of evicting queue keys)",
         }),
