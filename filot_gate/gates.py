@@ -2,7 +2,8 @@
 
 DESIGN.md section 4: a gate is ``passed`` when none of its tests failed or errored (and not every
 test was skipped, unless the gate is not required); ``failed`` means the deployment is wrong,
-``error`` that the gate could not observe, ``blocked`` that an earlier gate failed. The run is
+``error`` that the gate could not observe, ``blocked`` that an earlier gate failed, ``incomplete``
+that the run was interrupted (Ctrl-C, SIGTERM, its deadline) before all its tests ran. The run is
 ``go`` only when every selected gate passed.
 """
 
@@ -21,8 +22,8 @@ GATE_DESCRIPTIONS = {
 #: Gates that run against a deployment (a failure there is a post-deploy failure).
 POST_DEPLOY_GATES = ("infra", "gpu", "e2e")
 
-PASSED, FAILED, ERROR, BLOCKED, SKIPPED, NOT_SELECTED = (
-    "passed", "failed", "error", "blocked", "skipped", "not selected",
+PASSED, FAILED, ERROR, BLOCKED, SKIPPED, NOT_SELECTED, INCOMPLETE = (
+    "passed", "failed", "error", "blocked", "skipped", "not selected", "incomplete",
 )
 GO, NO_GO, INCONCLUSIVE = "go", "no-go", "inconclusive"
 
@@ -43,6 +44,8 @@ class GateTally:
     error: int = 0
     skipped: int = 0
     blocked: int = 0
+    #: selected but never reported (the run was interrupted first)
+    not_run: int = 0
     started: float | None = None
     finished: float | None = None
     failures: list[dict[str, str]] = field(default_factory=list)
@@ -56,6 +59,8 @@ class GateTally:
             return FAILED
         if self.error:
             return ERROR
+        if self.not_run:
+            return INCOMPLETE
         if self.blocked:
             return BLOCKED
         if self.passed == 0:
@@ -83,6 +88,7 @@ class GateTally:
                 "error": self.error,
                 "skipped": self.skipped,
                 "blocked": self.blocked,
+                "notRun": self.not_run,
             },
             "durationS": self.duration_s,
             "failures": self.failures,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class GateRun:
     order: list[str] = field(default_factory=list)
     verdict: str | None = None
     interrupted: bool = False
+    #: what ended the run early, in words ("SIGTERM", "the gate deadline of 2700 s ...")
+    interrupted_by: str | None = None
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     failures: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     skip_reasons: dict[str, list[str]] = field(default_factory=dict)
@@ -65,6 +68,7 @@ class GateRun:
     summary_path: Path | None = None
     target: "Target | None" = None
     unmask_logs: Callable[[], None] = lambda: None
+    deadline: threading.Timer | None = None
 
     @property
     def controls_session(self) -> bool:
@@ -176,15 +180,26 @@ def _describe_environment(config: pytest.Config, run: GateRun) -> None:
 
 
 def _install_interrupt_handlers(run: GateRun) -> None:
-    """SIGTERM and the run deadline end the run like Ctrl-C, so that rollback still runs."""
+    """SIGTERM and the run deadline end the run like Ctrl-C, so that rollback still runs.
+
+    The deadline is a timer thread that sends this process SIGTERM, not SIGALRM: pytest-timeout's
+    signal method re-arms the one ITIMER_REAL per test, which silently cancelled an alarm-based deadline.
+    """
 
     def interrupt(signum: int, frame: Any) -> None:
         run.interrupted = True
-        raise KeyboardInterrupt(f"gate run interrupted by {signal.Signals(signum).name}")
+        run.interrupted_by = run.interrupted_by or signal.Signals(signum).name
+        raise KeyboardInterrupt(f"gate run interrupted: {run.interrupted_by}")
+
+    def deadline_passed() -> None:
+        setting = run.settings.values["gate_deadline"]
+        run.interrupted_by = f"the gate deadline of {setting.value:g} s passed (gate_deadline, {setting.source})"
+        os.kill(os.getpid(), signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, run.settings.gate_deadline)
+    run.deadline = threading.Timer(run.settings.gate_deadline, deadline_passed)
+    run.deadline.daemon = True
+    run.deadline.start()
 
 
 def _report_header(run: GateRun) -> list[str]:
@@ -365,7 +380,8 @@ class GatePlugin:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.run.controls_session:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            if run_deadline := self.run.deadline:
+                run_deadline.cancel()
             from filot_gate.session import close_session
 
             close_session(config, self.run)

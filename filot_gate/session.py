@@ -87,6 +87,10 @@ def _tallies(run: "GateRun") -> dict[str, GateTally]:
         tally = tallies[outcome.gate]
         tally.selected += 1
         setattr(tally, outcome.outcome, getattr(tally, outcome.outcome) + 1)
+    for nodeid in run.order:
+        if nodeid not in run.outcomes:  # selected, but the run ended before it reported
+            tallies[run.gate_of[nodeid]].selected += 1
+            tallies[run.gate_of[nodeid]].not_run += 1
     for gate, tally in tallies.items():
         tally.failures = run.failures.get(gate, [])
         tally.skip_reasons = run.skip_reasons.get(gate, [])
@@ -144,6 +148,7 @@ def _write_summary(
         "environment": run.settings.environment,
         "verdict": run.verdict,
         "interrupted": interrupted,
+        "interruptedBy": run.interrupted_by if interrupted else None,
         "startedAt": _iso(run.started_at),
         "finishedAt": _iso(finished),
         "durationS": round(finished - run.started_at, 1),
@@ -188,7 +193,11 @@ def terminal_summary(terminalreporter: Any, run: "GateRun") -> None:
     for name, gate in data["gates"].items():
         counts = gate["counts"]
         detail = ", ".join(f"{counts[k]} {k}" for k in ("passed", "failed", "error", "skipped", "blocked") if counts[k])
+        if counts["notRun"]:
+            detail = ", ".join(filter(None, (detail, f"{counts['notRun']} not run")))
         tr.write_line(f"  {name:<10} {gate['status']:<13} {detail or '-'}  ({gate['durationS']}s)")
+    if data["interrupted"]:
+        tr.write_line(f"  interrupted: {data['interruptedBy'] or 'the run ended before every test ran'}", red=True)
     for blocked in data["blocked"]:
         tr.write_line(f"  BLOCKED {blocked['test']} - {run.redactor.text(run.block_reasons.get(blocked['test'], ''))}")
     for action in data["rollback"]["actions"]:
@@ -218,6 +227,8 @@ def html_summary(run: "GateRun") -> list[str]:
     return [
         f'<h2 style="color:{colour}">Verdict: {html.escape(run.verdict.upper())}</h2>',
         f"<p>Run {html.escape(run.run_id)} on target {html.escape(run.settings.target)}</p>",
+        *([f"<p><b>Interrupted:</b> {html.escape(data['interruptedBy'] or 'before every test ran')}</p>"]
+          if data["interrupted"] else []),
         f"<table><tr><th>Gate</th><th>Status</th><th>Tests</th><th>Duration</th></tr>{rows}</table>",
         f"<h3>Rollback ({html.escape(data['rollback']['mode'])})</h3><ul>{actions}</ul>",
     ]

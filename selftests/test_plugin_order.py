@@ -266,13 +266,13 @@ def test_summary_json_has_the_documented_shape(gate_project):
     pytester = gate_project(**GATE_TESTS)
     pytester.runpytest("--run-id", "shape-check")
     data = summary(pytester)
-    assert set(data) == {"runId", "target", "environment", "verdict", "interrupted", "startedAt", "finishedAt",
+    assert set(data) == {"runId", "target", "environment", "verdict", "interrupted", "interruptedBy", "startedAt", "finishedAt",
                          "durationS", "gates", "blocked", "rollback", "deployRecord", "lock", "settings", "versions"}
     assert data["runId"] == "shape-check"
     assert list(data["gates"]) == ["preflight", "infra", "gpu", "e2e"]
     for gate in data["gates"].values():
         assert set(gate) == {"status", "required", "counts", "durationS", "failures", "skipReasons"}
-        assert set(gate["counts"]) == {"selected", "passed", "failed", "error", "skipped", "blocked"}
+        assert set(gate["counts"]) == {"selected", "passed", "failed", "error", "skipped", "blocked", "notRun"}
     assert set(data["rollback"]) == {"mode", "actions"}
     assert data["settings"]["rollback"] == {"value": "plan", "source": "default"}
     assert {"python", "filot-gate", "pytest"} <= set(data["versions"])

@@ -150,3 +150,36 @@ def test_sigterm_after_a_post_deploy_failure_still_rolls_back(gate_project, depl
     result.stdout.fnmatch_lines(["*rollback backend: planned (plan)*", "*VERDICT: NO-GO*"])
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert summary["interrupted"] is True
+
+
+def test_the_run_deadline_ends_the_run_even_under_pytest_timeout_and_still_rolls_back(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    pytester = gate_project(profile("plan"), aws(moto_endpoint), test_gate="""
+        import time
+        import pytest
+
+        @pytest.mark.infra
+        def test_fails_first():
+            assert False, "ECS service api-service: deployment FAILED"
+
+        @pytest.mark.infra
+        def test_hangs_past_the_run_deadline():
+            time.sleep(60)
+
+        @pytest.mark.e2e
+        def test_never_reached():
+            pass
+    """)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    # pytest-timeout's signal method re-arms ITIMER_REAL for every test: the deadline must not depend on it
+    result = pytester.runpytest_subprocess("--gate-deadline=3", "--timeout=120", timeout=100)
+    result.stdout.fnmatch_lines([
+        "*infra      failed*",
+        "*e2e        incomplete    1 not run*",
+        "*interrupted: the gate deadline of 3 s passed (gate_deadline, option --gate-deadline)*",
+        "*rollback backend: planned (plan)*",
+        "*VERDICT: NO-GO*",
+    ])
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert (summary["interrupted"], summary["gates"]["e2e"]["counts"]["notRun"]) == (True, 1)
+    assert summary["interruptedBy"].startswith("the gate deadline of 3 s passed")
