@@ -107,6 +107,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("filot_profiles_dir", default="profiles", help="directory of target profiles, relative to rootdir")
 
 
+#: the dests of the gate's command-line options
+GATE_OPTION_DESTS = ("filot_target", "filot_rollback", "filot_deploy_record", "filot_gate_deadline", "filot_run_id",
+                     "filot_keep_target", "filot_reports_dir")
 #: pytest options that only show what would run: no target, lock, verdict or report files
 LOOK_ONLY_OPTIONS = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
 #: report files (pytest-html, junitxml, allure) that a look-only run must leave as the last real run wrote them
@@ -117,8 +120,11 @@ REPORT_FILE_OPTIONS = ("htmlpath", "xmlpath", "allure_report_dir")
 def pytest_configure(config: pytest.Config) -> None:
     for gate in GATES:
         config.addinivalue_line("markers", f"{gate}: {GATE_DESCRIPTIONS[gate]} (gate {GATES.index(gate) + 1} of 4)")
-    if not config.getini("filot_gate") or config.option.help or config.option.version:
+    if config.option.help or config.option.version:
         return  # --help and --version need no profile, credentials or target
+    if not config.getini("filot_gate"):
+        _refuse_gate_options_without_the_gate(config)
+        return
     settings = _load_settings(config)
     look_only = any(getattr(config.option, name, False) for name in LOOK_ONLY_OPTIONS)
     if look_only:
@@ -146,12 +152,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(GatePlugin(config, run), "filot-gate-run")
 
 
+def _refuse_gate_options_without_the_gate(config: pytest.Config) -> None:
+    """Gate options where the gate is off: most often ``--target PATH`` written with a space, whose PATH
+    pytest took for a test path (choosing rootdir and ini from it) before it knew the option."""
+    given = [f"--{dest.removeprefix('filot_').replace('_', '-')}" for dest in GATE_OPTION_DESTS
+             if config.getoption(dest) is not None]
+    if given:
+        raise pytest.UsageError(
+            f"{', '.join(given)} given, but the FiLot gate is off: no ini file with filot_gate = true was found"
+            f" (rootdir {config.rootpath}, ini {config.inipath or 'none'}). Write path options with '='"
+            f" (--target=PATH, --deploy-record=PATH): with a space pytest takes PATH for a test path and picks its"
+            f" rootdir from it. Run from the gate's checkout."
+        )
+
+
 def _load_settings(config: pytest.Config) -> GateSettings:
     target = config.getoption("filot_target") or os.environ.get("FILOT_GATE_TARGET") or "local"
     profiles_dir = Path(config.rootpath, config.getini("filot_profiles_dir"))
     profile = load_profile(find_profile(target, profiles_dir))
-    options = {name: config.getoption(name) for name in (
-        "filot_rollback", "filot_deploy_record", "filot_gate_deadline", "filot_keep_target", "filot_reports_dir")}
+    options = {name: config.getoption(name) for name in GATE_OPTION_DESTS if name not in ("filot_target", "filot_run_id")}
     return resolve(profile, options, os.environ)
 
 

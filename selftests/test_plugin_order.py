@@ -67,6 +67,17 @@ def test_collect_only_lists_in_gate_order_starts_no_target_and_keeps_the_last_re
     assert not (pytester.path / "target-started").exists(), "--fixtures started the target"
 
 
+def test_a_path_option_written_with_a_space_is_a_usage_error_not_a_run_without_the_gate(gate_project, tmp_path_factory):
+    pytester = gate_project(**GATE_TESTS)
+    elsewhere = tmp_path_factory.mktemp("profiles-elsewhere") / "good.toml"
+    elsewhere.write_text((pytester.path / "profiles" / "local.toml").read_text())
+    result = pytester.runpytest("--target", str(elsewhere))
+    result.stderr.fnmatch_lines(["*--target given, but the FiLot gate is off: no ini file with filot_gate = true*"
+                                 " Write path options with '=' (--target=PATH*"])
+    assert result.ret == 4
+    assert pytester.runpytest(f"--target={elsewhere}").ret == 0
+
+
 def test_a_test_with_two_gates_is_a_collection_error(gate_project):
     pytester = gate_project(test_bad="""
         import pytest
