@@ -9,6 +9,7 @@ not observe and propagates. Every value read is registered with the redactor bef
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import TYPE_CHECKING
 
 from filot_contract import aws_names
@@ -41,9 +42,30 @@ def read_secret_string(target: "Target", manifest_id: str) -> str | None:
     secret_string = value.get("SecretString")
     if secret_string is None:
         return None
-    target.redactor.register(secret_string)
-    try:
-        target.redactor.register(json.loads(secret_string))  # each value of a JSON secret, too
-    except ValueError:
-        pass  # a plain string secret: registered above
+    register_secret(target, manifest_id, secret_string)
     return secret_string
+
+
+def register_secret(target: "Target", manifest_id: str, secret_string: str) -> None:
+    """Tell the redactor every value of a secret, except the keys the manifest marks ``"masked": false``."""
+    unmasked = _unmasked_keys().get(manifest_id, frozenset())
+    try:
+        values = json.loads(secret_string)
+    except ValueError:
+        values = None
+    if isinstance(values, dict):
+        target.redactor.register(secret_string)
+        target.redactor.register({k: v for k, v in values.items() if k not in unmasked})
+    elif not unmasked:  # a plain string secret's one key
+        target.redactor.register(secret_string)
+
+
+@cache
+def _unmasked_keys() -> dict[str, frozenset[str]]:
+    """Per manifest id, the keys shown in reports; none when the manifest cannot be read (mask all)."""
+    from filot_gate.manifests import ManifestError, load_secrets_manifest
+
+    try:
+        return {spec.id: spec.unmasked_keys for spec in load_secrets_manifest().secrets}
+    except (ManifestError, OSError):
+        return {}

@@ -3,7 +3,9 @@
 Each secret under ``filot/production/`` is either a plain string (one key: the environment variable it
 becomes) or a JSON object with named keys. Each key carries rules from a small vocabulary:
 ``minLength``, ``notKnownDefault``, ``scheme``, ``url``, ``pattern``. Problems are reported by key name
-and rule, never with the value, so that they can go into any report.
+and rule, never with the value, so that they can go into any report. A key marked ``"masked": false``
+is configuration kept beside the secrets (an account id, an endpoint URL): the gate shows it in its
+reports, so that a rollback plan's ARNs and an endpoint stay readable; every other value is masked.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class KeySpec:
     name: str
     required: bool
     rules: Mapping[str, Any]
+    masked: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class SecretSpec:
     required: bool
     used_by: tuple[str, ...]
     keys: tuple[KeySpec, ...]
+
+    @property
+    def unmasked_keys(self) -> frozenset[str]:
+        return frozenset(key.name for key in self.keys if not key.masked)
 
     def key(self, name: str) -> KeySpec:
         for key in self.keys:
@@ -164,7 +171,8 @@ def _parse_secret(item: Any, where: str) -> SecretSpec:
             format=item["format"],
             required=bool(item["required"]),
             used_by=tuple(item["usedBy"]),
-            keys=tuple(KeySpec(k["name"], bool(k["required"]), dict(k.get("rules", {}))) for k in item["keys"]),
+            keys=tuple(KeySpec(k["name"], bool(k["required"]), dict(k.get("rules", {})), k.get("masked", True))
+                       for k in item["keys"]),
         )
     except (KeyError, TypeError) as exc:
         raise SecretsManifestError(f"{where}: missing or malformed field {exc}") from None
@@ -173,6 +181,8 @@ def _parse_secret(item: Any, where: str) -> SecretSpec:
     if spec.format == "string" and len(spec.keys) != 1:
         raise SecretsManifestError(f"{where} ({spec.id}): a string secret has exactly one key")
     for key in spec.keys:
+        if not isinstance(key.masked, bool):
+            raise SecretsManifestError(f"{where} ({spec.id}.{key.name}): masked must be true or false, got {key.masked!r}")
         unknown = set(key.rules) - set(RULES)
         if unknown:
             raise SecretsManifestError(f"{where} ({spec.id}.{key.name}): unknown rules {sorted(unknown)}; known: {RULES}")

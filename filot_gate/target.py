@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from filot_contract import aws_names
 from filot_gate.redact import Redactor
+from filot_gate.secret_store import register_secret
 from filot_gate.settings import GateSettings
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Target:
                     value = json.loads(raw)
                 except ValueError:
                     value = raw
-            self.redactor.register(value)
+            register_secret(self, f"{aws_names.SECRETS_PREFIX}/{name}", raw)
             self._secrets[name] = value
         return self._secrets[name]
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
+from filot_gate.redact import Redactor
+from filot_gate.secret_store import register_secret
+
 SECRET = "s3cr3t-jwt-value-that-must-never-leak-0123456789"
 
 LEAKY_TESTS = {
@@ -46,3 +52,18 @@ def test_planted_secret_appears_in_no_output_file(gate_project):
     assert any(p.parent.name == "allure-results" for p in files), "allure wrote no results"
     leaks = [p.name for p in files if SECRET in p.read_text(errors="replace")]
     assert leaks == [], f"secret value found in {leaks}"
+
+
+def test_configuration_kept_beside_the_secrets_stays_readable_and_the_rest_is_masked():
+    """The manifest marks an account id or an endpoint ``"masked": false``: a rollback plan's ARNs stay
+    copy-pastable; the credentials of the same secret are masked."""
+    target = SimpleNamespace(redactor=Redactor())
+    register_secret(target, "filot/production/aws-account-id", "070017891928")
+    register_secret(target, "filot/production/cf-r2", json.dumps({
+        "CF_R2_ACCESS_KEY_ID": "AKIAEXAMPLEKEY123456", "CF_R2_SECRET_ACCESS_KEY": "r2-secret-" + "x" * 30,
+        "CF_R2_BUCKET_NAME": "filot-documents", "CF_R2_ENDPOINT": "https://r2.example.com"}))
+    register_secret(target, "filot/production/jwt-secret", SECRET)
+    text = ("arn:aws:ecs:ap-southeast-2:070017891928:task-definition/filot-backend:3 bucket filot-documents"
+            f" at https://r2.example.com key AKIAEXAMPLEKEY123456 r2-secret-{'x' * 30} jwt {SECRET}")
+    assert target.redactor.text(text) == ("arn:aws:ecs:ap-southeast-2:070017891928:task-definition/filot-backend:3"
+                                          " bucket filot-documents at https://r2.example.com key ******** ******** jwt ********")
