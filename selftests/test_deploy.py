@@ -80,14 +80,15 @@ def live(aws: Any, key: str) -> dict[str, Any]:
     return aws("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
 
 
-def finish_rollout(key: str, failed: bool = False) -> None:
-    """Play the ECS scheduler: the service's tasks are all on its task definition, rollout COMPLETED (or FAILED)."""
+def finish_rollout(key: str, failed: bool = False, state: str | None = None) -> None:
+    """Play the ECS scheduler: the service's tasks are all on its task definition, rollout COMPLETED (or
+    FAILED, or the ``state`` given)."""
     from moto.backends import get_backend
 
     cluster, name, _, _ = aws_names.SERVICES[key]
     service = get_backend("ecs")[ACCOUNT][REGION].services[f"{cluster}:{name}"]
     service.running_count = 0 if failed else service.desired_count
-    state = "FAILED" if failed else "COMPLETED"
+    state = state or ("FAILED" if failed else "COMPLETED")
     service.deployments = [dict(service.deployments[0], taskDefinition=service.task_definition, status="PRIMARY",
                                 runningCount=service.running_count, rolloutState=state,
                                 rolloutStateReason=f"ECS deployment {state.lower()} (selftest)")]
@@ -248,6 +249,23 @@ def test_wait_stops_at_a_failed_deployment(deployed: Path, aws: Any) -> None:
     with pytest.raises(deploy.DeploymentFailed, match="FAILED"):
         deploy.wait_for_stable(aws("ecs"), backend.cluster, backend.service, task_definition=backend.task_definition_arn,
                                deadline_s=10, poll_s=0.2)
+
+
+def test_wait_stops_when_another_deployment_takes_primary(deployed: Path, seeded: SeedResult, aws: Any) -> None:
+    """The circuit breaker rolled back and already dropped the failed deployment: waiting could only time out."""
+    backend = deploy.load_record(deployed).services["backend"]
+    ecs = aws("ecs")
+    ecs.update_service(cluster=backend.cluster, service=backend.service, taskDefinition=backend.task_definition_arn)
+    finish_rollout("backend", state="IN_PROGRESS")
+
+    def breaker_rolls_back(line: str) -> None:  # between two polls, as ECS would
+        ecs.update_service(cluster=backend.cluster, service=backend.service,
+                           taskDefinition=backend.previous_task_definition_arn)
+        finish_rollout("backend")
+
+    with pytest.raises(deploy.DeploymentFailed, match=r"is no longer PRIMARY; .* on .*filot-backend-task:\d+ replaced it"):
+        deploy.wait_for_stable(ecs, backend.cluster, backend.service, task_definition=backend.task_definition_arn,
+                               deadline_s=30, poll_s=0.2, progress=breaker_rolls_back)
 
 
 def test_deploy_refuses_an_image_missing_from_ecr(seeded: SeedResult, aws: Any, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 Stable means what ``aws ecs wait services-stable`` means, made stricter: one deployment, the PRIMARY
 one on the expected task definition with rollout COMPLETED, and running == desired. A deployment the
-circuit breaker marks FAILED ends the wait at once with the service's events as evidence.
+circuit breaker marks FAILED ends the wait at once with the service's events as evidence, and so does
+the awaited deployment losing PRIMARY to another one (a circuit-breaker rollback that already cleaned
+up the failed deployment, or a deploy by someone else): that wait could only run into its deadline.
 """
 
 from __future__ import annotations
@@ -65,8 +67,14 @@ def wait_for_stable(
     target = task_definition.rsplit("/", 1)[-1] if task_definition else "its current revision"
     awaited = f"{service} stable on {target}" + (f" with desired={desired_count}" if desired_count is not None else "")
 
+    awaited_deployment: list[str] = []  # the id of the PRIMARY deployment on task_definition, once seen
+
     def poll() -> ServiceState:
-        return assess(describe_service(ecs, cluster, service), task_definition, desired_count)
+        answer = describe_service(ecs, cluster, service)
+        state = assess(answer, task_definition, desired_count)
+        if task_definition is not None:
+            _require_still_primary(answer, task_definition, awaited_deployment)
+        return state
 
     def report(retry_state: RetryCallState) -> None:
         if progress and retry_state.outcome and not retry_state.outcome.failed:
@@ -88,3 +96,15 @@ def wait_for_stable(
     if progress:
         progress(f"{awaited}: reached ({state.summary})")
     return state
+
+
+def _require_still_primary(service: dict[str, Any], task_definition: str, awaited: list[str]) -> None:
+    """Remember the awaited PRIMARY deployment; raise DeploymentFailed once another one replaced it."""
+    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+    if primary.get("taskDefinition") == task_definition:
+        awaited[:] = [primary.get("id", "")]
+    elif awaited:  # it was PRIMARY on task_definition, and no longer is
+        raise DeploymentFailed(
+            f"{service['serviceName']}: deployment {awaited[0]} of {task_definition} is no longer PRIMARY;"
+            f" {primary.get('id')} on {primary.get('taskDefinition')} replaced it (a circuit-breaker rollback,"
+            f" or another deploy)\n{recent_events(service)}")
