@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from selftests.sandbox_fixture import REPO, free_port
+from selftests.sandbox_fixture import REPO
+from selftests.services import free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runs PostgreSQL as user postgres only as root")
 
