@@ -1,7 +1,8 @@
 """Gate settings: a profile (TOML) plus options and environment variables, each value with its source.
 
 Precedence is option > environment variable > profile > default. Every error is a
-``pytest.UsageError`` that names the setting and the file, never a traceback.
+``pytest.UsageError`` that names the setting and the file, never a traceback. The profile format
+(sections, keys, types) is ``filot_gate.profile_schema``; a profile is checked against it when loaded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pytest
+
+from filot_gate import profile_schema
 
 ROLLBACK_MODES = ("off", "plan", "auto")
 
@@ -165,14 +168,17 @@ def find_profile(target: str, profiles_dir: Path) -> Path:
 
 
 def load_profile(path: Path) -> Profile:
+    """Read and check a profile: every section, key and value type (``profile_schema.SCHEMA``)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise pytest.UsageError(f"profile {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise pytest.UsageError(f"profile {path} cannot be read: {exc.strerror}") from None
-    name = data.get("target", {}).get("name", path.stem) if isinstance(data.get("target"), dict) else path.stem
-    return Profile(name=name, path=path, data=data)
+    mistakes = profile_schema.problems(data)
+    if mistakes:
+        raise pytest.UsageError("\n".join(f"profile {path}: {mistake}" for mistake in mistakes))
+    return Profile(name=data.get("target", {}).get("name", path.stem), path=path, data=data)
 
 
 def resolve(

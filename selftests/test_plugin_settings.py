@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
+
+from filot_gate import profile_schema
+from filot_gate.settings import SPECS, load_profile
+from selftests.sandbox_fixture import PrivateSandbox
+
+REPO = Path(__file__).resolve().parent.parent
 ONE_TEST = {"test_one": "import pytest\n\n@pytest.mark.preflight\ndef test_ok():\n    pass\n"}
 
 
@@ -79,3 +89,75 @@ def test_unknown_redis_provider_is_a_usage_error_naming_the_known_ones(gate_proj
     result.stderr.fnmatch_lines(["*setting redis_provider (profile local.toml [[]redis.provider[]]):"
                                  " expected one of self-managed, upstash, got 'elasticache'*"])
     assert result.ret == 4
+
+
+# --- the profile format (filot_gate/profile_schema.py) ---------------------------------------------
+
+def test_a_string_where_true_or_false_is_expected_is_a_usage_error(gate_project):
+    result = gate_project('[gpu]\nrequire_cuda = "false"\n', **ONE_TEST).runpytest()
+    result.stderr.fnmatch_lines(["*profile *local.toml: [[]gpu[]] require_cuda: expected true or false,"
+                                 " got 'false' (a string)"])
+    assert result.ret == 4
+    result.stderr.no_fnmatch_line("*Traceback*")
+
+
+def test_a_deadline_that_is_not_a_number_is_a_usage_error_at_start(gate_project):
+    result = gate_project('[deadlines]\njob_s = "x"\n', **ONE_TEST).runpytest()
+    result.stderr.fnmatch_lines(["*profile *local.toml: [[]deadlines[]] job_s: expected a positive number of seconds,"
+                                 " got 'x' (a string)"])
+    assert result.ret == 4
+
+
+def test_an_unknown_key_names_the_known_keys_of_its_section(gate_project):
+    result = gate_project('[rollback]\nmdoe = "auto"\n', **ONE_TEST).runpytest()
+    result.stderr.fnmatch_lines(["*profile *local.toml: [[]rollback[]] mdoe: unknown key (did you mean mode?);"
+                                 " known keys: mode, gpu_worker, on_inconclusive"])
+    assert result.ret == 4
+
+
+def test_an_unknown_section_names_the_known_sections(gate_project):
+    result = gate_project("[gpux]\nrequire_cuda = true\n", **ONE_TEST).runpytest()
+    result.stderr.fnmatch_lines(["*profile *local.toml: [[]gpux[]]: unknown section (did you mean [[]gpu[]]?);"
+                                 " known sections: [[]target[]], [[]aws[]], *[[]gpu[]], [[]gates[]]*"])
+    assert result.ret == 4
+
+
+def test_not_required_names_only_gates(gate_project):
+    result = gate_project('[gates]\nnot_required = ["gpux"]\n', **ONE_TEST).runpytest()
+    result.stderr.fnmatch_lines(["*profile *local.toml: [[]gates[]] not_required: expected a list of gate names"
+                                 " (preflight, infra, gpu, e2e), got unknown gate 'gpux' (did you mean gpu?)"])
+    assert result.ret == 4
+
+
+def test_every_mistake_is_listed_and_a_secret_value_is_not_shown(gate_project):
+    pytester = gate_project('[e2e]\nmax_documents = 2.5\n', **ONE_TEST)
+    profile = pytester.path / "profiles" / "local.toml"
+    profile.write_text(profile.read_text().replace("[target]\n", '[target]\nredis_url = ["redis://:hunter2@db"]\n'))
+    result = pytester.runpytest()
+    result.stderr.fnmatch_lines([
+        "*profile *local.toml: [[]target[]] redis_url: expected a non-empty string, got a list (value not shown)",
+        "profile *local.toml: [[]e2e[]] max_documents: expected a positive whole number, got 2.5 (a number)",
+    ])
+    result.stderr.no_fnmatch_line("*hunter2*")
+    assert result.ret == 4
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "profiles").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_profile_follows_the_format(path):
+    assert load_profile(path).path == path
+
+
+def test_the_private_sandbox_profile_follows_the_format(tmp_path):
+    sandbox = PrivateSandbox(tmp_path / "home", {"FILOT_SANDBOX_ALB_PORT": "1", "FILOT_SANDBOX_AWS_PORT": "2"}, -1)
+    for mode in ("off", "plan", "auto"):
+        assert load_profile(sandbox.profile(tmp_path / f"{mode}.toml", rollback=mode)).name == "selftest-sandbox"
+
+
+def test_every_profile_key_the_code_reads_is_in_the_format():
+    read = {spec.profile_key for spec in SPECS if spec.profile_key}
+    for folder in ("filot_gate", "tests"):
+        for source in (REPO / folder).rglob("*.py"):
+            read |= set(re.findall(r"profile\.get\(\s*\"([a-z_0-9]+\.[a-z_0-9]+)\"", source.read_text()))
+    assert len(read) > 20, f"expected the code to read more than 20 profile keys, found {sorted(read)}"
+    unknown = read - set(profile_schema.keys())
+    assert not unknown, f"profile_schema.SCHEMA: expected every key the code reads, missing {sorted(unknown)}"
