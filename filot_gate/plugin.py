@@ -171,7 +171,23 @@ def _load_settings(config: pytest.Config) -> GateSettings:
     profiles_dir = Path(config.rootpath, config.getini("filot_profiles_dir"))
     profile = load_profile(find_profile(target, profiles_dir))
     options = {name: config.getoption(name) for name in GATE_OPTION_DESTS if name not in ("filot_target", "filot_run_id")}
-    return resolve(profile, options, os.environ)
+    settings = resolve(profile, options, os.environ)
+    _require_given_deploy_record(config, settings)
+    return settings
+
+
+def _require_given_deploy_record(config: pytest.Config, settings: GateSettings) -> None:
+    """A record named by an option or the environment must exist: every post-deploy check reads it, and
+    a typo would otherwise surface as one set-up error per test."""
+    setting = settings.values["deploy_record"]
+    if setting.value is None or not setting.source.startswith(("option", "env")):
+        return
+    path = Path(config.rootpath, setting.value)
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"setting deploy_record ({setting.source}): {path} does not exist; give the record the deploy step"
+            f" wrote (python -m filot_gate.deploy deploy), or leave it out for a run before the deploy"
+        )
 
 
 def _run_id(config: pytest.Config, is_worker: bool) -> str:

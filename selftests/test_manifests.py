@@ -320,7 +320,7 @@ def test_log_queries_name_known_log_groups() -> None:
 
 def test_runbook_and_wrappers_name_the_gate_commands() -> None:
     runbook = (REPO_ROOT / "runbooks" / "T8B-deploy-runbook.md").read_text()
-    for command in ("make gate", "pytest --target production -m e2e", "python -m filot_gate.deploy rollback",
+    for command in ("make gate", "pytest --target=production -m e2e", "python -m filot_gate.deploy rollback",
                     "--rollback plan", "--rollback auto", "--scale-to-zero", "scripts/deploy-backend.sh",
                     "scripts/deploy-ocr-gpu.sh", "scripts/ops/requeue_stuck_jobs.sh"):
         assert command in runbook, f"runbook does not name {command!r}"

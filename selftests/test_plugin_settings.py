@@ -161,3 +161,9 @@ def test_every_profile_key_the_code_reads_is_in_the_format():
     assert len(read) > 20, f"expected the code to read more than 20 profile keys, found {sorted(read)}"
     unknown = read - set(profile_schema.keys())
     assert not unknown, f"profile_schema.SCHEMA: expected every key the code reads, missing {sorted(unknown)}"
+
+
+def test_a_deploy_record_given_on_the_command_line_must_exist(gate_project):
+    result = gate_project(**ONE_TEST).runpytest("--deploy-record=records/typo.json")
+    result.stderr.fnmatch_lines(["*setting deploy_record (option --deploy-record): *records/typo.json does not exist;*"])
+    assert result.ret == 4
