@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
 
 from sandbox import datastores
+from sandbox.components import NotRunning, buli2_process, components, controller_process
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.controller import read_status
 from sandbox.credentials import environment_values, load_or_create
-from sandbox.processes import Managed, SandboxError, is_alive, port_open, require_port_free, stop_process_group, tail, wait_until
+from sandbox.processes import SandboxError, is_alive, port_open, require_port_free, stop_process_group, tail, wait_until
 
 PROGRESS_EVERY_S = 10
-
-
-def controller_process(config: SandboxConfig) -> Managed:
-    return Managed("controller", config.run_dir, config.logs_dir / "controller.log")
-
-
-def buli2_process(config: SandboxConfig) -> Managed:
-    return Managed("buli2", config.run_dir, config.logs_dir / "buli2.log")
 
 
 def up(config: SandboxConfig) -> int:
@@ -127,19 +121,17 @@ def down(config: SandboxConfig) -> int:
     return 0
 
 
-#: ``status`` exit codes: healthy, running but not healthy, not running at all.
+#: ``status`` exit codes: healthy, running but not healthy, not running at all. Every other command
+#: exits NOT_RUNNING too when a component it needs is down (``components.NotRunning``).
 HEALTHY, UNHEALTHY, NOT_RUNNING = 0, 1, 3
+#: Exit code when stdout's reader went away (``status | head -1``): what a SIGPIPE death gives.
+BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def status(config: SandboxConfig, quiet: bool) -> int:
     """Each component with pid, address and health; exit 0 healthy, 1 unhealthy, 3 not running."""
     state = read_status(config)
-    rows = [
-        ("redis", datastores.redis_process(config).pid(), f"{config.host}:{config.redis_port}", None),
-        ("postgres", datastores.postgres_process(config).pid(), f"{config.host}:{config.postgres_port}", None),
-        ("buli2", buli2_process(config).pid(), config.buli2_url, None),
-        ("controller", controller_process(config).pid(), config.aws_endpoint_url, None),
-    ]
+    rows = [(c.name, c.managed.pid(), c.address, None) for c in components(config).values()]
     ok = all(pid for _, pid, _, _ in rows) and state is not None
     for service, data in (state or {}).get("services", {}).items():
         ok = ok and data["healthy"] >= data["desired"]
@@ -240,10 +232,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("fault", "heal"):
             return fault_command(config, args.command, args.name, getattr(args, "list", False), getattr(args, "all", False))
         return status(config, args.quiet)
+    except NotRunning as exc:
+        target = f" {args.name or '--all'}" if args.command in ("fault", "heal") else ""
+        print(f"sandbox {args.command}{target}: {exc}", file=sys.stderr)
+        return NOT_RUNNING
     except SandboxError as exc:
         print(f"sandbox {args.command}: {exc}", file=sys.stderr)
         return 1
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main`` for a shell: output cut short by its reader (``status | head -1``) ends quietly."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()  # inside the try: the interpreter's own flush at exit would print a traceback
+    except BrokenPipeError:
+        # Python's documented recipe: stdout to /dev/null, so that the final flush at exit is silent too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -15,6 +15,7 @@ import boto3
 
 from filot_gate.deploy import (DeployError, ServiceRecord, deploy_service, new_run_id, record_service, resolve_params,
                                wait_for_stable)
+from sandbox.components import require_running
 from sandbox.config import SandboxConfig
 
 #: A value each service refuses at start-up: its tasks exit and the deployment fails.
@@ -43,6 +44,7 @@ def deploy_revision(config: SandboxConfig, service: str, overrides: dict[str, st
 
 def deploy(config: SandboxConfig, service: str, settings: dict[str, str], broken: str | None,
            image: str, wait: bool) -> int:
+    require_running(config, ("controller",))  # the AWS endpoint: else a botocore traceback, nothing deployed
     overrides = {**settings, **(BAD_ENVIRONMENT[service] if broken == "bad-env" else {})}
     record = deploy_revision(config, service, overrides, image)
     print(f"deployed {record.task_definition_arn.rsplit('/', 1)[-1]} to {record.service}"

@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any, Callable
 
+from sandbox.components import require_running
 from sandbox.config import SandboxConfig
 from sandbox.faults import aws, datastores, processes
 from sandbox.faults.context import FaultContext
@@ -47,7 +48,7 @@ def inject(config: SandboxConfig, name: str, say: Callable[[str], None] = print)
     if name in state:
         say(f"fault {name} is already active (since {state[name]['since']}); nothing changed")
         return
-    ctx = _context(config, say, state)
+    ctx = _context(config, say, state, fault)
     saved = fault.inject(ctx) or {}
     state[name] = {"since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "saved": saved}
     _write(config, state)
@@ -60,7 +61,7 @@ def heal(config: SandboxConfig, name: str, say: Callable[[str], None] = print) -
     if name not in state:
         say(f"fault {name} is not active; nothing to heal")
         return
-    fault.heal(_context(config, say, state), state[name].get("saved", {}))
+    fault.heal(_context(config, say, state, fault), state[name].get("saved", {}))
     del state[name]
     _write(config, state)
     say(f"fault {name} healed")
@@ -85,7 +86,9 @@ def _known(name: str) -> Fault:
     return FAULTS[name]
 
 
-def _context(config: SandboxConfig, say: Callable[[str], None], state: dict[str, Any]) -> FaultContext:
+def _context(config: SandboxConfig, say: Callable[[str], None], state: dict[str, Any], fault: Fault) -> FaultContext:
+    """The clients ``fault`` works with; ``components.NotRunning`` first if a component it needs is down."""
+    require_running(config, fault.needs)
     ctx = FaultContext(config, say)
     ctx.active.update(state)
     return ctx

@@ -30,6 +30,9 @@ class Fault:
     #: and every task restarted; "redis": its config file is written anew; "buli2": the simulator
     #: starts in normal mode); None when the broken state is stored (PostgreSQL, Redis data)
     undone_by: str | None = "controller"
+    #: the components (``sandbox.components.NAMES``) it is injected and healed through: both refuse to
+    #: start, naming the one that is down, unless these run ("controller": the AWS endpoint and the tasks)
+    needs: tuple[str, ...] = ("controller",)
 
     def line(self) -> str:
         """One line of ``fault --list``."""

@@ -92,18 +92,19 @@ def _buli2(down: bool | None = None, bad_signature: bool | None = None):
 
 FAULTS = [
     Fault("worker-not-polling", "the OCR worker process frozen (SIGSTOP): alive, heartbeat expired, not polling",
-          "gpu test_worker_heartbeat_is_fresh_and_it_polls_the_queue (and the sample job)", _freeze_worker, _thaw_worker),
+          "gpu test_worker_heartbeat_is_fresh_and_it_polls_the_queue (and the sample job)", _freeze_worker, _thaw_worker,
+          needs=("controller", "redis")),
     Fault("worker-on-cpu-when-gpu-required", "profile-side: the worker runs on the CPU (no change here)",
           "gpu test_worker_log_shows_the_gpu_or_the_allowed_cpu_fallback with [gpu] require_cuda = true",
-          _worker_on_cpu, lambda ctx, saved: None),
+          _worker_on_cpu, lambda ctx, saved: None, needs=("controller", "redis")),
     Fault("target-unhealthy", "one backend task frozen (SIGSTOP): its ALB health checks time out",
           "infra test_every_backend_task_is_a_healthy_target", _freeze_backend(1), _thaw_backend),
     Fault("api-unhealthy", "every backend task frozen (SIGSTOP): /health times out, no healthy target, the ALB answers 503",
           "infra test_every_backend_task_is_a_healthy_target; every e2e check", _freeze_backend(None), _thaw_backend),
     Fault("buli2-down", "BULI2 simulator in mode down: POST /reviews and /health answer 503",
           "e2e BULI2 escalation checks (escalations wait in the retry queue)", _buli2(down=True), _buli2(down=False),
-          undone_by="buli2"),
+          undone_by="buli2", needs=("buli2",)),
     Fault("buli2-bad-signature", "BULI2 simulator signs its callbacks with a wrong secret",
           "e2e review callback checks (FiLot must refuse them with 401)", _buli2(bad_signature=True),
-          _buli2(bad_signature=False), undone_by="buli2"),
+          _buli2(bad_signature=False), undone_by="buli2", needs=("buli2",)),
 ]
