@@ -531,6 +531,28 @@ def test_bad_upload_is_refused_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
+    ("case", "data", "says"),
+    [
+        ("JPEG signature, garbage header", b"\xff\xd8\xff" + b"garbage" * 50, "its JPEG header is not valid"),
+        ("WebP signature, garbage header", b"RIFF\x00\x00\x00\x00WEBP" + b"garbage" * 50, "its WEBP header is not valid"),
+        ("PNG signature, garbage chunks", b"\x89PNG\r\n\x1a\n" + b"garbage" * 50, "its data does not decode"),
+        ("truncated JPEG", _truncated_jpeg(), "its data does not decode"),
+    ],
+)
+def test_undecodable_upload_names_what_came_never_an_object_repr(
+    stack: Stack, http: httpx.Client, case: str, data: bytes, says: str
+) -> None:
+    files = {"file": ("scan 7.jpg", data, "image/jpeg")}
+    response = http.post("/documents", headers=bearer(token()), files=files, data={"documentType": "KTP"})
+    error = response.json()["error"]
+    assert response.status_code == 422, f"{case}: expected 422, got {response.status_code} {error}"
+    came = f"'scan 7.jpg' (sent as image/jpeg, {len(data)} bytes)"
+    for part in (came, says, "expected a whole PNG, JPEG or WebP image"):
+        assert part in error, f"{case}: expected the 422 message to contain {part!r}, got {error!r}"
+    assert " object at 0x" not in error, f"{case}: the 422 message shows an object repr: {error!r}"
+
+
+@pytest.mark.parametrize(
     ("case", "kwargs", "status"),
     [
         ("not multipart", {"json": {"file": "x", "documentType": "KTP"}}, 415),
@@ -797,6 +819,18 @@ def test_development_mode_accepts_a_weak_jwt_secret_and_says_so() -> None:
     strict = load_settings(api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0",
                                        "http://127.0.0.1:1", "http://127.0.0.1:1")).relaxed_checks()
     assert strict == [], f"the default configuration relaxes nothing, got {strict}"
+
+
+@pytest.mark.parametrize("stamp", ["nan", "inf", "-inf", "1e9", "-5"])
+def test_callback_with_a_non_numeric_timestamp_is_400_naming_it(http: httpx.Client, stamp: str) -> None:
+    """Signed correctly, so only the timestamp check can refuse it (``float()`` took nan and inf)."""
+    raw = json.dumps({"callbackId": f"cb-{uuid.uuid4()}"}).encode()
+    headers = {buli2.TIMESTAMP_HEADER: stamp, buli2.SIGNATURE_HEADER: buli2.sign(SIGNATURE_SECRET, stamp, raw),
+               "Content-Type": "application/json"}
+    response = http.post("/internal/reviews", content=raw, headers=headers)
+    expected = f"{buli2.TIMESTAMP_HEADER}: expected a Unix timestamp in seconds, got {stamp!r}"
+    assert (response.status_code, response.json()["error"]) == (400, expected), \
+        f"POST /internal/reviews with timestamp {stamp!r}: expected 400 {expected!r}, got {response.status_code} {response.text}"
 
 
 def test_callback_for_unknown_review_is_404_and_not_remembered(stack: Stack, http: httpx.Client) -> None:

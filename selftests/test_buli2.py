@@ -178,7 +178,7 @@ def test_escalation_gets_a_review_id_and_a_signed_callback(buli2_sim: httpx.Clie
     review_id = response.json()["reviewId"]
     callback = receiver.next()
     assert callback.verified, f"signature did not verify: {callback.headers}"
-    assert abs(int(callback.headers[buli2.TIMESTAMP_HEADER]) - time.time()) < buli2.MAX_SKEW_S
+    assert abs(buli2.parse_timestamp(callback.headers[buli2.TIMESTAMP_HEADER]) - time.time()) < buli2.MAX_SKEW_S
     payload = callback.payload
     assert set(payload) >= {"callbackId", "reviewId", "documentId", "decision", "reviewer", "decidedAt"}
     assert (payload["reviewId"], payload["decision"]) == (review_id, "approved")
@@ -293,3 +293,18 @@ def test_default_callback_url_and_bad_configuration(receiver: Receiver, tmp_path
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "BULI2_API_KEY: required but not set" in done.stderr and "BULI2_CALLBACK_DELAY_MS" in done.stderr
     assert SECRET not in done.stderr
+
+
+@pytest.mark.parametrize("stamp", ["nan", "NaN", "inf", "-inf", "1e9", "-5", "+5", " 1700000000", "1700000000\n",
+                                   "\u0661\u0667\u0660\u0660", "", "0x10"])
+def test_callback_timestamp_that_is_not_unix_seconds_is_refused_naming_it(stamp: str) -> None:
+    """``float()`` takes nan and inf; the skew check then said "nans from now" and let inf through as stale."""
+    with pytest.raises(ValueError) as refused:
+        buli2.parse_timestamp(stamp)
+    expected = f"expected a Unix timestamp in seconds, got {stamp!r}"
+    assert str(refused.value) == expected, f"parse_timestamp({stamp!r}): expected {expected!r}, got {refused.value!r}"
+
+
+@pytest.mark.parametrize(("stamp", "seconds"), [("1700000000", 1700000000.0), ("1700000000.25", 1700000000.25), ("0", 0.0)])
+def test_callback_timestamp_in_unix_seconds_is_read(stamp: str, seconds: float) -> None:
+    assert buli2.parse_timestamp(stamp) == seconds, f"parse_timestamp({stamp!r}): expected {seconds}"

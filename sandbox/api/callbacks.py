@@ -56,9 +56,9 @@ def verify(secret: str, headers: Mapping[str, str], raw: bytes, now: float | Non
     if policy.verify_signatures and not buli2.verify(secret, timestamp, raw, signature):
         raise ApiError(401, f"{buli2.SIGNATURE_HEADER} does not match the body and timestamp")
     try:
-        skew = abs((time.time() if now is None else now) - float(timestamp))
-    except ValueError:
-        raise ApiError(400, f"{buli2.TIMESTAMP_HEADER} must be epoch seconds") from None
+        skew = abs((time.time() if now is None else now) - buli2.parse_timestamp(timestamp))
+    except ValueError as error:
+        raise ApiError(400, f"{buli2.TIMESTAMP_HEADER}: {error}") from None
     if not skew <= policy.max_skew_s:
         raise ApiError(400, f"stale callback: timestamp is {skew:.0f}s from now, at most {policy.max_skew_s}s allowed")
     try:

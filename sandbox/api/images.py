@@ -37,13 +37,29 @@ class CardImage:
     height: int
 
 
-def sniff(data: bytes) -> tuple[str, str, str]:
+def describe_upload(filename: str | None, content_type: str | None, size: int) -> str:
+    """What came, as an error message names it: ``'ktp.jpg' (sent as image/jpeg, 1234 bytes)``."""
+    name = repr(filename[:80]) if filename else "(no file name)"
+    declared = f"sent as {content_type[:60]}" if content_type else "no content type"
+    return f"{name} ({declared}, {size} bytes)"
+
+
+def sniff(data: bytes, upload: str = "the upload") -> tuple[str, str, str]:
     """(Pillow format, content type, extension) from the magic bytes, or 415."""
     for magic, offset, kind in _SIGNATURES:
         if data[offset : offset + len(magic)] == magic and (kind[0] != "WEBP" or data[:4] == b"RIFF"):
             return kind
     head = data[:8].hex(" ")
-    raise ApiError(415, f"unsupported file type (first bytes {head}): only PNG, JPEG and WebP images are accepted")
+    raise ApiError(415, f"unsupported file type: {upload} starts with bytes {head}; only PNG, JPEG and WebP images"
+                        " are accepted")
+
+
+def _why_undecodable(error: Exception, fmt: str) -> str:
+    """Pillow's reason in words; never its message for an unidentified image, which is the repr of
+    the buffer it read (``cannot identify image file <_io.BytesIO object at 0x...>``)."""
+    if isinstance(error, UnidentifiedImageError):
+        return f"its {fmt} header is not valid"
+    return f"its data does not decode ({type(error).__name__}: {error})"
 
 
 def _check_dimensions(width: int, height: int, max_pixels: int) -> None:
@@ -53,14 +69,15 @@ def _check_dimensions(width: int, height: int, max_pixels: int) -> None:
         raise ApiError(422, f"image is {width}x{height} = {width * height} pixels, above the limit of {max_pixels}")
 
 
-def validate_image(data: bytes, max_pixels: int) -> CardImage:
-    """Accept ``data`` as a card image or raise 415/422 saying what is wrong with it.
+def validate_image(data: bytes, max_pixels: int, upload: str = "the upload") -> CardImage:
+    """Accept ``data`` as a card image or raise 415/422 saying what is wrong with it; ``upload``
+    names what came in those messages (see ``describe_upload``).
 
     CPU-bound (it decodes the image): call it from a worker thread.
     """
     if not data:
-        raise ApiError(422, "file is empty")
-    fmt, content_type, extension = sniff(data)
+        raise ApiError(422, f"file is empty: {upload}; expected a PNG, JPEG or WebP image")
+    fmt, content_type, extension = sniff(data, upload)
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as image:
             _check_dimensions(image.width, image.height, max_pixels)
@@ -69,7 +86,9 @@ def validate_image(data: bytes, max_pixels: int) -> CardImage:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ApiError(422, f"image dimensions are far above the limit of {max_pixels} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ApiError(422, f"{fmt} image cannot be decoded ({error}); the file is truncated or corrupt") from None
+        raise ApiError(422, f"{fmt} image cannot be decoded: {upload} starts like a {fmt} image but"
+                            f" {_why_undecodable(error, fmt)}; expected a whole PNG, JPEG or WebP image,"
+                            " the file is truncated or corrupt") from None
     if high - low < MIN_CONTRAST:
         raise ApiError(422, "image is blank (a single flat colour): no card to read")
     return CardImage(data, content_type, extension, image.width, image.height)

@@ -20,7 +20,7 @@ from filot_contract.documents import VerificationStatus
 from filot_contract.messages import DocumentType
 from sandbox.api.auth import Principal, authenticate
 from sandbox.api.errors import ApiError
-from sandbox.api.images import validate_image
+from sandbox.api.images import describe_upload, validate_image
 from sandbox.api.services import ServicesDep
 
 router = APIRouter()
@@ -68,7 +68,8 @@ def _document_type(form: FormData) -> DocumentType:
     return cast(DocumentType, value)
 
 
-async def _file_bytes(form: FormData, limit: int) -> bytes:
+async def _file_bytes(form: FormData, limit: int) -> tuple[bytes, str]:
+    """The file's bytes and what came, for error messages (name, declared type, size)."""
     upload = form.get("file")
     if upload is None:
         raise ApiError(422, "multipart field 'file' is required (the card image)")
@@ -77,7 +78,7 @@ async def _file_bytes(form: FormData, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise _too_large(limit)
-    return data
+    return data, describe_upload(upload.filename, upload.content_type, len(data))
 
 
 @router.post("/documents", status_code=202)
@@ -91,10 +92,10 @@ async def upload_document(request: Request, services: ServicesDep) -> JSONRespon
     form = await _read_form(request, settings.max_upload_bytes)
     try:
         document_type = _document_type(form)
-        data = await _file_bytes(form, settings.max_upload_bytes)
+        data, described = await _file_bytes(form, settings.max_upload_bytes)
     finally:
         await form.close()
-    image = await anyio.to_thread.run_sync(validate_image, data, settings.max_image_pixels)
+    image = await anyio.to_thread.run_sync(validate_image, data, settings.max_image_pixels, described)
     job = await services.uploads.accept(principal, document_type, image)
     return JSONResponse(
         {"documentId": job.documentId, "jobId": job.jobId, "status": VerificationStatus.QUEUED.value},
