@@ -50,7 +50,8 @@ def acquire(target: "Target", environment: str, run_id: str, ttl_s: int) -> Lock
         return LockState(key, False, None, f"not taken: Redis unreachable ({type(exc).__name__}: {exc})")
     raise LockHeld(
         f"environment {environment!r} is being gated by run {holder} (Redis key {key}, expires in {ttl}s);"
-        f" wait for that run to finish, or delete the key if that run is known to be dead"
+        f" wait for that run to finish, or, if it is known to be dead, delete the key:"
+        f" redis-cli -u \"$REDIS_URL\" DEL {key}"
     )
 
 

@@ -167,9 +167,14 @@ def _refuse_gate_options_without_the_gate(config: pytest.Config) -> None:
 
 
 def _load_settings(config: pytest.Config) -> GateSettings:
-    target = config.getoption("filot_target") or os.environ.get("FILOT_GATE_TARGET") or "local"
+    if target := config.getoption("filot_target"):
+        source = "--target"
+    elif target := os.environ.get("FILOT_GATE_TARGET"):
+        source = "env FILOT_GATE_TARGET"
+    else:
+        target, source = "local", "default target"
     profiles_dir = Path(config.rootpath, config.getini("filot_profiles_dir"))
-    profile = load_profile(find_profile(target, profiles_dir))
+    profile = load_profile(find_profile(target, profiles_dir, source))
     options = {name: config.getoption(name) for name in GATE_OPTION_DESTS if name not in ("filot_target", "filot_run_id")}
     settings = resolve(profile, options, os.environ)
     _require_given_deploy_record(config, settings)
@@ -235,6 +240,20 @@ def _install_interrupt_handlers(run: GateRun) -> None:
     run.deadline = threading.Timer(run.settings.gate_deadline, deadline_passed)
     run.deadline.daemon = True
     run.deadline.start()
+
+
+#: Loggers whose INFO lines (one per HTTP request) would drown the live progress; they stay in each
+#: test's captured log in the reports.
+CHATTY_LOGGERS = ("httpx", "httpcore")
+
+
+def _quiet_live_request_logs(config: pytest.Config) -> None:
+    """Keep request-per-line INFO logs off the live terminal (``log_cli``); warnings still show."""
+    logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
+    handler = getattr(logging_plugin, "log_cli_handler", None)
+    if handler is not None:
+        handler.addFilter(lambda record: record.levelno >= logging.WARNING
+                          or not record.name.startswith(CHATTY_LOGGERS))
 
 
 def _report_header(run: GateRun) -> list[str]:
@@ -324,6 +343,7 @@ class GatePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        _quiet_live_request_logs(self.config)
         if self.run.controls_session:
             from filot_gate.session import start_session
 

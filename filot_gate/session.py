@@ -33,8 +33,8 @@ def start_session(config: pytest.Config, run: "GateRun") -> None:
     if run.target_process is not None:
         say(f"filot-gate: checking target {settings.target} ...")
         try:
-            if run.target_process.ensure_up(deadline_s=settings.profile.get("deadlines.start_s", 600)):
-                say(f"filot-gate: started target {settings.target}")
+            found = run.target_process.ensure_up(deadline_s=settings.profile.get("deadlines.start_s", 600))
+            say(f"filot-gate: target {settings.target}: {found}")
         except (TargetUnavailable, OSError) as exc:
             pytest.exit(f"filot-gate: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
     target = Target(settings, run.redactor, config.rootpath)

@@ -151,18 +151,21 @@ class GateSettings:
         return {name: s.source for name, s in self.values.items()}
 
 
-def find_profile(target: str, profiles_dir: Path) -> Path:
-    """A target is a profile name in ``profiles_dir`` or a path to a TOML file."""
+def find_profile(target: str, profiles_dir: Path, source: str = "--target") -> Path:
+    """A target is a profile name in ``profiles_dir`` or a path to a TOML file; ``source`` names where
+    the caller got it (``--target``, ``env FILOT_GATE_TARGET``) in the errors."""
     candidate = Path(target)
     if candidate.suffix == ".toml" or os.sep in target:
+        if candidate.is_dir():
+            raise pytest.UsageError(f"{source}: {candidate} is a directory; expected a profile TOML file")
         if not candidate.is_file():
-            raise pytest.UsageError(f"--target: profile file {candidate} does not exist")
+            raise pytest.UsageError(f"{source}: profile file {candidate} does not exist")
         return candidate
     path = profiles_dir / f"{target}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in profiles_dir.glob("*.toml"))
         raise pytest.UsageError(
-            f"--target: unknown target {target!r}: no profile {path}; known targets: {', '.join(known) or 'none'}"
+            f"{source}: unknown target {target!r}: no profile {path}; known targets: {', '.join(known) or 'none'}"
         )
     return path
 

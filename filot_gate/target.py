@@ -170,19 +170,21 @@ class TargetProcess:
         """The check command's exit code: 0 healthy, 3 not running, anything else running but unhealthy."""
         return subprocess.run(self.check, cwd=self.cwd, capture_output=True, timeout=60).returncode
 
-    def ensure_up(self, deadline_s: float) -> bool:
-        """Start the target unless it is healthy; True when it was not running (the gate owns it then).
+    def ensure_up(self, deadline_s: float) -> str:
+        """Start the target when it is not running (the gate owns it then); says what it found or did.
 
         A running but unhealthy target is left as it is: the gates will say what is wrong with it.
         """
         state = self.state()
+        if state == 0:
+            return "running and healthy"
         if state != NOT_RUNNING:
-            return False
+            return f"running but not healthy ({shlex.join(self.check)} exited {state}); the gates check it as it is"
         result = subprocess.run(self.start, cwd=self.cwd, timeout=deadline_s)
         if result.returncode != 0:
             raise TargetUnavailable(f"target did not start: {shlex.join(self.start)} exited {result.returncode}")
         self.started = True
-        return True
+        return "was not running: started (stopped again after the run unless --keep-target)"
 
     def shut_down(self, deadline_s: float = 120) -> None:
         subprocess.run(self.stop, cwd=self.cwd, timeout=deadline_s)

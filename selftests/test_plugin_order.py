@@ -287,3 +287,23 @@ def test_summary_json_has_the_documented_shape(gate_project):
     assert set(data["rollback"]) == {"mode", "actions"}
     assert data["settings"]["rollback"] == {"value": "plan", "source": "default"}
     assert {"python", "filot-gate", "pytest"} <= set(data["versions"])
+
+
+def test_live_log_leaves_out_one_line_per_http_request_but_the_report_keeps_them(gate_project):
+    pytester = gate_project(test_gates="""
+        import logging
+        import pytest
+
+        @pytest.mark.preflight
+        def test_api():
+            logging.getLogger("httpx").info("HTTP Request: GET http://127.0.0.1:9/health 200")
+            logging.getLogger("httpx").warning("HTTP retry: connection reset")
+            logging.getLogger("filot").info("checked the API")
+            assert False, "see the log"
+    """)
+    result = pytester.runpytest("-o", "log_cli=true", "-o", "log_cli_level=INFO", "-o", "log_level=INFO",
+                                "--junitxml=reports/junit.xml", "-o", "junit_logging=all")
+    live = result.stdout.str().split("= FAILURES =")[0]
+    assert "checked the API" in live and "HTTP retry: connection reset" in live
+    assert "HTTP Request: GET" not in live
+    assert "HTTP Request: GET http://127.0.0.1:9/health 200" in (pytester.path / "reports" / "junit.xml").read_text()

@@ -167,3 +167,15 @@ def test_a_deploy_record_given_on_the_command_line_must_exist(gate_project):
     result = gate_project(**ONE_TEST).runpytest("--deploy-record=records/typo.json")
     result.stderr.fnmatch_lines(["*setting deploy_record (option --deploy-record): *records/typo.json does not exist;*"])
     assert result.ret == 4
+
+
+def test_a_target_from_the_environment_is_named_so_and_a_directory_is_not_a_profile(gate_project, monkeypatch):
+    pytester = gate_project(**ONE_TEST)
+    monkeypatch.setenv("FILOT_GATE_TARGET", "prod")
+    result = pytester.runpytest()
+    result.stderr.fnmatch_lines(["*env FILOT_GATE_TARGET: unknown target 'prod': no profile *prod.toml; known targets: local*"])
+    assert result.ret == 4
+    monkeypatch.delenv("FILOT_GATE_TARGET")
+    result = pytester.runpytest(f"--target={pytester.path / 'profiles'}")
+    result.stderr.fnmatch_lines(["*--target: *profiles is a directory; expected a profile TOML file*"])
+    assert result.ret == 4
