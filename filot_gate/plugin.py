@@ -130,6 +130,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if look_only:
         for name in REPORT_FILE_OPTIONS:
             setattr(config.option, name, None)
+    else:
+        _move_report_files(config, Path(config.rootpath, settings.reports_dir))
     is_worker = hasattr(config, "workerinput")
     run_id = _run_id(config, is_worker)
     run_dir = Path(config.rootpath, settings.reports_dir, ".runs", run_id)
@@ -150,6 +152,19 @@ def pytest_configure(config: pytest.Config) -> None:
         _describe_environment(config, run)
         _install_interrupt_handlers(run)
     config.pluginmanager.register(GatePlugin(config, run), "filot-gate-run")
+
+
+def _move_report_files(config: pytest.Config, reports_dir: Path) -> None:
+    """pytest.ini writes the HTML, junit and allure reports under ``reports/``; a run told to report
+    elsewhere (``--gate-reports``, ``[reports] dir``) writes them there too, beside its summary.json."""
+    default = Path(config.rootpath, "reports")
+    if reports_dir == default:
+        return
+    for name in REPORT_FILE_OPTIONS:
+        value = getattr(config.option, name, None)
+        path = Path(config.invocation_params.dir, value) if value else None
+        if path is not None and path.is_relative_to(default):
+            setattr(config.option, name, str(reports_dir / path.relative_to(default)))
 
 
 def _refuse_gate_options_without_the_gate(config: pytest.Config) -> None:

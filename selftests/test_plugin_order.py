@@ -307,3 +307,13 @@ def test_live_log_leaves_out_one_line_per_http_request_but_the_report_keeps_them
     assert "checked the API" in live and "HTTP retry: connection reset" in live
     assert "HTTP Request: GET" not in live
     assert "HTTP Request: GET http://127.0.0.1:9/health 200" in (pytester.path / "reports" / "junit.xml").read_text()
+
+
+def test_gate_reports_moves_the_html_junit_and_allure_reports_with_the_summary(gate_project):
+    pytester = gate_project(**GATE_TESTS)
+    result = pytester.runpytest("--gate-reports=elsewhere", "--html=reports/gate-report.html",
+                                "--junitxml=reports/junit.xml", "--alluredir=reports/allure-results", "-p", "allure_pytest")
+    assert result.ret == 0
+    assert {p.name for p in (pytester.path / "elsewhere").iterdir()} >= {
+        "summary.json", "gate-report.html", "junit.xml", "allure-results"}
+    assert not (pytester.path / "reports").exists(), sorted(p.name for p in (pytester.path / "reports").iterdir())
