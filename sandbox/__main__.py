@@ -4,6 +4,7 @@ stopped as one, and named faults injected into it and healed."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -141,11 +142,29 @@ def status(config: SandboxConfig, quiet: bool) -> int:
     if not quiet:
         for name, pid, address, health in rows:
             print(f"{name:<12} {('pid ' + str(pid)) if pid else 'down':<10} {address:<28} {health or ('up' if pid else 'down')}")
+        _print_revisions(config, state)
         _print_faults(config)
         print("sandbox: " + ("healthy" if ok else "NOT healthy"))
     if not any(pid for _, pid, _, _ in rows[:4]):
         return NOT_RUNNING
     return HEALTHY if ok else UNHEALTHY
+
+
+def _print_revisions(config: SandboxConfig, state: dict | None) -> None:
+    """Each service's revision beside the deploy record's: after a gate's rollback they differ, and the
+    gate's infra checks will fail until the recorded revision is deployed again."""
+    try:
+        recorded = json.loads(config.deploy_record.read_text())["services"]
+    except (OSError, ValueError, KeyError):
+        recorded = {}
+    for service, data in (state or {}).get("services", {}).items():
+        running = data["taskDefinition"].rsplit("/", 1)[-1]
+        expected = (recorded.get(service) or {}).get("taskDefinitionArn", "").rsplit("/", 1)[-1]
+        if not expected or expected == running:
+            print(f"{service:<12} runs {running} (the deploy record's)" if expected else f"{service:<12} runs {running}")
+        else:
+            print(f"{service:<12} runs {running}, the deploy record says {expected} (rolled back, or changed by hand);"
+                  f" python -m sandbox deploy --service {service} deploys the manifest again")
 
 
 def _print_faults(config: SandboxConfig) -> None:

@@ -101,3 +101,6 @@ def test_auto_rollback_after_a_wrong_deploy_restores_the_previous_revision_and_i
         environ = Path(f"/proc/{task['pid']}/environ").read_bytes().decode(errors="replace").split("\0")
         assert f"FILOT_TASK_DEFINITION_ARN={record['previousTaskDefinitionArn']}" in environ, task
     assert sandbox.credentials["JWT_SECRET"] not in result.stdout, "the JWT secret leaked into the terminal"
+    status_lines = sandbox.cli("status").stdout
+    running, recorded = (arn.rsplit("/", 1)[-1] for arn in (record["previousTaskDefinitionArn"], record["taskDefinitionArn"]))
+    assert f"backend      runs {running}, the deploy record says {recorded} (rolled back" in status_lines, status_lines
