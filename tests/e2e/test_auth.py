@@ -22,6 +22,8 @@ def test_token_signed_with_a_known_default_secret_is_refused(api, synthetic, evi
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)  # weak on purpose: these are the defaults
             token = sign_token(default, subject)
         answers[index] = api.post("/documents", headers={"Authorization": f"Bearer {token}"}).status_code
+        if answers[index] >= 500:
+            break  # the API is failing, not judging tokens: the rest would only repeat it
     evidence.add("POST /documents with a token signed by each known default (index -> status)", answers)
     accepted = {index: status for index, status in answers.items() if status != 401}
     assert not accepted, (
