@@ -43,6 +43,26 @@ class Ledger:
             finally:
                 os.close(fd)
 
+    def record_collection(self, gate_of: dict[str, str]) -> None:
+        """The selected tests and their gates, from a worker: an xdist controller collects none itself,
+        and needs them to tell which tests never ran."""
+        if self.path is None:
+            return
+        partial = self.path.with_name(f"collection.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(gate_of))
+        partial.replace(self._collection_path)
+
+    def collection(self) -> dict[str, str]:
+        """Node id -> gate of the selected tests, as a worker recorded them (empty without xdist)."""
+        if self.path is None or not self._collection_path.exists():
+            return {}
+        return json.loads(self._collection_path.read_text())
+
+    @property
+    def _collection_path(self) -> Path:
+        assert self.path is not None
+        return self.path.with_name("collection.json")
+
     def outcomes(self) -> dict[str, Outcome]:
         if self.path is not None and self.path.exists():
             for line in self.path.read_text().splitlines():

@@ -50,8 +50,9 @@ def acquire(target: "Target", environment: str, run_id: str, ttl_s: int) -> Lock
         return LockState(key, False, None, f"not taken: Redis unreachable ({type(exc).__name__}: {exc})")
     raise LockHeld(
         f"environment {environment!r} is being gated by run {holder} (Redis key {key}, expires in {ttl}s);"
-        f" wait for that run to finish, or, if it is known to be dead, delete the key:"
-        f" redis-cli -u \"$REDIS_URL\" DEL {key}"
+        f" wait for that run to finish, or, if it is known to be dead, delete the key: redis-cli -u \"$REDIS_URL\""
+        f" DEL {key} (REDIS_URL of secret {target.secrets_prefix}/redis, or the profile's [target] redis_url;"
+        f" add --cacert for a private CA)"
     )
 
 

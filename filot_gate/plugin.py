@@ -69,6 +69,9 @@ class GateRun:
     target: "Target | None" = None
     unmask_logs: Callable[[], None] = lambda: None
     deadline: threading.Timer | None = None
+    #: set once the tests are over: a SIGTERM or the deadline then no longer cut the rollback short
+    finishing: bool = False
+    previous_sigterm: Any = None
 
     @property
     def controls_session(self) -> bool:
@@ -163,7 +166,7 @@ def _move_report_files(config: pytest.Config, reports_dir: Path) -> None:
     for name in REPORT_FILE_OPTIONS:
         value = getattr(config.option, name, None)
         path = Path(config.invocation_params.dir, value) if value else None
-        if path is not None and path.is_relative_to(default):
+        if path is not None and path.is_relative_to(default) and not path.is_relative_to(reports_dir):
             setattr(config.option, name, str(reports_dir / path.relative_to(default)))
 
 
@@ -244,14 +247,15 @@ def _install_interrupt_handlers(run: GateRun) -> None:
     def interrupt(signum: int, frame: Any) -> None:
         run.interrupted = True
         run.interrupted_by = run.interrupted_by or signal.Signals(signum).name
-        raise KeyboardInterrupt(f"gate run interrupted: {run.interrupted_by}")
+        if not run.finishing:  # the verdict, rollback and summary are under way: let them end
+            raise KeyboardInterrupt(f"gate run interrupted: {run.interrupted_by}")
 
     def deadline_passed() -> None:
         setting = run.settings.values["gate_deadline"]
         run.interrupted_by = f"the gate deadline of {setting.value:g} s passed (gate_deadline, {setting.source})"
         os.kill(os.getpid(), signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, interrupt)
+    run.previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
     run.deadline = threading.Timer(run.settings.gate_deadline, deadline_passed)
     run.deadline.daemon = True
     run.deadline.start()
@@ -355,6 +359,8 @@ class GatePlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.run.order = [item.nodeid for item in session.items]
         self.run.gate_of = {item.nodeid: gate_of(item) for item in session.items}
+        if self.run.is_worker:
+            self.run.ledger.record_collection(self.run.gate_of)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -426,10 +432,18 @@ class GatePlugin:
             else:
                 run.skip_reasons.setdefault(gate, []).append(reason)
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C, or a ``pytest.exit`` (lock held, target did not start): say which in the summary."""
+        stopped = str(excinfo.value) if excinfo.errisinstance(pytest.exit.Exception) else "Ctrl-C"
+        self.run.interrupted_by = self.run.interrupted_by or stopped
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.run.controls_session:
             return
+        self.run.finishing = True
+        if self.run.deadline is not None:
+            self.run.deadline.cancel()
         from filot_gate.session import finish_session
 
         session.exitstatus = finish_session(self.config, self.run, exitstatus)
@@ -452,6 +466,8 @@ class GatePlugin:
         if self.run.controls_session:
             if run_deadline := self.run.deadline:
                 run_deadline.cancel()
+            if self.run.previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self.run.previous_sigterm)
             from filot_gate.session import close_session
 
             close_session(config, self.run)

@@ -87,10 +87,10 @@ def _tallies(run: "GateRun") -> dict[str, GateTally]:
         tally = tallies[outcome.gate]
         tally.selected += 1
         setattr(tally, outcome.outcome, getattr(tally, outcome.outcome) + 1)
-    for nodeid in run.order:
+    for nodeid, gate in (run.gate_of or run.ledger.collection()).items():
         if nodeid not in run.outcomes:  # selected, but the run ended before it reported
-            tallies[run.gate_of[nodeid]].selected += 1
-            tallies[run.gate_of[nodeid]].not_run += 1
+            tallies[gate].selected += 1
+            tallies[gate].not_run += 1
     for gate, tally in tallies.items():
         tally.failures = run.failures.get(gate, [])
         tally.skip_reasons = run.skip_reasons.get(gate, [])

@@ -317,3 +317,7 @@ def test_gate_reports_moves_the_html_junit_and_allure_reports_with_the_summary(g
     assert {p.name for p in (pytester.path / "elsewhere").iterdir()} >= {
         "summary.json", "gate-report.html", "junit.xml", "allure-results"}
     assert not (pytester.path / "reports").exists(), sorted(p.name for p in (pytester.path / "reports").iterdir())
+
+    nested = pytester.runpytest("--gate-reports=reports/smoke", "--junitxml=reports/smoke/junit.xml")
+    assert nested.ret == 0
+    assert (pytester.path / "reports" / "smoke" / "junit.xml").is_file(), "a path already under --gate-reports moved again"

@@ -183,3 +183,49 @@ def test_the_run_deadline_ends_the_run_even_under_pytest_timeout_and_still_rolls
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert (summary["interrupted"], summary["gates"]["e2e"]["counts"]["notRun"]) == (True, 1)
     assert summary["interruptedBy"].startswith("the gate deadline of 3 s passed")
+
+
+def test_the_deadline_does_not_cut_a_rollback_short(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    pytester = gate_project(profile("plan"), aws(moto_endpoint), test_gate="""
+        import time
+        import pytest
+
+        @pytest.mark.infra
+        def test_fails_near_the_deadline():
+            time.sleep(1)
+            assert False, "ECS service api-service: deployment FAILED"
+    """, conftest="""
+        import time
+        import pytest
+        from filot_gate.rollback import RollbackAction
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_filot_gate_rollback(config, trigger):
+            time.sleep(4)  # a rollback still waiting for ECS when the run's deadline comes
+            return [RollbackAction("slow", trigger.mode, "rolled-back", "waited for the service")]
+    """)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    result = pytester.runpytest_subprocess("--gate-deadline=3", timeout=100)
+    result.stdout.fnmatch_lines(["*rollback slow: rolled-back (plan) waited for the service*", "*VERDICT: NO-GO*"])
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert summary["interrupted"] is False, summary["interruptedBy"]
+
+
+def test_under_xdist_the_tests_a_deadline_left_unrun_make_their_gate_incomplete(gate_project, moto_endpoint):
+    pytester = gate_project(profile("plan"), aws(moto_endpoint), test_gate="""
+        import time
+        import pytest
+
+        @pytest.mark.infra
+        def test_hangs_past_the_run_deadline():
+            time.sleep(60)
+
+        @pytest.mark.e2e
+        def test_never_reached():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "--gate-deadline=4", timeout=100)
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    statuses = {gate: summary["gates"][gate]["status"] for gate in ("infra", "e2e")}
+    assert statuses == {"infra": "incomplete", "e2e": "incomplete"}, result.stdout.str()[-3000:]

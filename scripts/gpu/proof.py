@@ -215,12 +215,13 @@ class Proof:
         profile = self.run_dir / "gpu-proof.toml"
         profile.write_text(
             f'[target]\nname = "gpu-proof"\nenvironment = "gpu-proof"\nredis_url = "redis://127.0.0.1:{self.redis_port}/0"\n'
+            '# no FiLot API here: the gpu gate talks to Redis and AWS only\napi_url = "http://127.0.0.1:9"\n'
             f'[aws]\nregion = "{aws_names.DEFAULT_REGION}"\n[gpu]\nrequire_cuda = {"false" if self.allow_cpu else "true"}\n'
             "[lock]\nenabled = false\n"
             f"[deadlines]\nheartbeat_max_age_s = {HEARTBEAT_MAX_AGE_S:g}\njob_s = {JOB_DEADLINE_S:g}\n"
         )
-        argv = [sys.executable, "-m", "pytest", "-m", "gpu", "--target", str(profile), "-p", "no:cacheprovider",
-                "--gate-reports", str(self.run_dir / "gate"), "tests/gpu"]
+        argv = [sys.executable, "-m", "pytest", "-m", "gpu", f"--target={profile}", "-p", "no:cacheprovider",
+                f"--gate-reports={self.run_dir / 'gate'}", "tests/gpu"]
         try:
             done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=GATE_DEADLINE_S)
         except subprocess.TimeoutExpired:

@@ -3,7 +3,7 @@
 # deployed FiLot and prints the result of each smoke step, with the first failure message of a
 # failed step. The full evidence is in the HTML report it names.
 #
-# Usage: scripts/smoke/run_e2e_smoke.sh [--target NAME|PATH] [other pytest options, e.g. -n 2]
+# Usage: scripts/smoke/run_e2e_smoke.sh [--target=NAME|PATH] [other pytest options, e.g. -n 2]
 # Env:   PYTHON (default .venv/bin/python), FILOT_GATE_REPORTS (default reports/smoke)
 # Exit:  the gate's status: 0 only when every e2e test passed (or was skipped with a reason).
 set -euo pipefail
