@@ -67,7 +67,7 @@ def ecs(target: Target):
 
 @pytest.fixture(scope="session")
 def deploy_record(pytestconfig: pytest.Config, settings: GateSettings) -> dict:
-    path = settings.deploy_record and pytestconfig.rootpath / settings.deploy_record
+    path = settings.deploy_record_path(pytestconfig.rootpath)
     record = load_deploy_record(path)
     if record is None:
         pytest.fail(f"no deploy record at {path}: the deploy step writes one (python -m filot_gate.deploy deploy ...)")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from filot_gate import gates
+from filot_gate import gates, outputs
 from filot_gate.gates import GATE_DESCRIPTIONS, GATES
+from filot_gate.interrupts import RunInterrupts
 from filot_gate.ledger import Ledger, Outcome
 from filot_gate.redact import Redactor, mask_log_records
 from filot_gate.settings import ROLLBACK_MODES, GateSettings, find_profile, load_profile, resolve
@@ -54,9 +53,8 @@ class GateRun:
     gate_of: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     verdict: str | None = None
-    interrupted: bool = False
-    #: what ended the run early, in words ("SIGTERM", "the gate deadline of 2700 s ...")
-    interrupted_by: str | None = None
+    #: SIGTERM, the deadline, Ctrl-C: set up by the controller (None in workers and look-only runs)
+    interrupts: RunInterrupts | None = None
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     failures: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     skip_reasons: dict[str, list[str]] = field(default_factory=dict)
@@ -68,10 +66,6 @@ class GateRun:
     summary_path: Path | None = None
     target: "Target | None" = None
     unmask_logs: Callable[[], None] = lambda: None
-    deadline: threading.Timer | None = None
-    #: set once the tests are over: a SIGTERM or the deadline then no longer cut the rollback short
-    finishing: bool = False
-    previous_sigterm: Any = None
 
     @property
     def controls_session(self) -> bool:
@@ -113,10 +107,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 #: the dests of the gate's command-line options
 GATE_OPTION_DESTS = ("filot_target", "filot_rollback", "filot_deploy_record", "filot_gate_deadline", "filot_run_id",
                      "filot_keep_target", "filot_reports_dir")
-#: pytest options that only show what would run: no target, lock, verdict or report files
-LOOK_ONLY_OPTIONS = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
-#: report files (pytest-html, junitxml, allure) that a look-only run must leave as the last real run wrote them
-REPORT_FILE_OPTIONS = ("htmlpath", "xmlpath", "allure_report_dir")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-html, junitxml and allure read their report options
@@ -129,12 +119,11 @@ def pytest_configure(config: pytest.Config) -> None:
         _refuse_gate_options_without_the_gate(config)
         return
     settings = _load_settings(config)
-    look_only = any(getattr(config.option, name, False) for name in LOOK_ONLY_OPTIONS)
+    look_only = outputs.looks_only(config)
     if look_only:
-        for name in REPORT_FILE_OPTIONS:
-            setattr(config.option, name, None)
+        outputs.write_no_reports(config)
     else:
-        _move_report_files(config, Path(config.rootpath, settings.reports_dir))
+        outputs.move_report_files(config, Path(config.rootpath, settings.reports_dir))
     is_worker = hasattr(config, "workerinput")
     run_id = _run_id(config, is_worker)
     run_dir = Path(config.rootpath, settings.reports_dir, ".runs", run_id)
@@ -153,21 +142,10 @@ def pytest_configure(config: pytest.Config) -> None:
     run.unmask_logs = mask_log_records(run.redactor)
     if run.controls_session:
         _describe_environment(config, run)
-        _install_interrupt_handlers(run)
+        deadline = settings.values["gate_deadline"]
+        run.interrupts = RunInterrupts(deadline.value, deadline.source)
+        run.interrupts.install()
     config.pluginmanager.register(GatePlugin(config, run), "filot-gate-run")
-
-
-def _move_report_files(config: pytest.Config, reports_dir: Path) -> None:
-    """pytest.ini writes the HTML, junit and allure reports under ``reports/``; a run told to report
-    elsewhere (``--gate-reports``, ``[reports] dir``) writes them there too, beside its summary.json."""
-    default = Path(config.rootpath, "reports")
-    if reports_dir == default:
-        return
-    for name in REPORT_FILE_OPTIONS:
-        value = getattr(config.option, name, None)
-        path = Path(config.invocation_params.dir, value) if value else None
-        if path is not None and path.is_relative_to(default) and not path.is_relative_to(reports_dir):
-            setattr(config.option, name, str(reports_dir / path.relative_to(default)))
 
 
 def _refuse_gate_options_without_the_gate(config: pytest.Config) -> None:
@@ -202,10 +180,9 @@ def _load_settings(config: pytest.Config) -> GateSettings:
 def _require_given_deploy_record(config: pytest.Config, settings: GateSettings) -> None:
     """A record named by an option or the environment must exist: every post-deploy check reads it, and
     a typo would otherwise surface as one set-up error per test."""
-    setting = settings.values["deploy_record"]
-    if setting.value is None or not setting.source.startswith(("option", "env")):
+    setting, path = settings.values["deploy_record"], settings.deploy_record_path(config.rootpath)
+    if path is None or not setting.source.startswith(("option", "env")):
         return
-    path = Path(config.rootpath, setting.value)
     if not path.is_file():
         raise pytest.UsageError(
             f"setting deploy_record ({setting.source}): {path} does not exist; give the record the deploy step"
@@ -235,44 +212,6 @@ def _describe_environment(config: pytest.Config, run: GateRun) -> None:
     for name, setting in run.settings.values.items():
         if setting.value is not None:
             metadata[f"Setting {name}"] = f"{run.redactor.text(str(setting.value))}  [{setting.source}]"
-
-
-def _install_interrupt_handlers(run: GateRun) -> None:
-    """SIGTERM and the run deadline end the run like Ctrl-C, so that rollback still runs.
-
-    The deadline is a timer thread that sends this process SIGTERM, not SIGALRM: pytest-timeout's
-    signal method re-arms the one ITIMER_REAL per test, which silently cancelled an alarm-based deadline.
-    """
-
-    def interrupt(signum: int, frame: Any) -> None:
-        run.interrupted = True
-        run.interrupted_by = run.interrupted_by or signal.Signals(signum).name
-        if not run.finishing:  # the verdict, rollback and summary are under way: let them end
-            raise KeyboardInterrupt(f"gate run interrupted: {run.interrupted_by}")
-
-    def deadline_passed() -> None:
-        setting = run.settings.values["gate_deadline"]
-        run.interrupted_by = f"the gate deadline of {setting.value:g} s passed (gate_deadline, {setting.source})"
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    run.previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
-    run.deadline = threading.Timer(run.settings.gate_deadline, deadline_passed)
-    run.deadline.daemon = True
-    run.deadline.start()
-
-
-#: Loggers whose INFO lines (one per HTTP request) would drown the live progress; they stay in each
-#: test's captured log in the reports.
-CHATTY_LOGGERS = ("httpx", "httpcore")
-
-
-def _quiet_live_request_logs(config: pytest.Config) -> None:
-    """Keep request-per-line INFO logs off the live terminal (``log_cli``); warnings still show."""
-    logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
-    handler = getattr(logging_plugin, "log_cli_handler", None)
-    if handler is not None:
-        handler.addFilter(lambda record: record.levelno >= logging.WARNING
-                          or not record.name.startswith(CHATTY_LOGGERS))
 
 
 def _report_header(run: GateRun) -> list[str]:
@@ -364,7 +303,7 @@ class GatePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        _quiet_live_request_logs(self.config)
+        outputs.quiet_live_request_logs(self.config)
         if self.run.controls_session:
             from filot_gate.session import start_session
 
@@ -434,16 +373,15 @@ class GatePlugin:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Ctrl-C, or a ``pytest.exit`` (lock held, target did not start): say which in the summary."""
-        stopped = str(excinfo.value) if excinfo.errisinstance(pytest.exit.Exception) else "Ctrl-C"
-        self.run.interrupted_by = self.run.interrupted_by or stopped
+        if self.run.interrupts is not None:
+            self.run.interrupts.stopped(str(excinfo.value) if excinfo.errisinstance(pytest.exit.Exception) else "Ctrl-C")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.run.controls_session:
             return
-        self.run.finishing = True
-        if self.run.deadline is not None:
-            self.run.deadline.cancel()
+        if self.run.interrupts is not None:
+            self.run.interrupts.finish()
         from filot_gate.session import finish_session
 
         session.exitstatus = finish_session(self.config, self.run, exitstatus)
@@ -464,10 +402,8 @@ class GatePlugin:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.run.controls_session:
-            if run_deadline := self.run.deadline:
-                run_deadline.cancel()
-            if self.run.previous_sigterm is not None:
-                signal.signal(signal.SIGTERM, self.run.previous_sigterm)
+            if self.run.interrupts is not None:
+                self.run.interrupts.uninstall()
             from filot_gate.session import close_session
 
             close_session(config, self.run)

@@ -9,7 +9,6 @@ not observe and propagates. Every value read is registered with the redactor bef
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import TYPE_CHECKING
 
 from filot_contract import aws_names
@@ -60,7 +59,6 @@ def register_secret(target: "Target", manifest_id: str, secret_string: str) -> N
         target.redactor.register(secret_string)
 
 
-@cache
 def _unmasked_keys() -> dict[str, frozenset[str]]:
     """Per manifest id, the keys shown in reports; none when the manifest cannot be read (mask all)."""
     from filot_gate.manifests import ManifestError, load_secrets_manifest

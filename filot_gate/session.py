@@ -69,7 +69,7 @@ def _register_secrets(target: Target, say: Any) -> None:
 
 def finish_session(config: pytest.Config, run: "GateRun", exitstatus: int) -> int:
     """Verdict, rollback and summary.json; returns the run's exit code (0 only on go)."""
-    interrupted = run.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
+    interrupted = bool(run.interrupts and run.interrupts.interrupted) or exitstatus == pytest.ExitCode.INTERRUPTED
     tallies = _tallies(run)
     run.verdict = gates.verdict(tallies.values(), interrupted=interrupted)
     run.rollback = _roll_back_if_needed(config, run, tallies, interrupted)
@@ -116,7 +116,7 @@ def _roll_back_if_needed(
         verdict=run.verdict,
         mode=mode,
         failures=failing.failures,
-        deploy_record=load_deploy_record(_deploy_record_path(config, run)),
+        deploy_record=load_deploy_record(run.settings.deploy_record_path(config.rootpath)),
         interrupted=interrupted,
         progress=say,
     )
@@ -128,16 +128,11 @@ def _roll_back_if_needed(
     return actions or []
 
 
-def _deploy_record_path(config: pytest.Config, run: "GateRun") -> Path | None:
-    value = run.settings.deploy_record
-    return None if value is None else Path(config.rootpath, value)
-
-
 def _write_summary(
     config: pytest.Config, run: "GateRun", tallies: dict[str, GateTally], exitstatus: int, interrupted: bool
 ) -> Path:
     finished = time.time()
-    record_path = _deploy_record_path(config, run)
+    record_path = run.settings.deploy_record_path(config.rootpath)
     try:
         record = load_deploy_record(record_path)
     except pytest.UsageError as exc:
@@ -148,7 +143,7 @@ def _write_summary(
         "environment": run.settings.environment,
         "verdict": run.verdict,
         "interrupted": interrupted,
-        "interruptedBy": run.interrupted_by if interrupted else None,
+        "interruptedBy": run.interrupts.reason if interrupted and run.interrupts else None,
         "startedAt": _iso(run.started_at),
         "finishedAt": _iso(finished),
         "durationS": round(finished - run.started_at, 1),

@@ -144,6 +144,11 @@ class GateSettings:
         """The environment name the lock and the report use (profile ``target.environment``)."""
         return self.profile.get("target.environment", self.profile.name)
 
+    def deploy_record_path(self, rootdir: Path) -> Path | None:
+        """The deploy record's file (``deploy_record`` is relative to the rootdir), or None when unset."""
+        value = self.values["deploy_record"].value
+        return None if value is None else Path(rootdir, value)
+
     def section(self, dotted: str) -> Mapping[str, Any]:
         return self.profile.get(dotted, {}) or {}
 
