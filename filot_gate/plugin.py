@@ -341,8 +341,13 @@ class GatePlugin:
         return report
 
     def pytest_report_teststatus(self, report: pytest.TestReport):
-        if report.skipped and any(k == BLOCKED_BY for k, _ in report.user_properties):
+        """BLOCKED for a test an earlier gate blocked; ERROR (not FAILED) for a test that could not
+        observe, so that pytest's own counts agree with the gate's ("1 failed, 3 error")."""
+        kinds = dict(getattr(report, "user_properties", ()))  # a CollectReport has none
+        if report.skipped and BLOCKED_BY in kinds:
             return "blocked", "B", "BLOCKED"
+        if report.failed and report.when == "call" and kinds.get(FAILURE_KIND) == "error":
+            return "error", "E", "ERROR"
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

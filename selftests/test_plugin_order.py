@@ -168,6 +168,7 @@ def test_an_exception_that_is_not_an_assertion_makes_the_gate_error_and_the_run_
     result.stdout.fnmatch_lines(["*preflight*error*", "*VERDICT: INCONCLUSIVE*"])
     assert result.ret == 1
     assert summary(pytester)["gates"]["infra"]["status"] == "blocked"
+    result.stdout.fnmatch_lines(["*ERROR at call of test_aws*", "*= 1 error, 1 blocked in *"])
 
 
 def test_an_unreachable_dependency_is_told_in_two_lines_and_a_bug_keeps_its_traceback(gate_project):
