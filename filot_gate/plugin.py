@@ -399,6 +399,12 @@ class GatePlugin:
         terminal_summary(terminalreporter, self.run)
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        """The sign-off document says what it is at the top (pytest-html asks before the verdict exists;
+        the summary below the environment table gives it)."""
+        report.title = f"FiLot deployment gate: target {self.run.settings.target}, run {self.run.run_id}"
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list) -> None:
         if self.run.verdict is not None:
             from filot_gate.session import html_summary

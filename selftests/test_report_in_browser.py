@@ -48,6 +48,6 @@ def test_gate_report_renders_without_console_errors(gate_project, tmp_path):
     assert rows_rendered >= rows_in_file + 2, (
         f"the report's JavaScript did not render the results table ({rows_rendered} rows in the DOM, {rows_in_file} in the file)"
     )
-    for expected in ("Verdict: NO-GO", "preflight", "blocked", "Rollback (plan)",
+    for expected in ("FiLot deployment gate: target unit, run ", "Verdict: NO-GO", "preflight", "blocked", "Rollback (plan)",
                      "expected noeviction, got allkeys-lru", "CONFIG GET maxmemory-policy", "test_upload"):
         assert expected in dom, f"the rendered report lacks {expected!r}"
