@@ -155,9 +155,12 @@ def test_the_private_sandbox_profile_follows_the_format(tmp_path):
 
 def test_every_profile_key_the_code_reads_is_in_the_format():
     read = {spec.profile_key for spec in SPECS if spec.profile_key}
-    for folder in ("filot_gate", "tests"):
-        for source in (REPO / folder).rglob("*.py"):
-            read |= set(re.findall(r"profile\.get\(\s*\"([a-z_0-9]+\.[a-z_0-9]+)\"", source.read_text()))
+    sources = [REPO / "conftest.py", *(REPO / "filot_gate").rglob("*.py"), *(REPO / "tests").rglob("*.py")]
+    for source in sources:
+        text = source.read_text()
+        read |= set(re.findall(r"profile\.get\(\s*\"([a-z_0-9]+\.[a-z_0-9]+)\"", text))
+        read |= {f"{section}.{key}" for section, key in re.findall(r"\.section\(\"([a-z_0-9]+)\"\)\.get\(\"([a-z_0-9]+)\"", text)}
+    read |= {f"target.{name}" for name in ("check", "start", "stop")}  # TargetProcess reads them with an f-string
     assert len(read) > 20, f"expected the code to read more than 20 profile keys, found {sorted(read)}"
     unknown = read - set(profile_schema.keys())
     assert not unknown, f"profile_schema.SCHEMA: expected every key the code reads, missing {sorted(unknown)}"
