@@ -211,12 +211,23 @@ class Proof:
                    {"status": result.status, "engine": result.engine, "device": result.device, "wrong": wrong, "error": result.error})
 
     def run_gate(self) -> dict:
-        """The gate's own gpu tests against this Redis (their AWS half cannot pass here: no ECS)."""
+        """The gate's own gpu tests against this Redis, with AWS played by the moto server that serves S3
+        here (never the real AWS chain: no traffic off this machine). The sample-job tests find the
+        bucket through the cf-r2 secret; the ECS half cannot pass (no cluster runs here) and is recorded."""
+        import boto3
+
+        aws = f"http://127.0.0.1:{self.s3_port}"
+        boto3.client("secretsmanager", endpoint_url=aws, region_name=aws_names.DEFAULT_REGION,
+                     aws_access_key_id="proof", aws_secret_access_key="proof-secret").create_secret(
+            Name=f"{aws_names.SECRETS_PREFIX}/cf-r2", SecretString=json.dumps({
+                "CF_R2_ENDPOINT": aws, "CF_R2_ACCESS_KEY_ID": "proof", "CF_R2_SECRET_ACCESS_KEY": "proof-secret",
+                "CF_R2_BUCKET_NAME": BUCKET, "CF_R2_REGION": "us-east-1"}))
         profile = self.run_dir / "gpu-proof.toml"
         profile.write_text(
             f'[target]\nname = "gpu-proof"\nenvironment = "gpu-proof"\nredis_url = "redis://127.0.0.1:{self.redis_port}/0"\n'
             '# no FiLot API here: the gpu gate talks to Redis and AWS only\napi_url = "http://127.0.0.1:9"\n'
-            f'[aws]\nregion = "{aws_names.DEFAULT_REGION}"\n[gpu]\nrequire_cuda = {"false" if self.allow_cpu else "true"}\n'
+            f'[aws]\nregion = "{aws_names.DEFAULT_REGION}"\nendpoint_url = "{aws}"\nstatic_credentials = ["proof", "proof-secret"]\n'
+            f'[gpu]\nrequire_cuda = {"false" if self.allow_cpu else "true"}\n'
             "[lock]\nenabled = false\n"
             f"[deadlines]\nheartbeat_max_age_s = {HEARTBEAT_MAX_AGE_S:g}\njob_s = {JOB_DEADLINE_S:g}\n"
         )
