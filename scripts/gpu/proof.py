@@ -270,17 +270,17 @@ def tesseract_problem() -> str | None:
     return f"libraries not found: {missing}" if missing else None
 
 
-def run_benchmark(machine: str, cards: int, batch: int) -> dict:
+def run_benchmark(machine: str, cards: int, batch: int, results: Path) -> dict:
     problem = tesseract_problem()
     engines = ["--engine", "cuda"] + ([] if problem else ["--engine", "tesseract"])
     argv = [sys.executable, "-m", "benchmarks.ocr_throughput", *engines, "--batch", str(batch), "--cards", str(cards),
-            "--machine", machine, "--out", str(RESULTS)]
+            "--machine", machine, "--out", str(results)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=BENCH_DEADLINE_S)
     print(done.stdout + done.stderr, flush=True)
-    path = RESULTS / f"ocr-throughput-{machine}.json"
+    path = results / f"ocr-throughput-{machine}.json"
     report = json.loads(path.read_text()) if done.returncode == 0 and path.is_file() else None
     return {"command": " ".join(argv[1:]), "exit": done.returncode, "tesseract": problem or "ran",
-            "file": str(path.relative_to(ROOT)) if report else None,
+            "file": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path) if report else None,
             "results": report["results"] if report else (done.stdout + done.stderr).splitlines()[-20:],
             "comparison": report["comparison"] if report else None}
 
@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="OCR_GPU_CONCURRENCY of the worker")
     parser.add_argument("--cards", type=int, default=512, help="cards per engine in the benchmark (0: no benchmark)")
     parser.add_argument("--batch", type=int, default=64, help="cards in flight for the CUDA engine in the benchmark")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go (default: %(default)s)")
     args = parser.parse_args(argv)
     machine = args.machine or machine_name()
     run_dir = Path(tempfile.mkdtemp(prefix="filot-gpu-proof-"))
@@ -311,15 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     except SandboxError as exc:
         proof.check("services start", False, "redis, S3 and the worker ready", str(exc))
     if args.cards > 0:
-        report["benchmark"] = run_benchmark(machine, args.cards, args.batch)
+        report["benchmark"] = run_benchmark(machine, args.cards, args.batch, args.results)
     passed = bool(proof.checks) and all(c["passed"] for c in proof.checks)
     report.update(verdict="rehearsal" if args.allow_cpu else ("passed" if passed else "failed"),
                   checks=proof.checks, jobs=proof.jobs, timings=proof.timings)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"gpu-proof-{machine}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"gpu-proof-{machine}.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if os.environ.get("OUT"):
-        for name in (path, RESULTS / f"ocr-throughput-{machine}.json"):
+        for name in (path, args.results / f"ocr-throughput-{machine}.json"):
             if name.is_file():
                 shutil.copy(name, os.environ["OUT"])
     print(f"gpu proof: {report['verdict']} ({sum(c['passed'] for c in proof.checks)}/{len(proof.checks)} checks); wrote {path}")
