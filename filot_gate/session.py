@@ -68,7 +68,14 @@ def _register_secrets(target: Target, say: Any) -> None:
 
 
 def finish_session(config: pytest.Config, run: "GateRun", exitstatus: int) -> int:
-    """Verdict, rollback and summary.json; returns the run's exit code (0 only on go)."""
+    """Verdict, rollback and summary.json; returns the run's exit code (0 only on go).
+
+    A usage error found during collection (``-m`` naming an unknown marker) ran no test and judged
+    nothing: no verdict, and the last run's summary.json stays as it was.
+    """
+    if exitstatus == pytest.ExitCode.USAGE_ERROR and not run.outcomes:
+        _release_lock(run)
+        return exitstatus
     interrupted = bool(run.interrupts and run.interrupts.interrupted) or exitstatus == pytest.ExitCode.INTERRUPTED
     tallies = _tallies(run)
     run.verdict = gates.verdict(tallies.values(), interrupted=interrupted)

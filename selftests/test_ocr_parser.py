@@ -66,6 +66,8 @@ def test_unusable_images_give_an_error_not_an_exception(file: str, cards: dict, 
 def test_unknown_document_type_and_empty_bytes_give_an_error(tesseract) -> None:
     assert "expected one of KTP, NPWP" in recognize("SIM", b"", tesseract).error
     assert "empty upload" in recognize("KTP", b"", tesseract).error
+    not_an_image = recognize("KTP", b"%PDF-1.7 not a card", tesseract).error
+    assert "not a decodable image: 19 bytes starting 25 50 44 46" in not_an_image and "BytesIO" not in not_an_image
 
 
 def test_unknown_engine_names_the_valid_ones() -> None:

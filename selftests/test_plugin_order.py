@@ -322,3 +322,14 @@ def test_gate_reports_moves_the_html_junit_and_allure_reports_with_the_summary(g
     nested = pytester.runpytest("--gate-reports=reports/smoke", "--junitxml=reports/smoke/junit.xml")
     assert nested.ret == 0
     assert (pytester.path / "reports" / "smoke" / "junit.xml").is_file(), "a path already under --gate-reports moved again"
+
+
+def test_an_unknown_marker_in_m_judges_nothing_and_keeps_the_last_summary(gate_project):
+    pytester = gate_project(**GATE_TESTS)
+    assert pytester.runpytest().ret == 0
+    last = (pytester.path / "reports" / "summary.json").read_text()
+    result = pytester.runpytest("-m", "bogus")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*Unknown marker(s) in '-m' expression: bogus*"])
+    result.stdout.no_fnmatch_line("*VERDICT*")
+    assert (pytester.path / "reports" / "summary.json").read_text() == last

@@ -48,7 +48,10 @@ def decode(data: bytes) -> Image.Image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageRejected(f"image of {image.width}x{image.height} px is larger than {MAX_PIXELS} px")
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except UnidentifiedImageError as exc:  # its message is the repr of the BytesIO it read: say what came
+        raise ImageRejected(f"not a decodable image: {len(data)} bytes starting {data[:8].hex(' ')},"
+                            " expected a PNG, JPEG or WebP image") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(f"not a decodable image ({exc})") from exc
     except OSError as exc:  # PIL reports truncated and corrupt data as OSError
         raise ImageRejected(f"corrupt or truncated image data ({exc})") from exc
