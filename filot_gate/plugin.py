@@ -22,7 +22,7 @@ from filot_gate.gates import GATE_DESCRIPTIONS, GATES
 from filot_gate.interrupts import RunInterrupts
 from filot_gate.ledger import Ledger, Outcome
 from filot_gate.redact import Redactor, mask_log_records
-from filot_gate.settings import ROLLBACK_MODES, GateSettings, find_profile, load_profile, resolve
+from filot_gate.settings import ROLLBACK_MODES, GateSettings, find_profile, load_profile, option_flag, resolve
 from filot_gate.unobservable import short_report, suppress_client_context
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="id of this run, tagged on synthetic data and reports (env FILOT_GATE_RUN_ID; default: generated)")
     group.addoption("--keep-target", dest="filot_keep_target", action="store_const", const=True, default=None,
                     help="leave a target the gate started (the local sandbox) running afterwards (env KEEP_SANDBOX=1)")
-    group.addoption("--gate-reports", dest="filot_reports_dir", default=None, metavar="DIR",
+    group.addoption("--gate-reports", dest="filot_gate_reports", default=None, metavar="DIR",
                     help="where summary.json and the run's files go (env FILOT_GATE_REPORTS; default: reports)")
     parser.addini("filot_gate", type="bool", default=False,
                   help="turn the FiLot gate on for this rootdir (ordering, blocking, verdict, rollback)")
@@ -106,7 +106,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 #: the dests of the gate's command-line options
 GATE_OPTION_DESTS = ("filot_target", "filot_rollback", "filot_deploy_record", "filot_gate_deadline", "filot_run_id",
-                     "filot_keep_target", "filot_reports_dir")
+                     "filot_keep_target", "filot_gate_reports")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-html, junitxml and allure read their report options
@@ -151,7 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _refuse_gate_options_without_the_gate(config: pytest.Config) -> None:
     """Gate options where the gate is off: most often ``--target PATH`` written with a space, whose PATH
     pytest took for a test path (choosing rootdir and ini from it) before it knew the option."""
-    given = [f"--{dest.removeprefix('filot_').replace('_', '-')}" for dest in GATE_OPTION_DESTS
+    given = [option_flag(dest) for dest in GATE_OPTION_DESTS
              if config.getoption(dest) is not None]
     if given:
         raise pytest.UsageError(
@@ -181,7 +181,7 @@ def _require_given_deploy_record(config: pytest.Config, settings: GateSettings) 
     """A record named by an option or the environment must exist: every post-deploy check reads it, and
     a typo would otherwise surface as one set-up error per test."""
     setting, path = settings.values["deploy_record"], settings.deploy_record_path(config.rootpath)
-    if path is None or not setting.source.startswith(("option", "env")):
+    if path is None or not setting.given_by_caller:
         return
     if not path.is_file():
         raise pytest.UsageError(

@@ -16,8 +16,14 @@ from typing import Any, Callable, Mapping
 import pytest
 
 from filot_gate import profile_schema
+from filot_gate.outputs import DEFAULT_REPORTS_DIR
 
 ROLLBACK_MODES = ("off", "plan", "auto")
+
+
+def option_flag(dest: str) -> str:
+    """The command-line flag of a gate option's dest (``filot_gate_reports`` -> ``--gate-reports``)."""
+    return "--" + dest.removeprefix("filot_").replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,11 @@ class Setting:
 
     value: Any
     source: str
+
+    @property
+    def given_by_caller(self) -> bool:
+        """Set on this run's command line or in its environment, not by a profile or a default."""
+        return self.source.startswith(("option ", "env "))
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("gate_deadline", "filot_gate_deadline", "FILOT_GATE_DEADLINE", "deadlines.run_s", 1800.0,
                 parse_positive_seconds),
     SettingSpec("keep_target", "filot_keep_target", "KEEP_SANDBOX", "target.keep_running", False, parse_bool),
-    SettingSpec("reports_dir", "filot_reports_dir", "FILOT_GATE_REPORTS", "reports.dir", "reports"),
+    SettingSpec("reports_dir", "filot_gate_reports", "FILOT_GATE_REPORTS", "reports.dir", DEFAULT_REPORTS_DIR),
     SettingSpec("region", None, "AWS_REGION", "aws.region", None),
     SettingSpec("aws_endpoint_url", None, "AWS_ENDPOINT_URL", "aws.endpoint_url", None),
     SettingSpec("aws_profile", None, "AWS_PROFILE", "aws.profile", None),
@@ -212,7 +223,7 @@ def _first_given(
     spec: SettingSpec, profile: Profile, options: Mapping[str, Any], environ: Mapping[str, str]
 ) -> tuple[Any, str]:
     if spec.option and options.get(spec.option) is not None:
-        return options[spec.option], f"option --{spec.option.removeprefix('filot_').replace('_', '-')}"
+        return options[spec.option], f"option {option_flag(spec.option)}"
     if spec.env and environ.get(spec.env):
         return environ[spec.env], f"env {spec.env}"
     if spec.profile_key:

@@ -315,6 +315,7 @@ def test_gate_reports_moves_the_html_junit_and_allure_reports_with_the_summary(g
     result = pytester.runpytest("--gate-reports=elsewhere", "--html=reports/gate-report.html",
                                 "--junitxml=reports/junit.xml", "--alluredir=reports/allure-results", "-p", "allure_pytest")
     assert result.ret == 0
+    result.stdout.fnmatch_lines(["*reports_dir = elsewhere  [[]option --gate-reports[]]*"])
     assert {p.name for p in (pytester.path / "elsewhere").iterdir()} >= {
         "summary.json", "gate-report.html", "junit.xml", "allure-results"}
     assert not (pytester.path / "reports").exists(), sorted(p.name for p in (pytester.path / "reports").iterdir())
