@@ -66,6 +66,12 @@ def ecs(target: Target):
 
 
 @pytest.fixture(scope="session")
+def aws_account_id(target: Target) -> str:
+    """The account the gate's AWS credentials belong to (``aws sts get-caller-identity``)."""
+    return target.client("sts").get_caller_identity()["Account"]
+
+
+@pytest.fixture(scope="session")
 def deploy_record(pytestconfig: pytest.Config, settings: GateSettings) -> dict:
     path = settings.deploy_record_path(pytestconfig.rootpath)
     record = load_deploy_record(path)

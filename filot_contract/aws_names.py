@@ -1,4 +1,4 @@
-"""Default AWS resource names of a FiLot deployment (seeds 000, 001, 003).
+"""Default AWS resource names of a FiLot deployment (seeds 000, 001, 003, 004).
 
 The manifests under ``infra/`` are the expected state; these constants are the names the manifests
 and the sandbox use. A gate profile may override any of them for a deployment named otherwise.
@@ -18,11 +18,28 @@ BACKEND_REPOSITORY = "filot-backend"
 GPU_REPOSITORY = "filot-ocr-gpu-worker"
 GPU_ASG = "filot-ocr-gpu-asg"
 GPU_LAUNCH_TEMPLATE = "filot-ocr-gpu-template"
+# Entity & Permissions Core (seed 004): API and audit worker in one task, on their own cluster.
+EPR_CLUSTER = "omen-production"
+EPR_SERVICE = "omen-epr-service"
+EPR_FAMILY = "omen-epr"
+EPR_CONTAINER = "omen-epr"
+#: The non-essential container of the EPR task: it consumes the audit queue.
+EPR_WORKER_CONTAINER = "audit-worker"
+EPR_REPOSITORY = "omen-epr"
+EPR_LOG_GROUP = "/ecs/omen-epr"
+EPR_TASK_ROLE = "omenEprTaskRole"
+#: The task role's inline policy that lets the audit worker consume its queue (seed 004 "Troubleshooting").
+EPR_QUEUE_POLICY = "SQSAccess"
+#: SNS topic EPR publishes document-vault events to, and the topic whose audit events reach the worker's queue.
+EPR_DOCUMENT_TOPIC = "epr-document-events"
+EPR_AUDIT_TOPIC = "epr-audit-events"
+EPR_AUDIT_QUEUE = "epr-audit-events-queue"
 IAM_ROLES = (
     "ecsTaskExecutionRole",
     "ecsInstanceRole",
     "ecsTaskRole",
     "ecsInfrastructureRoleForManagedInstances",
+    EPR_TASK_ROLE,
 )
 BACKEND_LOG_GROUP = "/ecs/filot-backend"
 GPU_LOG_GROUP = "/ecs/filot-ocr-gpu-worker"
@@ -32,15 +49,18 @@ ALB_NAME = "filot-backend-alb"
 TARGET_GROUP_NAME = "filot-backend-tg"
 DEFAULT_REGION = "ap-southeast-2"
 
-#: (cluster, service, task family, container) of each FiLot ECS service.
+#: (cluster, service, task family, essential container) of each ECS service the gate verifies.
 SERVICES = {
     "backend": (BACKEND_CLUSTER, BACKEND_SERVICE, BACKEND_FAMILY, BACKEND_CONTAINER),
     "ocr-gpu": (GPU_CLUSTER, GPU_SERVICE, GPU_FAMILY, GPU_CONTAINER),
+    "epr": (EPR_CLUSTER, EPR_SERVICE, EPR_FAMILY, EPR_CONTAINER),
 }
 
 #: ECR repository of each service's image (the deploy record names the digest, this the repository).
-REPOSITORIES = {"backend": BACKEND_REPOSITORY, "ocr-gpu": GPU_REPOSITORY}
+REPOSITORIES = {"backend": BACKEND_REPOSITORY, "ocr-gpu": GPU_REPOSITORY, "epr": EPR_REPOSITORY}
 #: CloudWatch log group of each service's containers (the task definitions' ``awslogs-group``).
-LOG_GROUPS = {"backend": BACKEND_LOG_GROUP, "ocr-gpu": GPU_LOG_GROUP}
+LOG_GROUPS = {"backend": BACKEND_LOG_GROUP, "ocr-gpu": GPU_LOG_GROUP, "epr": EPR_LOG_GROUP}
 #: Path of the ALB target group's health check: the backend's ``GET /health``.
 HEALTH_CHECK_PATH = "/health"
+#: The EPR API's health route (seed 004 "Health Check Endpoint").
+EPR_HEALTH_CHECK_PATH = "/healthz"

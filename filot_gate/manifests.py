@@ -8,7 +8,8 @@ between environments. Rendering fills them from :class:`ManifestParams`:
   ``SUBNET_IDS`` and ``SECURITY_GROUP_IDS`` are lists and must be a whole JSON value;
 * ``${IMAGE:<repository>}``: the ECR image reference ``<registry>/<repository>@<digest>``;
 * ``${SECRET:<secret id>}``: the secret's full ARN (partial ARNs are ambiguous for names that end in a
-  hyphen and six characters, such as ``jwt-secret``).
+  hyphen and six characters, such as ``jwt-secret``);
+* ``${SECURITY_GROUP:<group name>}``: the id of a security group of ``infra/ec2/omen-epr-security-groups.json``.
 
 A placeholder without a value is an error naming the file and the parameter, so nothing half-rendered
 ever reaches AWS. :func:`validate_input` checks a rendered document against botocore's service model.
@@ -28,8 +29,12 @@ from filot_gate.secrets_manifest import SecretsManifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-TASK_DEFINITION_FILES = {"backend": "infra/ecs/filot-backend-task.json", "ocr-gpu": "infra/ecs/filot-ocr-gpu-task.json"}
-SERVICE_FILES = {"backend": "infra/ecs/filot-backend-service.json", "ocr-gpu": "infra/ecs/filot-ocr-gpu-service.json"}
+TASK_DEFINITION_FILES = {"backend": "infra/ecs/filot-backend-task.json", "ocr-gpu": "infra/ecs/filot-ocr-gpu-task.json",
+                         "epr": "infra/ecs/omen-epr-task.json"}
+SERVICE_FILES = {"backend": "infra/ecs/filot-backend-service.json", "ocr-gpu": "infra/ecs/filot-ocr-gpu-service.json",
+                 "epr": "infra/ecs/omen-epr-service.json"}
+MESSAGING_FILE = "infra/messaging/omen-epr.json"
+SECURITY_GROUPS_FILE = "infra/ec2/omen-epr-security-groups.json"
 CLUSTERS_FILE = "infra/ecs/cluster.json"
 ROLES_FILE = "infra/iam/roles.json"
 ALB_FILE = "infra/elb/filot-backend-alb.json"
@@ -93,7 +98,9 @@ class ManifestParams:
     vpc_id: str | None = None
     load_balancer_arn: str | None = None
     target_group_arn: str | None = None
-    #: service key ("backend", "ocr-gpu") -> environment variables set on (or replacing those of) its
+    #: security group name -> id, for the groups the manifests name (EPR's load balancer and tasks)
+    security_group_ids: Mapping[str, str] = field(default_factory=dict)
+    #: service key ("backend", "ocr-gpu", "epr") -> environment variables set on (or replacing those of) its
     #: container, for targets that need extra settings (the sandbox); empty for AWS.
     env_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
@@ -111,6 +118,8 @@ class ManifestParams:
             return image.uri(self.account_id, self.region) if image else None
         if name == "SECRET":
             return self.secret_arns.get(arg or "")
+        if name == "SECURITY_GROUP":
+            return self.security_group_ids.get(arg or "")
         simple = {
             "AWS_ACCOUNT_ID": self.account_id,
             "AWS_REGION": self.region,
@@ -123,7 +132,8 @@ class ManifestParams:
             "SECURITY_GROUP_IDS": list(self.security_groups) or None,
         }
         if name not in simple:
-            raise ManifestError(f"unknown placeholder ${{{name}}}; known: IMAGE:<repo>, SECRET:<id>, {', '.join(simple)}")
+            raise ManifestError(f"unknown placeholder ${{{name}}}; known: IMAGE:<repo>, SECRET:<id>, SECURITY_GROUP:<name>,"
+                                f" {', '.join(simple)}")
         return simple[name]
 
 
@@ -171,6 +181,7 @@ def _placeholder_value(match: re.Match[str], params: ManifestParams, source: str
 _PARAM_HINTS = {
     "IMAGE": "images: repository -> ImageRef, from image-versions.json",
     "SECRET": "secret_arns: secret id -> full ARN; does the secret exist?",
+    "SECURITY_GROUP": "security_group_ids: group name -> id; does the group exist?",
     "SUBNET_IDS": "subnets",
     "SUBNET_IDS_CSV": "subnets",
     "SECURITY_GROUP_IDS": "security_groups",
@@ -196,7 +207,7 @@ def _file_for(files: Mapping[str, str], name: str) -> str:
 
 
 def load_task_definition(name: str, params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:
-    """The ``register-task-definition`` input of service ``name`` ("backend" or "ocr-gpu")."""
+    """The ``register-task-definition`` input of service ``name`` ("backend", "ocr-gpu", "epr")."""
     relative = _file_for(TASK_DEFINITION_FILES, name)
     taskdef = render(read_json(relative, root), params, relative)
     overrides = params.env_overrides.get(name, {})
@@ -220,8 +231,26 @@ def load_service(
 
 
 def load_clusters(params: ManifestParams, root: Path = REPO_ROOT) -> list[dict[str, Any]]:
-    """The ``create-cluster`` inputs of both clusters."""
+    """The ``create-cluster`` inputs of every cluster."""
     return render(read_json(CLUSTERS_FILE, root), params, CLUSTERS_FILE)
+
+
+def load_messaging(params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """EPR's SNS topics (``create-topic`` inputs), SQS queues (``create-queue``) and the topic -> queue
+    subscriptions (``subscribe``) of seed 004."""
+    return render(read_json(MESSAGING_FILE, root), params, MESSAGING_FILE)
+
+
+SecurityGroupPart = Literal["group", "rules"]
+
+
+def load_security_groups(part: SecurityGroupPart, params: ManifestParams, root: Path = REPO_ROOT) -> list[dict[str, Any]]:
+    """EPR's security groups (seed 004 "Restrict security group rules"): each group's ``create-security-group``
+    input (``group``), or its ``ingress`` and ``egress`` IpPermissions (``rules``, which name other groups by
+    id, so they are rendered once every group exists)."""
+    groups = read_json(SECURITY_GROUPS_FILE, root)
+    keys = ("group",) if part == "group" else ("group", "ingress", "egress")
+    return render([{k: g[k] for k in keys} for g in groups], params, f"{SECURITY_GROUPS_FILE} [{part}]")
 
 
 def load_alarms(params: ManifestParams, root: Path = REPO_ROOT) -> list[dict[str, Any]]:

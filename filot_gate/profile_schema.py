@@ -207,6 +207,7 @@ SCHEMA: Mapping[str, Section] = {
         "heartbeat_max_age_s": Key(SECONDS, "the oldest worker heartbeat that counts as live"),
         "escalation_s": Key(SECONDS, "BULI2 to accept a manual-review escalation"),
         "logs_s": Key(SECONDS, "a log line to reach CloudWatch"),
+        "audit_event_s": Key(SECONDS, "an audit event published to the EPR audit topic to be consumed"),
     }),
     "e2e": Section("The end-to-end checks", {
         "max_documents": Key(COUNT, "documents one run may create through the API"),
@@ -215,6 +216,9 @@ SCHEMA: Mapping[str, Section] = {
         "cors_allowed_origins": Key(TEXTS, "origins whose browser uploads the API must allow (empty: none checked)"),
         "review_decision": Key(one_of("approved", "rejected"), "the decision of the gate's own BULI2 callback"),
         "buli2_callback_s": Key(SECONDS, "wait this long for BULI2's own callback (unset: people decide)"),
+    }),
+    "epr": Section("The Entity & Permissions Core (seed 004)", {
+        "api_url": Key(TEXT, "the EPR API's load balancer URL, where /healthz answers (env FILOT_EPR_API_URL)"),
     }),
     "temporal": Section("FiLot's Temporal workflows", {
         "enabled": Key(BOOL, "the backend uses Temporal (TEMPORAL_DISABLED=false)"),

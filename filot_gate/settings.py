@@ -111,6 +111,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("aws_endpoint_url", None, "AWS_ENDPOINT_URL", "aws.endpoint_url", None),
     SettingSpec("aws_profile", None, "AWS_PROFILE", "aws.profile", None),
     SettingSpec("api_url", None, "FILOT_API_URL", "target.api_url", None),
+    SettingSpec("epr_api_url", None, "FILOT_EPR_API_URL", "epr.api_url", None),
     SettingSpec("redis_provider", None, "FILOT_GATE_REDIS_PROVIDER", "redis.provider", "self-managed",
                 parse_redis_provider),
 )

@@ -1,7 +1,9 @@
-"""What makes a FiLot task definition deployable (DESIGN.md section 5, seeds 000 sections 2-3, 001):
+"""What makes a task definition deployable (DESIGN.md section 5, seeds 000 sections 2-3, 001, 004):
 a valid ``register-task-definition`` input, secrets only through ``valueFrom`` (never in plain
 ``environment``), the GPU resource requirement on the worker, ``awslogs`` into the service's log
-group, and a container health check. Problems name the container and the variable, never a value.
+group, and a container health check; for EPR, the API essential on port 8080 beside a non-essential
+audit worker of the same image, and every variable seed 004 requires set. Problems name the container
+and the variable, never a value.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def problems(described: Mapping[str, Any], service_key: str, manifest: SecretsMa
     found += _health_check_problems(containers)
     if service_key == "ocr-gpu":
         found += _gpu_problems(containers)
+    if service_key == "epr":
+        found += _epr_problems(containers)
     return found
 
 
@@ -79,3 +83,43 @@ def _gpu_problems(containers: list[Mapping[str, Any]]) -> list[str]:
     if not gpus or int(gpus[0]) < 1:
         return [f"container {aws_names.GPU_CONTAINER}: expected resourceRequirements GPU >= 1, got {gpus or 'none'}"]
     return []
+
+
+#: Seed 004 "Required Variables" each EPR container needs (environment or secrets), by container.
+EPR_REQUIRED_VARIABLES = {
+    aws_names.EPR_CONTAINER: ("EPR_DATABASE_URL", "EPR_REDIS_URL", "EPR_REDIS_TOKEN", "EPR_DOCUMENT_VAULT_TOPIC_ARN"),
+    aws_names.EPR_WORKER_CONTAINER: ("EPR_DATABASE_URL", "EPR_AUDIT_SQS_URL"),
+}
+#: The port the EPR API listens on behind its load balancer (seed 004 "Architecture Overview").
+EPR_API_PORT = 8080
+
+
+def _epr_problems(containers: list[Mapping[str, Any]]) -> list[str]:
+    """Seed 004's multi-container task: the API essential on 8080, the audit worker not essential and
+    of the same image (so the worker's exit never stops the API), each with its required variables."""
+    by_name = {c["name"]: c for c in containers}
+    absent = [name for name in EPR_REQUIRED_VARIABLES if name not in by_name]
+    if absent:
+        return [f"expected containers {', '.join(EPR_REQUIRED_VARIABLES)}, the task definition has"
+                f" {', '.join(by_name) or 'none'}"]
+    api, worker = by_name[aws_names.EPR_CONTAINER], by_name[aws_names.EPR_WORKER_CONTAINER]
+    found = []
+    if not api.get("essential", True):
+        found.append(f"container {aws_names.EPR_CONTAINER}: expected essential true, got false")
+    ports = sorted(p.get("containerPort") for p in api.get("portMappings", []))
+    if EPR_API_PORT not in ports:
+        found.append(f"container {aws_names.EPR_CONTAINER}: expected containerPort {EPR_API_PORT}, got {ports or 'none'}")
+    if worker.get("essential", True):
+        found.append(f"container {aws_names.EPR_WORKER_CONTAINER}: expected essential false (its exit must not stop"
+                     " the API), got true")
+    if worker.get("image") != api.get("image"):
+        found.append(f"container {aws_names.EPR_WORKER_CONTAINER}: expected the image of {aws_names.EPR_CONTAINER}"
+                     f" ({api.get('image')}), got {worker.get('image')}")
+    for name, variables in EPR_REQUIRED_VARIABLES.items():
+        container = by_name[name]
+        present = {e["name"] for e in container.get("environment", []) if e.get("value")}
+        present |= {s["name"] for s in container.get("secrets", [])}
+        unset = [v for v in variables if v not in present]
+        if unset:
+            found.append(f"container {name}: required variables {', '.join(unset)} not set (empty or absent)")
+    return found

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from filot_contract import aws_names
 from sandbox import datastores
 from sandbox.components import NotRunning, buli2_process, components, controller_process
 from sandbox.config import REPO_ROOT, SandboxConfig
@@ -38,7 +39,8 @@ def up(config: SandboxConfig) -> int:
     print(f"buli2       up   {config.buli2_url} (simulator)")
     _start_controller(config)
     _wait_healthy(config, started)
-    print(f"sandbox healthy in {time.monotonic() - started:.0f}s: API {config.api_url}, AWS {config.aws_endpoint_url}")
+    print(f"sandbox healthy in {time.monotonic() - started:.0f}s: API {config.api_url}, EPR {config.epr_api_url},"
+          f" AWS {config.aws_endpoint_url}")
     from sandbox import faults
 
     try:
@@ -74,7 +76,7 @@ def _start_controller(config: SandboxConfig) -> None:
     managed = controller_process(config)
     if managed.pid():
         return
-    for name, port in (("aws", config.aws_port), ("alb", config.alb_port)):
+    for name, port in (("aws", config.aws_port), ("alb", config.alb_port), ("epr-alb", config.epr_alb_port)):
         require_port_free(name, config.host, port)
     managed.start([sys.executable, "-m", "sandbox.controller"], cwd=REPO_ROOT, env={
         **os.environ, "MOTO_ACCOUNT_ID": config.account_id, "AWS_ACCESS_KEY_ID": "sandbox",
@@ -95,7 +97,7 @@ def _wait_healthy(config: SandboxConfig, started: float) -> None:
         if managed.pid() is None:
             return True
         return bool(status) and all(s["healthy"] >= s["desired"] for s in status["services"].values()) \
-            and port_open(config.host, config.alb_port)
+            and port_open(config.host, config.alb_port) and port_open(config.host, config.epr_alb_port)
 
     deadline = config.start_deadline_s * 4
     if not wait_until(healthy, deadline, poll_s=0.5) or managed.pid() is None:
@@ -116,9 +118,10 @@ def down(config: SandboxConfig) -> int:
         print(f"{managed.name:<11} {'stopped' if managed.stop(deadline_s=30) else 'not running'}")
     for service in (status or {}).get("services", {}).values():
         for task in service["tasks"]:
-            if is_alive(task["pid"]):  # a task left behind by a controller that was killed
-                stop_process_group(task["pid"], deadline_s=10)
-                print(f"task        stopped orphan pid {task['pid']}")
+            for pid in [task["pid"], *(c["pid"] for c in task.get("containers", {}).values())]:
+                if is_alive(pid):  # a container left behind by a controller that was killed
+                    stop_process_group(pid, deadline_s=10)
+                    print(f"task        stopped orphan pid {pid}")
     return 0
 
 
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     status_parser = sub.add_parser("status", help="each component's pid, address and health (exit 0 = healthy)")
     status_parser.add_argument("--quiet", action="store_true", help="no output, exit code only")
     deploy_parser = sub.add_parser("deploy", help="deploy a new revision of a service and write the deploy record")
-    deploy_parser.add_argument("--service", required=True, choices=("backend", "ocr-gpu"))
+    deploy_parser.add_argument("--service", required=True, choices=sorted(aws_names.SERVICES))
     deploy_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                                help="container environment of the new revision (repeatable)")
     deploy_parser.add_argument("--broken", choices=("bad-env",), help="ship a revision whose tasks refuse to start")

@@ -1,14 +1,16 @@
 """The sandbox's ECS agent: runs each service's tasks as local processes from their task
 definitions, and keeps moto's ECS and ELB state equal to what those processes really do.
 
-A task process gets its own loopback address (like an awsvpc ENI), the container's environment and
-its secrets resolved from the emulated Secrets Manager. A task that exits becomes a STOPPED task
-with a ``stoppedReason``; running < desired until a replacement is healthy; a new deployment whose
-tasks keep failing ends FAILED and, with the circuit breaker's rollback on, goes back to the
-previous revision, as ECS does. ``stop-task`` stops the process; a DRAINING container instance
-loses its tasks and takes no new ones. Backend tasks are registered in the ALB's target group when
-they start and deregistered when they stop; target health is the answer to the target group's own
-health check (path, port, matcher). Every step leaves the service event ECS would write.
+A task gets its own loopback address (like an awsvpc ENI); each of its containers is a process with
+that container's environment and its secrets resolved from the emulated Secrets Manager. A task whose
+essential container exits becomes a STOPPED task with a ``stoppedReason``, and running < desired
+until a replacement is healthy; a non-essential container that exits is STOPPED with its exit code
+while the task keeps running, as ECS leaves it. A new deployment whose tasks keep failing ends
+FAILED and, with the circuit breaker's rollback on, goes back to the previous revision, as ECS does.
+``stop-task`` stops the processes; a DRAINING container instance loses its tasks and takes no new
+ones. Backend tasks are registered in the ALB's target group when they start and deregistered when
+they stop; target health is the answer to the target group's own health check (path, port, matcher).
+Every step leaves the service event ECS would write.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -51,6 +54,21 @@ class TaskStartFailed(Exception):
 
 
 @dataclass
+class Sidecar:
+    """A container of a task beside the service's main one (EPR's audit worker): its own process, log
+    file and awslogs stream; when it is not essential its exit leaves the task running."""
+
+    name: str
+    essential: bool
+    process: subprocess.Popen
+    log_path: Path
+    log_group: str
+    log_stream: str
+    #: its exit code, once it exited (reported once, then kept STOPPED)
+    exit_code: int | None = None
+
+
+@dataclass
 class LocalTask:
     """One running task: its moto task, its process, its address and where its logs go."""
 
@@ -71,6 +89,7 @@ class LocalTask:
     target_passed: bool = False
     #: the target health check answer last counted (each check counts once, however many ticks see it)
     target_answer: Answer | None = None
+    sidecars: list[Sidecar] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -148,25 +167,39 @@ class ServiceRunner:
 
     def _reap_exited(self, service: Any) -> None:
         for task in list(self.tasks.values()):
-            code = task.process.poll()
-            if code is None:
+            self._reap_sidecars(task)
+            code = _exit_code(task.process)
+            essential_exit = next((s for s in task.sidecars if s.essential and s.exit_code is not None), None)
+            if code is None and essential_exit is None:
                 continue
-            code = 128 - code if code < 0 else code  # killed by signal N: a container reports 128 + N (137 for KILL)
+            code = code if code is not None else essential_exit.exit_code
             self.failures[task.task_definition_arn] = self.failures.get(task.task_definition_arn, 0) + 1
             reason = f"Essential container in task exited (exit code {code})"
             log.warning("task %s of %s stopped: %s", ecs_events.short(task.arn), self.service_name, reason)
-            self._forget(task, reason, service, stop_code="EssentialContainerExited", exit_code=code)
+            self._stop(task, reason, service, stop_code="EssentialContainerExited")
+
+    def _reap_sidecars(self, task: LocalTask) -> None:
+        """A container beside the main one that exited is STOPPED with its exit code; the task runs on."""
+        for sidecar in task.sidecars:
+            if sidecar.exit_code is not None or (code := _exit_code(sidecar.process)) is None:
+                continue
+            sidecar.exit_code = code
+            container = next((c for c in self._moto_task(task).containers if c.name == sidecar.name), None)
+            if container is not None:
+                container.last_status, container.exitCode = "STOPPED", code
+            log.warning("container %s of task %s (%s) exited with code %d%s", sidecar.name, ecs_events.short(task.arn),
+                        self.service_name, code, "" if sidecar.essential else "; not essential, the task keeps running")
 
     def _check_health(self, service: Any) -> None:
-        """Container health from ``/health``; target health from the target group's own check."""
+        """Main-container health from its health check's route; target health from the target group's own check."""
         group = self.backends.target_group() if self.key == "backend" else None
         for task in self.tasks.values():
-            answer = self.probe.latest(f"http://{task.ip}:{self.config.container_port}{aws_names.HEALTH_CHECK_PATH}")
+            answer = self.probe.latest(f"http://{task.ip}:{self.config.container_port}{self._health_path(task)}")
             task.healthy = bool(answer and answer.matches())
             moto_task = self._moto_task(task)
             moto_task.health_status = "UNKNOWN" if answer is None else ("HEALTHY" if task.healthy else "UNHEALTHY")
             for container in moto_task.containers:
-                container.health_status = moto_task.health_status
+                container.health_status = moto_task.health_status if container.name == self.container else "UNKNOWN"
             if task.healthy:
                 self.failures.pop(task.task_definition_arn, None)
                 if not task.running:
@@ -228,24 +261,27 @@ class ServiceRunner:
 
     def _start(self, service: Any, task_definition_arn: str) -> None:
         task_definition = self.ecs.describe_task_definition(task_definition_arn)
-        container = next(c for c in task_definition.container_definitions if c["name"] == self.container)
         ip = self._free_ip()
         moto_task = self._register_task(service, task_definition, ip)
-        log_path = self.config.logs_dir / self.key / f"{moto_task.id}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            env = self._environment(container, task_definition_arn, moto_task.id, ip)
+        try:  # the ECS agent resolves every container's secrets before it starts any of them
+            envs = {c["name"]: self._environment(c, task_definition_arn, moto_task.id, ip)
+                    for c in task_definition.container_definitions}
         except TaskStartFailed as exc:
             self.failures[task_definition_arn] = self.failures.get(task_definition_arn, 0) + 1
             self._release(moto_task)
             _mark_stopped(moto_task, str(exc), "TaskFailedToStart", exit_code=None)
             log.warning("task %s of %s did not start: %s", moto_task.id, self.service_name, exc)
             return
-        with open(log_path, "ab") as out:
-            process = subprocess.Popen(command_for(container["image"]), stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT, start_new_session=True)
-        group, stream = _log_destination(container, moto_task.id)
+        main = next(c for c in task_definition.container_definitions if c["name"] == self.container)
+        process, log_path = self._run_container(main, envs[main["name"]], f"{moto_task.id}.log")
+        group, stream = _log_destination(main, moto_task.id)
         task = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path, group, stream)
+        for container in task_definition.container_definitions:
+            if container["name"] != self.container:
+                sidecar, sidecar_log = self._run_container(container, envs[container["name"]],
+                                                           f"{moto_task.id}.{container['name']}.log")
+                task.sidecars.append(Sidecar(container["name"], container.get("essential", True), sidecar, sidecar_log,
+                                             *_log_destination(container, moto_task.id)))
         self.tasks[moto_task.task_arn] = task
         moto_task.last_status = "PENDING"
         moto_task.started_at = _now()
@@ -254,6 +290,24 @@ class ServiceRunner:
         ecs_events.record(service, ecs_events.started(task.arn))
         self._register_target(service, task)
         log.info("started task %s of %s on %s (%s)", moto_task.id, self.service_name, ip, task_definition_arn.rsplit("/", 1)[-1])
+
+    def _run_container(self, container: dict, env: dict[str, str], log_name: str) -> tuple[subprocess.Popen, Path]:
+        """One container as a process in its own process group, its output appended to its log file."""
+        log_path = self.config.logs_dir / self.key / log_name
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as out:
+            process = subprocess.Popen(command_for(container["image"], container.get("command")), stdout=out,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT,
+                                       start_new_session=True)
+        return process, log_path
+
+    def _health_path(self, task: LocalTask) -> str:
+        """The route the main container's health check asks (``curl -f http://localhost:8080/healthz``)."""
+        task_definition = self.ecs.describe_task_definition(task.task_definition_arn)
+        main = next(c for c in task_definition.container_definitions if c["name"] == self.container)
+        command = " ".join((main.get("healthCheck") or {}).get("command", []))
+        found = re.search(r"localhost:\d+(/\S*)", command)
+        return found[1] if found else aws_names.HEALTH_CHECK_PATH
 
     def _register_task(self, service: Any, task_definition: Any, ip: str) -> Any:
         """Record the task in moto as ECS would: on the service's network, on a container instance for EC2."""
@@ -270,6 +324,7 @@ class ServiceRunner:
             networking_configuration=service.network_configuration,
         )
         task._transitions = []  # the agent, not moto's describe counter, moves the task through its states
+        task.containers = [_container(task_definition, c) for c in task_definition.container_definitions]
         if instance is not None:  # the instance's remainingResources shrink by the task's reservation
             self.ecs.update_container_instance_resources(instance, reserved)
         for attachment in task.attachments:  # the task's ENI carries the loopback address its process uses
@@ -294,6 +349,7 @@ class ServiceRunner:
             "FILOT_TASK_ARN": task_id,
             "FILOT_IMAGE": container["image"],
             "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_ENDPOINT_URL": self.config.aws_endpoint_url,  # the task role's AWS (EPR's SQS) is the sandbox's
             "AWS_ACCESS_KEY_ID": env.get("CF_R2_ACCESS_KEY_ID", "sandbox"),
             "AWS_SECRET_ACCESS_KEY": env.get("CF_R2_SECRET_ACCESS_KEY", "sandbox"),
             "PYTHONUNBUFFERED": "1",
@@ -324,11 +380,8 @@ class ServiceRunner:
         return next(ip for n in range(1, 250) if (ip := self.config.task_ip(self.key, n)) not in used)
 
     def _stop(self, task: LocalTask, reason: str, service: Any, stop_code: str = "ServiceSchedulerInitiated") -> None:
-        _resume(task.process.pid)  # a task frozen by a fault must be able to take its SIGTERM
-        stop_process_group(task.process.pid, deadline_s=15)
-        task.process.wait(timeout=5)
-        code = task.process.returncode
-        self._forget(task, reason, service, stop_code=stop_code, exit_code=128 - code if code < 0 else code)
+        _stop_containers(task)
+        self._forget(task, reason, service, stop_code=stop_code, exit_code=_exit_code(task.process))
 
     def _forget(self, task: LocalTask, reason: str, service: Any, stop_code: str, exit_code: int | None) -> None:
         moto_task = self._moto_task(task)
@@ -416,6 +469,10 @@ class ServiceRunner:
             return
         ecs_events.record(service, ecs_events.deregistered(group.arn))
 
+    def healthy_task_addresses(self) -> list[str]:
+        """Tasks whose main container passes its health check (a load balancer without a target group)."""
+        return [t.ip for t in list(self.tasks.values()) if t.healthy]
+
     def healthy_addresses(self) -> list[str]:
         group = self.backends.target_group()
         if group is None:
@@ -424,10 +481,7 @@ class ServiceRunner:
 
     def shutdown(self) -> None:
         for task in list(self.tasks.values()):
-            _resume(task.process.pid)
-            stop_process_group(task.process.pid, deadline_s=15)
-            if task.process.poll() is None:
-                task.process.wait(timeout=5)
+            _stop_containers(task)
         self.tasks.clear()
         self.probe.close()
 
@@ -461,9 +515,36 @@ def _mark_stopped(moto_task: Any, reason: str, stop_code: str, exit_code: int | 
     moto_task.stop_code = stop_code
     moto_task.stopped_at = _now()
     for container in moto_task.containers:
-        container.last_status = "STOPPED"
-        if exit_code is not None:
+        if container.last_status != "STOPPED" and exit_code is not None:
             container.exitCode = exit_code
+        container.last_status = "STOPPED"
+
+
+def _container(task_definition: Any, definition: dict) -> Any:
+    """moto's record of one container of a task (moto itself records only the first definition's)."""
+    from moto.ecs.models import Container
+
+    container = Container(task_definition)
+    container.name, container.image = definition["name"], definition.get("image")
+    container.command, container.environment = definition.get("command"), definition.get("environment")
+    container.cpu, container.memory = definition.get("cpu", 0), definition.get("memory")
+    container.exitCode = None  # moto says 0 for a container that never exited; ECS says nothing
+    return container
+
+
+def _exit_code(process: subprocess.Popen) -> int | None:
+    """A container's exit code, None while it runs; killed by signal N, it reports 128 + N (137 for KILL)."""
+    code = process.poll()
+    return None if code is None else (128 - code if code < 0 else code)
+
+
+def _stop_containers(task: LocalTask) -> None:
+    """SIGTERM each container's process group (after SIGCONT: a container frozen by a fault must take it), then KILL."""
+    for process in [task.process, *(s.process for s in task.sidecars)]:
+        _resume(process.pid)
+        stop_process_group(process.pid, deadline_s=15)
+        if process.poll() is None:
+            process.wait(timeout=5)
 
 
 def _resume(pid: int) -> None:

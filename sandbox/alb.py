@@ -24,11 +24,15 @@ from filot_contract import aws_names
 
 log = logging.getLogger("sandbox.alb")
 
-_NO_TARGET_BODY = json.dumps({"error": f"ALB: no healthy target in target group {aws_names.TARGET_GROUP_NAME}"}).encode()
-NO_TARGET = (
-    b"HTTP/1.1 503 Service Temporarily Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    + f"Content-Length: {len(_NO_TARGET_BODY)}\r\n\r\n".encode() + _NO_TARGET_BODY
-)
+
+
+def no_target_answer(target_group: str) -> bytes:
+    """The 503 an ALB sends when the target group has no healthy target."""
+    body = json.dumps({"error": f"ALB: no healthy target in target group {target_group}"}).encode()
+    return (b"HTTP/1.1 503 Service Temporarily Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
 #: Seconds the listener waits for a request it must refuse (no healthy target) to arrive.
 REQUEST_DEADLINE_S = 5.0
@@ -77,9 +81,11 @@ class TrafficCounter:
 class LoadBalancer:
     """Listens on ``host:port``; ``targets()`` gives the healthy target addresses at each connection."""
 
-    def __init__(self, host: str, port: int, target_port: int, targets: Callable[[], list[str]]) -> None:
+    def __init__(self, host: str, port: int, target_port: int, targets: Callable[[], list[str]],
+                 target_group: str = aws_names.TARGET_GROUP_NAME) -> None:
         self.host, self.port, self.target_port = host, port, target_port
         self.targets = targets
+        self.no_target = no_target_answer(target_group)
         self.traffic = TrafficCounter()
         self._counter = itertools.count()
         self._loop = asyncio.new_event_loop()
@@ -114,7 +120,7 @@ class LoadBalancer:
             except (OSError, asyncio.TimeoutError):
                 up = None
         if up is None:
-            await _refuse(reader, writer, self.traffic)
+            await _refuse(reader, writer, self.traffic, self.no_target)
             return
         up_reader, up_writer = up
         exchange = _Exchange(self.traffic)
@@ -141,13 +147,14 @@ class _Exchange:
             self.request_started = None
 
 
-async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, traffic: TrafficCounter) -> None:
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, traffic: TrafficCounter,
+                  answer: bytes) -> None:
     """Answer 503 as an ALB does: after the request arrived, and without resetting the connection
     (closing with the request unread would send the client a TCP reset instead of the answer)."""
     try:
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_DEADLINE_S)
         traffic.elb_error()
-        writer.write(NO_TARGET)
+        writer.write(answer)
         await writer.drain()
         writer.write_eof()
         while await asyncio.wait_for(reader.read(65536), REQUEST_DEADLINE_S):

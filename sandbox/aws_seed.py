@@ -33,8 +33,10 @@ from filot_gate.manifests import (
     load_dashboard,
     load_image_versions,
     load_launch_template,
+    load_messaging,
     load_roles,
     load_secrets_manifest,
+    load_security_groups,
     load_service,
     load_task_definition,
 )
@@ -77,6 +79,7 @@ class SeedResult:
     alarms: list[str] = field(default_factory=list)
     dashboard: str = ""
     topics: list[str] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
     bucket: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -96,7 +99,7 @@ def seed(
 
     ``secret_values``: secret id (``filot/production/...``) -> value (a str for string secrets, a
     mapping of key -> str for JSON secrets); every required secret of the manifest, valid by its rules.
-    ``task_env``: service key ("backend", "ocr-gpu") -> environment variables added to (or replacing
+    ``task_env``: service key ("backend", "ocr-gpu", "epr") -> environment variables added to (or replacing
     those of) its container in every revision the seed registers.
     """
     aws = _Clients(endpoint_url, region)
@@ -108,6 +111,7 @@ def seed(
                                                 env_overrides={k: dict(v) for k, v in task_env.items()})
     result = SeedResult(endpoint_url, region, account_id, params)
     _network(aws, result)
+    _security_groups(aws, result)
     _roles(aws, result)
     _images(aws, result)
     _secrets(aws, result, secret_values)
@@ -115,6 +119,7 @@ def seed(
     _load_balancer(aws, result)
     _clusters(aws, result)
     _gpu_capacity(aws, result)
+    _messaging(aws, result)
     _task_definitions_and_services(aws, result)
     _alarms_and_dashboard(aws, result)
     return result
@@ -162,6 +167,28 @@ def _network(aws: _Clients, result: SeedResult) -> None:
     result.subnets = tuple(sorted(s["SubnetId"] for s in subnets))
     result.security_groups = (group_id,)
     result.params = replace(result.params, vpc_id=vpc_id, subnets=result.subnets, security_groups=result.security_groups)
+
+
+def _security_groups(aws: _Clients, result: SeedResult) -> None:
+    """EPR's security groups with exactly the manifest's rules (the allow-all egress that AWS gives a new
+    group is revoked, as the manifest lists every outbound port)."""
+    ec2 = aws.client("ec2")
+    ids = {}
+    for spec in load_security_groups("group", result.params):
+        name = spec["group"]["GroupName"]
+        found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]},
+                                                      {"Name": "vpc-id", "Values": [result.vpc_id]}])["SecurityGroups"]
+        ids[name] = found[0]["GroupId"] if found else ec2.create_security_group(**spec["group"])["GroupId"]
+    result.params = replace(result.params, security_group_ids=ids)
+    for spec in load_security_groups("rules", result.params):
+        group_id = ids[spec["group"]["GroupName"]]
+        live = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        if live["IpPermissions"]:
+            ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=live["IpPermissions"])
+        if live["IpPermissionsEgress"]:
+            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=live["IpPermissionsEgress"])
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=spec["ingress"])
+        ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=spec["egress"])
 
 
 def _roles(aws: _Clients, result: SeedResult) -> None:
@@ -378,6 +405,18 @@ def _ensure_gpu_resources(result: SeedResult) -> None:
     instance.remaining_resources = [dict(r) for r in resources] + [dict(r) for r in kept]
 
 
+def _messaging(aws: _Clients, result: SeedResult) -> None:
+    """EPR's SNS topics, its audit queue, and the subscription that feeds the queue from the audit topic."""
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    spec = load_messaging(result.params)
+    result.topics += [sns.create_topic(**topic)["TopicArn"] for topic in spec["topics"]]
+    result.queues = [sqs.create_queue(**queue)["QueueUrl"] for queue in spec["queues"]]
+    for subscription in spec["subscriptions"]:
+        live = sns.list_subscriptions_by_topic(TopicArn=subscription["TopicArn"])["Subscriptions"]
+        if not any(s["Protocol"] == subscription["Protocol"] and s["Endpoint"] == subscription["Endpoint"] for s in live):
+            sns.subscribe(**subscription, ReturnSubscriptionArn=True)
+
+
 def _task_definitions_and_services(aws: _Clients, result: SeedResult) -> None:
     """Two revisions per family (previous image, then current) and each service on the current one."""
     ecs = aws.client("ecs")
@@ -430,7 +469,7 @@ def _alarms_and_dashboard(aws: _Clients, result: SeedResult) -> None:
     alarms = load_alarms(result.params)
     topics = sorted({arn for alarm in alarms for arn in alarm.get("AlarmActions", []) + alarm.get("OKActions", [])
                      if arn.startswith("arn:aws:sns:")})
-    result.topics = [sns.create_topic(Name=arn.rsplit(":", 1)[1])["TopicArn"] for arn in topics]
+    result.topics += [sns.create_topic(Name=arn.rsplit(":", 1)[1])["TopicArn"] for arn in topics]
     for alarm in alarms:
         cloudwatch.put_metric_alarm(**alarm)
     result.alarms = [a["AlarmName"] for a in alarms]

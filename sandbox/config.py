@@ -20,7 +20,8 @@ class SandboxConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FILOT_SANDBOX_", frozen=True)
     #: The fields of the ports the sandbox listens on at ``host`` (a second sandbox must move them all).
-    LISTENER_PORTS: ClassVar[tuple[str, ...]] = ("aws_port", "redis_port", "postgres_port", "alb_port", "buli2_port")
+    LISTENER_PORTS: ClassVar[tuple[str, ...]] = ("aws_port", "redis_port", "postgres_port", "alb_port", "buli2_port",
+                                                 "epr_alb_port")
 
     home: Path = Field(default=REPO_ROOT / ".sandbox", description="state directory (certs, data, logs, pids)")
     host: str = "127.0.0.1"
@@ -29,9 +30,12 @@ class SandboxConfig(BaseSettings):
     postgres_port: int = 5433
     alb_port: int = 8000
     buli2_port: int = 8090
+    #: The EPR API's load balancer (seed 004 "Via load balancer"), in front of the EPR tasks.
+    epr_alb_port: int = 8001
     #: Each ECS task gets its own loopback address (like an awsvpc ENI): 127.0.<subnet>.<n>.
     backend_task_subnet: int = 11
     gpu_task_subnet: int = 12
+    epr_task_subnet: int = 13
     container_port: int = 8080
     region: str = "ap-southeast-2"
     account_id: str = "070017891928"
@@ -75,7 +79,12 @@ class SandboxConfig(BaseSettings):
     def run_dir(self) -> Path:
         return self.home / "run"
 
+    @property
+    def epr_api_url(self) -> str:
+        """The EPR load balancer's listener: the URL the gate's ``[epr] api_url`` names."""
+        return f"http://{self.host}:{self.epr_alb_port}"
+
     def task_ip(self, service: str, index: int) -> str:
-        """The loopback address of task ``index`` (1-based) of a service ("backend" or "ocr-gpu")."""
-        subnet = self.backend_task_subnet if service == "backend" else self.gpu_task_subnet
-        return f"127.0.{subnet}.{index}"
+        """The loopback address of task ``index`` (1-based) of a service ("backend", "ocr-gpu", "epr")."""
+        subnets = {"backend": self.backend_task_subnet, "ocr-gpu": self.gpu_task_subnet, "epr": self.epr_task_subnet}
+        return f"127.0.{subnets[service]}.{index}"

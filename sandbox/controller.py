@@ -79,9 +79,8 @@ def write_initial_deploy_record(config: SandboxConfig, seeded: Any) -> None:
     services = {}
     for key, (cluster, service, family, _) in aws_names.SERVICES.items():
         previous, current = seeded.task_definitions[key]
-        repository = aws_names.BACKEND_REPOSITORY if key == "backend" else aws_names.GPU_REPOSITORY
         services[key] = ServiceRecord(cluster, service, family, current,
-                                      seeded.image_digests[repository]["current"], previous)
+                                      seeded.image_digests[aws_names.REPOSITORIES[key]]["current"], previous)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     write_record(config.deploy_record, DeployRecord(new_run_id(), created, config.region, services))
 
@@ -110,9 +109,14 @@ def run(config: SandboxConfig) -> int:
     log.info("emulated AWS seeded from the manifests; deploy record %s", config.deploy_record)
     backends = Backends(config)
     runners = [ServiceRunner(config, key, backends) for key in aws_names.SERVICES]
-    alb = LoadBalancer(config.host, config.alb_port, config.container_port, runners[0].healthy_addresses)
+    by_key = {r.key: r for r in runners}
+    alb = LoadBalancer(config.host, config.alb_port, config.container_port, by_key["backend"].healthy_addresses)
     alb.start()
     log.info("ALB listener on %s", config.api_url)
+    epr_alb = LoadBalancer(config.host, config.epr_alb_port, config.container_port, by_key["epr"].healthy_task_addresses,
+                           target_group=f"{aws_names.EPR_FAMILY} (EPR load balancer)")
+    epr_alb.start()
+    log.info("EPR load balancer listener on %s", config.epr_api_url)
     shipper = LogShipper(backends.logs)
     monitoring = _monitoring(config, creds, env, backends, alb)
     steps = [(f"reconcile of {r.service_name}", r.reconcile) for r in runners] + [
@@ -133,6 +137,7 @@ def run(config: SandboxConfig) -> int:
         for runner in runners:
             runner.shutdown()
         alb.stop()
+        epr_alb.stop()
         moto.stop()
         (config.run_dir / STATUS_FILE).unlink(missing_ok=True)
     return 0
@@ -155,7 +160,9 @@ def _monitoring(config: SandboxConfig, creds: dict[str, str], env: dict[str, str
 def _log_sources(runners: list) -> list:
     from sandbox.logship import LogSource
 
-    return [LogSource(t.log_path, t.log_group, t.log_stream) for r in runners for t in list(r.tasks.values())]
+    return [LogSource(path, group, stream) for r in runners for t in list(r.tasks.values())
+            for path, group, stream in [(t.log_path, t.log_group, t.log_stream),
+                                        *((s.log_path, s.log_group, s.log_stream) for s in t.sidecars)]]
 
 
 def _write_status(config: SandboxConfig, runners: list) -> None:
@@ -168,7 +175,9 @@ def _write_status(config: SandboxConfig, runners: list) -> None:
                 "taskDefinition": r.service().task_definition,
                 "tasks": [{"task": t.arn.rsplit("/", 1)[-1], "taskDefinition": t.task_definition_arn, "ip": t.ip,
                            "pid": t.process.pid, "healthy": t.healthy, "log": str(t.log_path),
-                           "logGroup": t.log_group, "logStream": t.log_stream}
+                           "logGroup": t.log_group, "logStream": t.log_stream,
+                           "containers": {s.name: {"pid": s.process.pid, "exitCode": s.exit_code, "log": str(s.log_path),
+                                                   "logStream": s.log_stream} for s in t.sidecars}}
                           for t in r.tasks.values()],
             }
             for r in runners

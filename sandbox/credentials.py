@@ -15,11 +15,24 @@ FILE_NAME = "credentials.json"
 
 
 def load_or_create(config: SandboxConfig) -> dict[str, str]:
-    """Random credentials for this sandbox, created once and reused across restarts."""
+    """Random credentials for this sandbox, created once and reused across restarts; a state directory
+    made before a credential existed gets that one added."""
     path = config.home / FILE_NAME
     if path.exists():
-        return json.loads(path.read_text())
-    values = {
+        values = json.loads(path.read_text())
+        missing = {k: v for k, v in _new_credentials().items() if k not in values}
+        if missing:
+            values.update(missing)
+            _write(path, values)
+        return values
+    config.home.mkdir(parents=True, exist_ok=True)
+    values = _new_credentials()
+    _write(path, values)
+    return values
+
+
+def _new_credentials() -> dict[str, str]:
+    return {
         "JWT_SECRET": secrets.token_urlsafe(48),
         "SESSION_SECRET": secrets.token_urlsafe(48),
         "SERVICE_INTERNAL_KEY": secrets.token_urlsafe(40),
@@ -33,25 +46,34 @@ def load_or_create(config: SandboxConfig) -> dict[str, str]:
         "STACK_PROJECT_ID": "sandbox-" + secrets.token_hex(6),
         "STACK_SECRET_SERVER_KEY": secrets.token_urlsafe(40),
         "STACK_PUBLISHABLE_CLIENT_KEY": secrets.token_urlsafe(24),
+        "EPR_REDIS_TOKEN": secrets.token_urlsafe(32),
     }
-    config.home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+def _write(path: Path, values: dict[str, str]) -> None:
+    """Replace the file, readable by its owner only."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(values, out, indent=2)
-    return values
+    tmp.replace(path)
 
 
 def environment_values(config: SandboxConfig, creds: dict[str, str]) -> dict[str, str]:
     """Every variable a FiLot secret holds, as this sandbox's real endpoints and credentials."""
+    database_url = f"postgresql://filot:{creds['POSTGRES_PASSWORD']}@{config.host}:{config.postgres_port}/filot"
     return {
         **{k: v for k, v in creds.items() if k != "POSTGRES_PASSWORD"},
-        "DATABASE_URL": f"postgresql://filot:{creds['POSTGRES_PASSWORD']}@{config.host}:{config.postgres_port}/filot",
+        "DATABASE_URL": database_url,
         "REDIS_URL": f"rediss://:{creds['REDIS_PASSWORD']}@{config.host}:{config.redis_port}/0",
         "CF_R2_BUCKET_NAME": "filot-documents",
         "CF_R2_ENDPOINT": config.aws_endpoint_url,
         "BULI2_API_URL": config.buli2_url,
         "BULI2_CALLBACK_URL": f"{config.api_url}/internal/reviews",
         "AWS_ACCOUNT_ID": config.account_id,
+        # EPR shares the PostgreSQL cluster; its Upstash REST cache is named, never called, in the sandbox
+        "EPR_DATABASE_URL": database_url,
+        "EPR_REDIS_URL": f"https://{config.host}:{config.redis_port}",
     }
 
 

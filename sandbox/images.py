@@ -3,7 +3,9 @@
 The sandbox has no Docker engine, so an image reference (``<registry>/<repo>@sha256:...`` or
 ``:<tag>``) maps to a module of this repository by its repository name. An image whose tag or
 digest is listed as broken (``python -m sandbox deploy --broken crash``) runs a program that exits,
-like an image whose entrypoint crashes.
+like an image whose entrypoint crashes. A container's ``command`` is passed to the program as its
+arguments, as Docker passes it to the image's entrypoint (EPR's image runs its API, or with
+``audit-worker`` its audit worker).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from filot_contract import aws_names
 PROGRAMS = {
     aws_names.BACKEND_REPOSITORY: "sandbox.api",
     aws_names.GPU_REPOSITORY: "sandbox.worker",
+    aws_names.EPR_REPOSITORY: "sandbox.epr",
 }
 CRASHING_TAG = "crashing"
 
@@ -25,10 +28,10 @@ def repository_of(image: str) -> str:
     return name.split("@", 1)[0].split(":", 1)[0]
 
 
-def command_for(image: str) -> list[str]:
+def command_for(image: str, command: list[str] | None = None) -> list[str]:
     repository = repository_of(image)
     if repository not in PROGRAMS:
         raise ValueError(f"image {image!r}: no sandbox program for repository {repository!r} (known: {', '.join(PROGRAMS)})")
     if image.endswith(":" + CRASHING_TAG):
         return [sys.executable, "-c", f"import sys; print('{repository}: entrypoint crashed (sandbox crashing image)'); sys.exit(3)"]
-    return [sys.executable, "-m", PROGRAMS[repository]]
+    return [sys.executable, "-m", PROGRAMS[repository], *(command or [])]

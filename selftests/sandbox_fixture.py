@@ -22,8 +22,8 @@ from sandbox.config import SandboxConfig
 from sandbox.processes import port_free
 
 REPO = Path(__file__).resolve().parent.parent
-#: Task subnets a private sandbox may take (127.0.N.x and 127.0.N+1.x); the default sandbox uses 11 and 12.
-SUBNET_BASES = range(100, 250, 2)
+#: Task subnets a private sandbox may take (127.0.N.x to 127.0.N+2.x); the default sandbox uses 11 to 13.
+SUBNET_BASES = range(100, 250, 3)
 #: First port of the private sandboxes: below Linux's ephemeral range (32768-60999), so that no client
 #: socket takes one between choosing and binding; each subnet base owns the next PORTS_PER_BASE ports.
 PORT_BASE = 21000
@@ -75,6 +75,8 @@ endpoint_url = "{self.aws_endpoint}"
 static_credentials = ["sandbox", "sandbox"]
 [gpu]
 require_cuda = false
+[epr]
+api_url = "http://127.0.0.1:{self.env['FILOT_SANDBOX_EPR_ALB_PORT']}"
 [rollback]
 mode = "{rollback}"
 [deploy]
@@ -107,7 +109,7 @@ def reserve_subnets() -> tuple[int, int]:
             return base, fd
         os.close(fd)
     last_port = PORT_BASE + len(SUBNET_BASES) * PORTS_PER_BASE - 1
-    raise RuntimeError(f"every private sandbox subnet ({SUBNET_BASES.start}..{SUBNET_BASES[-1] + 1}) or its ports"
+    raise RuntimeError(f"every private sandbox subnet ({SUBNET_BASES.start}..{SUBNET_BASES[-1] + 2}) or its ports"
                        f" ({PORT_BASE}..{last_port}) are taken")
 
 
@@ -116,7 +118,8 @@ def start_private_sandbox() -> PrivateSandbox:
     home = Path(tempfile.mkdtemp(prefix="filot-sandbox-"))
     home.chmod(0o755)  # PostgreSQL runs as the postgres user and must reach its data directory
     env = {**os.environ, "FILOT_SANDBOX_HOME": str(home),
-           "FILOT_SANDBOX_BACKEND_TASK_SUBNET": str(subnet_base), "FILOT_SANDBOX_GPU_TASK_SUBNET": str(subnet_base + 1)}
+           "FILOT_SANDBOX_BACKEND_TASK_SUBNET": str(subnet_base), "FILOT_SANDBOX_GPU_TASK_SUBNET": str(subnet_base + 1),
+           "FILOT_SANDBOX_EPR_TASK_SUBNET": str(subnet_base + 2)}
     env.update({f"FILOT_SANDBOX_{field.upper()}": str(port) for field, port in listener_ports(subnet_base).items()})
     sandbox = PrivateSandbox(home, env, lock)
     try:

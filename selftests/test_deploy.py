@@ -61,6 +61,8 @@ def valid_secret_values(endpoint: str) -> dict[str, Any]:
         "filot/production/stack-auth": {"STACK_PROJECT_ID": "selftest-" + secrets.token_hex(4), "STACK_SECRET_SERVER_KEY": token(),
                                         "STACK_PUBLISHABLE_CLIENT_KEY": token(24)},
         "filot/production/aws-account-id": ACCOUNT,
+        "filot/production/epr": {"EPR_DATABASE_URL": "postgresql://filot:pw@127.0.0.1:5433/filot",
+                                 "EPR_REDIS_URL": "https://127.0.0.1:6380", "EPR_REDIS_TOKEN": token(32)},
     }
 
 
@@ -127,6 +129,9 @@ def test_seed_builds_the_manifests_state(seeded: SeedResult, aws: Any) -> None:
     required = {s.id for s in load_secrets_manifest().secrets if s.required}
     assert required <= set(deploy.secret_arns(aws("secretsmanager")))
     assert aws("iam").list_attached_role_policies(RoleName="ecsTaskExecutionRole")["AttachedPolicies"]
+    audit_topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{aws_names.EPR_AUDIT_TOPIC}"
+    (subscription,) = aws("sns").list_subscriptions_by_topic(TopicArn=audit_topic)["Subscriptions"]
+    assert subscription["Endpoint"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:{aws_names.EPR_AUDIT_QUEUE}"
 
 
 def test_seed_again_reuses_everything(seeded: SeedResult, moto_url: str) -> None:

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import httpx
@@ -152,6 +153,44 @@ def alb_health(box: Box) -> int:
     return httpx.get(f"{box.config.api_url}/health", timeout=15).status_code
 
 
+def epr_health(box: Box) -> int:
+    return httpx.get(f"{box.config.epr_api_url}{aws_names.EPR_HEALTH_CHECK_PATH}", timeout=15).status_code
+
+
+def topic_names(box: Box) -> set[str]:
+    return {t["TopicArn"].rsplit(":", 1)[-1] for t in box.aws("sns").list_topics()["Topics"]}
+
+
+def audit_topic_endpoints(box: Box) -> list[str]:
+    """What the audit topic delivers to (queue names)."""
+    arn = f"arn:aws:sns:{box.config.region}:{box.config.account_id}:{aws_names.EPR_AUDIT_TOPIC}"
+    return [s["Endpoint"].rsplit(":", 1)[-1] for s in box.aws("sns").list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]]
+
+
+def epr_tasks_group(box: Box) -> dict:
+    ec2 = box.aws("ec2")
+    return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["omen-epr-tasks"]}])["SecurityGroups"][0]
+
+
+def epr_task_role_policies(box: Box) -> list[str]:
+    return sorted(box.aws("iam").list_role_policies(RoleName=aws_names.EPR_TASK_ROLE)["PolicyNames"])
+
+
+def audit_worker_containers(box: Box) -> list[tuple[str, str, int | None]]:
+    """(task status, audit-worker status, its exit code) of each EPR task, as describe-tasks shows them."""
+    ecs = box.aws("ecs")
+    arns = ecs.list_tasks(cluster=aws_names.EPR_CLUSTER, serviceName=aws_names.EPR_SERVICE, desiredStatus="RUNNING")["taskArns"]
+    described = ecs.describe_tasks(cluster=aws_names.EPR_CLUSTER, tasks=arns)["tasks"] if arns else []
+    return [(t["lastStatus"], c["lastStatus"], c.get("exitCode")) for t in described for c in t["containers"]
+            if c["name"] == aws_names.EPR_WORKER_CONTAINER]
+
+
+def audit_worker_stopped(box: Box) -> list[bool]:
+    """Whether each audit worker process is stopped by a signal (state T in /proc)."""
+    pids = [t["containers"][aws_names.EPR_WORKER_CONTAINER]["pid"] for t in box.tasks("epr")]
+    return [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T" for pid in pids]
+
+
 def callback_status(box: Box) -> int | None:
     """FiLot's answer to a BULI2 callback of a fresh review (the simulator signs and delivers it)."""
     key = box.creds["BULI2_API_KEY"]
@@ -224,6 +263,16 @@ SEEN: dict[str, Seen] = {
     "api-unhealthy": Seen(lambda b: (set(b.target_states().values()), alb_health(b)), ({"unhealthy"}, 503), ({"healthy"}, 200)),
     "buli2-down": Seen(lambda b: httpx.get(f"{b.config.buli2_url}/health", timeout=10).status_code, 503, 200),
     "buli2-bad-signature": Seen(lambda b: callback_status(b) == 401, True, False),
+    "document-topic-missing": Seen(lambda b: aws_names.EPR_DOCUMENT_TOPIC in topic_names(b), False, True),
+    "audit-queue-unsubscribed": Seen(audit_topic_endpoints, [], [aws_names.EPR_AUDIT_QUEUE]),
+    "epr-task-role-without-sqs": Seen(epr_task_role_policies, ["SNSPublish"], ["SNSPublish", aws_names.EPR_QUEUE_POLICY]),
+    "audit-worker-killed": Seen(audit_worker_containers, [("RUNNING", "STOPPED", 137)], [("RUNNING", "RUNNING", None)]),
+    "audit-worker-frozen": Seen(audit_worker_stopped, [True], [False]),
+    "epr-api-unhealthy": Seen(epr_health, 503, 200),
+    "epr-api-open-to-the-internet": Seen(lambda b: [r["CidrIp"] for p in epr_tasks_group(b)["IpPermissions"] for r in p["IpRanges"]],
+                                         ["0.0.0.0/0"], []),
+    "epr-egress-open": Seen(lambda b: sorted(str(p.get("FromPort", "all")) for p in epr_tasks_group(b)["IpPermissionsEgress"]),
+                            ["443", "5432", "6379", "all"], ["443", "5432", "6379"]),
 }
 
 

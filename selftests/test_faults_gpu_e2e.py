@@ -32,7 +32,7 @@ pytestmark = pytest.mark.sandbox
 #: The origins the sandbox's profile expects the API to allow (its manifest's CORS_ALLOWED_ORIGINS).
 ALLOWED_ORIGINS = tomllib.loads((REPO / "profiles" / "local.toml").read_text())["e2e"]["cors_allowed_origins"]
 #: Short deadlines, so that a fault which stops a job costs seconds; long enough for a healthy sandbox.
-DEADLINES = {"job_s": 10, "escalation_s": 5, "logs_s": 15, "stable_s": 120}
+DEADLINES = {"job_s": 10, "escalation_s": 5, "logs_s": 15, "stable_s": 120, "audit_event_s": 10}
 SETTLE_S = 60
 #: The backend settings of a staging FiLot that relax the checks seed 002 section 6 requires.
 STAGING_SETTINGS = ("NODE_ENV=development", "BULI2_VERIFY_SIGNATURES=false", "BULI2_CALLBACK_MAX_SKEW_S=86400",
@@ -273,6 +273,11 @@ FAULTS = [
         Check("e2e", "test_callback_signatures.py::test_stale_callback_is_refused_with_400", "expected 400 (stale), got 404"),
         Check("e2e", "test_buli2_review.py::test_replayed_callback_is_refused_with_409", "expected 409 (replay refused), got 200"),
     )),
+    # e2e: seed 004, the Entity & Permissions Core
+    named("epr-api-unhealthy", Check("e2e", "test_epr.py::test_epr_healthz_answers_ok_through_the_load_balancer",
+                                     "expected 200, got 503")),
+    named("audit-worker-frozen", Check("e2e", "test_epr.py::test_audit_event_published_to_the_audit_topic_is_consumed_by_the_worker",
+                                       "within 10s; it did not. Queue epr-audit-events-queue:")),
     Fault("backend-limits-lifted", lambda box: deployed(box, "backend", "MAX_UPLOAD_BYTES=52428800", "RATE_LIMIT_PER_MINUTE=100000",
                                                         "CORS_ALLOWED_ORIGINS=*"), (
         Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[too-large]", "expected 413, got"),

@@ -173,6 +173,17 @@ FAULTS = [
           "expected at least 1 InService Healthy instance"),
     Fault("instance-profile-missing", "preflight",
           ("test_asg.py::test_gpu_instances_launch_with_the_ecs_instance_profile",), "expected role ecsInstanceRole"),
+    Fault("epr-task-role-without-sqs", "preflight",
+          ("test_iam.py::test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events",),
+          "expected its policies (SNSPublish) to allow sqs:ReceiveMessage"),
+    Fault("document-topic-missing", "preflight", (f"test_messaging.py::test_sns_topic_exists[{aws_names.EPR_DOCUMENT_TOPIC}]",),
+          f"SNS topic arn:aws:sns:ap-southeast-2:070017891928:{aws_names.EPR_DOCUMENT_TOPIC}: expected to exist"),
+    Fault("audit-queue-unsubscribed", "preflight", ("test_messaging.py::test_audit_queue_is_subscribed_to_the_audit_topic",),
+          f"expected a confirmed sqs subscription delivering to arn:aws:sqs:ap-southeast-2:070017891928:{aws_names.EPR_AUDIT_QUEUE}"),
+    Fault("epr-api-open-to-the-internet", "preflight",
+          ("test_network.py::test_epr_api_takes_port_8080_from_its_load_balancer_only",), "also open: tcp 8080 with 0.0.0.0/0"),
+    Fault("epr-egress-open", "preflight",
+          ("test_network.py::test_epr_tasks_reach_out_only_to_postgres_redis_and_https",), "also open: all traffic with 0.0.0.0/0"),
     Fault("iam-role-missing", "preflight", ("test_iam.py::test_iam_role_exists[ecsInfrastructureRoleForManagedInstances]",),
           "IAM role ecsInfrastructureRoleForManagedInstances: expected to exist"),
     # infra: services
@@ -191,6 +202,8 @@ FAULTS = [
           "FAILED (ECS deployment circuit breaker"),
     Fault("circuit-breaker-off", "infra", ("test_services.py::test_circuit_breaker_is_enabled_with_rollback[backend]",),
           "expected deploymentCircuitBreaker enable=true rollback=true"),
+    Fault("audit-worker-killed", "infra", ("test_epr_tasks.py::test_audit_worker_container_runs_in_every_epr_task",),
+          "expected container audit-worker RUNNING in every task of omen-epr:2"),
     # infra: ALB
     Fault("health-check-path-wrong", "infra", ("test_alb.py::test_target_group_health_check_is_the_backends_health_route",),
           "expected health check on /health"),
@@ -211,6 +224,11 @@ FAULTS = [
     Fault("alarm-firing", "infra", ("test_alarms.py::test_no_filot_alarm_is_in_alarm",), "filot-buli2-retry-queue-depth-high since"),
     Fault("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
           "CloudWatch dashboard filot-production: expected to exist"),
+    # preflight: EPR deployed without its audit queue (seed 004 "Deploy Without Worker", Option A)
+    Fault("epr-deployed-without-audit-queue", "preflight",
+          ("test_manifests.py::test_deployed_task_definition_follows_the_manifest_rules[epr]",),
+          "container audit-worker: required variables EPR_AUDIT_SQS_URL not set",
+          make=lambda sandbox: deployed(sandbox, "epr", "EPR_AUDIT_SQS_URL=")),
     # preflight: a deploy that ships a secret in plain environment (last: it redeploys the backend)
     Fault("deploy-plaintext-secret", "preflight",
           ("test_manifests.py::test_deployed_task_definition_follows_the_manifest_rules[backend]",),

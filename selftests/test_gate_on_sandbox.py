@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from filot_contract import aws_names
 from selftests.sandbox_fixture import REPO, start_private_sandbox, stop_private_sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -73,7 +74,7 @@ def test_scaled_down_worker_fails_infra_and_the_plan_names_the_previous_revision
     assert [summary["gates"][g]["status"] for g in ("gpu", "e2e")] == ["blocked", "blocked"]
     record = json.loads((sandbox.home / "deploy-record.json").read_text())
     planned = {a["service"]: a for a in summary["rollback"]["actions"]}
-    for key in ("backend", "ocr-gpu"):
+    for key in aws_names.SERVICES:  # EPR too: seed 004 rolls back by task-definition revision
         previous = record["services"][key]["previousTaskDefinitionArn"]
         assert planned[key]["outcome"] == "planned"
         # the account id is configuration ("masked": false in the manifest): the plan can be pasted as it is

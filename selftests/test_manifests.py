@@ -47,12 +47,15 @@ def params() -> ManifestParams:
         secret_arns={s.id: f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{s.id}-AbC123" for s in secrets},
         subnets=("subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"), security_groups=("sg-0123456789abcdef0",),
         vpc_id="vpc-0123456789abcdef0", load_balancer_arn=ALB_ARN, target_group_arn=TG_ARN,
+        security_group_ids={"omen-epr-lb": "sg-0e1d2c3b4a5968778", "omen-epr-tasks": "sg-0a9b8c7d6e5f40312"},
     )
 
 
 def container(taskdef: dict) -> dict:
-    (only,) = taskdef["containerDefinitions"]
-    return only
+    """The task's essential container (EPR's task also runs its audit worker)."""
+    essential = [c for c in taskdef["containerDefinitions"] if c.get("essential", True)]
+    (main,) = essential
+    return main
 
 
 def env_of(taskdef: dict) -> dict[str, str]:
@@ -161,12 +164,12 @@ def test_awslogs_and_health_check(params: ManifestParams, key: str, group: str, 
 @pytest.mark.parametrize("key", list(aws_names.SERVICES))
 def test_secrets_only_through_value_from(params: ManifestParams, key: str) -> None:
     manifest = load_secrets_manifest()
-    c = container(load_task_definition(key, params))
+    containers = load_task_definition(key, params)["containerDefinitions"]
     secret_keys = {k.name for s in manifest.secrets for k in s.keys}
-    leaked = secret_keys & set(env_of({"containerDefinitions": [c]}))
+    leaked = secret_keys & {e["name"] for c in containers for e in c.get("environment", [])}
     assert not leaked, f"{key}: secret variables in plain environment: {sorted(leaked)}"
     referenced = set()
-    for entry in c["secrets"]:
+    for entry in (e for c in containers for e in c.get("secrets", [])):
         assert set(entry) == {"name", "valueFrom"}, f"{key}: {entry['name']} is not a valueFrom reference"
         spec, secret_key = manifest.resolve_ref(entry["valueFrom"])
         assert secret_key == entry["name"], f"{key}: {entry['name']} reads key {secret_key} of {spec.id}"
@@ -183,8 +186,12 @@ def test_service_manifest(params: ManifestParams, key: str) -> None:
     service = load_service(key, params)
     assert (service["cluster"], service["serviceName"], service["taskDefinition"]) == (cluster, service_name, family)
     assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
-    assert service["healthCheckGracePeriodSeconds"] == 120
     assert service["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == list(params.subnets)
+    if key == "epr":  # seed 004: Fargate, one task; no target group, so no grace period (ECS refuses one)
+        assert (service["launchType"], service["desiredCount"]) == ("FARGATE", 1)
+        assert "loadBalancers" not in service and "healthCheckGracePeriodSeconds" not in service
+        return
+    assert service["healthCheckGracePeriodSeconds"] == 120
     if key == "backend":
         assert service["launchType"] == "FARGATE"
         assert service["loadBalancers"] == [{"targetGroupArn": TG_ARN, "containerName": container_name, "containerPort": 8080}]
@@ -195,7 +202,8 @@ def test_service_manifest(params: ManifestParams, key: str) -> None:
 
 
 def test_clusters_roles_and_gpu_capacity(params: ManifestParams) -> None:
-    assert [c["clusterName"] for c in load_clusters(params)] == [aws_names.BACKEND_CLUSTER, aws_names.GPU_CLUSTER]
+    assert [c["clusterName"] for c in load_clusters(params)] == [aws_names.BACKEND_CLUSTER, aws_names.GPU_CLUSTER,
+                                                                 aws_names.EPR_CLUSTER]
     assert sorted(r.create_role["RoleName"] for r in load_roles(params)) == sorted(aws_names.IAM_ROLES)
     template = load_launch_template(params)
     assert template["LaunchTemplateName"] == aws_names.GPU_LAUNCH_TEMPLATE
@@ -262,7 +270,7 @@ SEED_SECRETS = {
     "filot/production/jwt-secret", "filot/production/session-secret", "filot/production/service-internal-key",
     "filot/production/database-url", "filot/production/redis", "filot/production/cf-r2", "filot/production/buli2",
     "filot/production/temporal", "filot/production/aws-account-id", "filot/production/stack-auth",
-    "filot/production/cf-account-id",
+    "filot/production/cf-account-id", "filot/production/epr",
 }
 
 
@@ -298,14 +306,14 @@ def test_env_template_lists_every_variable_without_values(params: ManifestParams
     names = {line[:-1] for line in lines}
     wanted = {k.name for s in load_secrets_manifest().secrets for k in s.keys}
     for key in aws_names.SERVICES:
-        c = container(load_task_definition(key, params))
-        wanted |= {e["name"] for e in c["environment"]} | {s["name"] for s in c["secrets"]}
+        for c in load_task_definition(key, params)["containerDefinitions"]:
+            wanted |= {e["name"] for e in c["environment"]} | {s["name"] for s in c["secrets"]}
     assert wanted <= names, f"missing from prod.env.template: {sorted(wanted - names)}"
 
 
 def test_image_versions_pin_two_revisions_per_repository() -> None:
     versions = load_image_versions()
-    assert set(versions) == {aws_names.BACKEND_REPOSITORY, aws_names.GPU_REPOSITORY}
+    assert set(versions) == set(aws_names.REPOSITORIES.values())
     for repo, v in versions.items():
         assert v.previous is not None and v.previous.digest != v.current.digest, f"{repo}: needs a distinct previous image"
 

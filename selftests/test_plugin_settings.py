@@ -148,7 +148,8 @@ def test_every_shipped_profile_follows_the_format(path):
 
 
 def test_the_private_sandbox_profile_follows_the_format(tmp_path):
-    sandbox = PrivateSandbox(tmp_path / "home", {"FILOT_SANDBOX_ALB_PORT": "1", "FILOT_SANDBOX_AWS_PORT": "2"}, -1)
+    sandbox = PrivateSandbox(tmp_path / "home", {"FILOT_SANDBOX_ALB_PORT": "1", "FILOT_SANDBOX_AWS_PORT": "2",
+                                                    "FILOT_SANDBOX_EPR_ALB_PORT": "3"}, -1)
     for mode in ("off", "plan", "auto"):
         assert load_profile(sandbox.profile(tmp_path / f"{mode}.toml", rollback=mode)).name == "selftest-sandbox"
 

@@ -14,7 +14,7 @@ from filot_gate.manifests import REPO_ROOT, ImageChoice, ManifestError, Manifest
 
 
 def service_names(key: str) -> tuple[str, str, str, str]:
-    """(cluster, service, family, container) of service ``key`` ("backend" or "ocr-gpu")."""
+    """(cluster, service, family, container) of service ``key`` ("backend", "ocr-gpu", "epr")."""
     if key not in SERVICES:
         raise DeployError(f"unknown service {key!r}; known: {', '.join(SERVICES)}")
     return SERVICES[key]

@@ -14,7 +14,7 @@ from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
 
 
-def _signal_tasks(pids: list[int], sig: signal.Signals) -> None:
+def signal_tasks(pids: list[int], sig: signal.Signals) -> None:
     """Each task runs in its own process group (its container): signal all of it."""
     for pid in pids:
         try:
@@ -37,7 +37,7 @@ def _freeze_worker(ctx: FaultContext) -> Saved:
     if not tasks:
         raise FaultError("ECS service filot-ocr-gpu-service: expected a running worker task to freeze, found none")
     pids, workers = [t["pid"] for t in tasks], _worker_ids(ctx)
-    _signal_tasks(pids, signal.SIGSTOP)
+    signal_tasks(pids, signal.SIGSTOP)
     ctx.wait(lambda: _live_heartbeats(ctx, workers), lambda live: not live,
              f"the heartbeats of {', '.join(workers)} expired (TTL {redis_keys.HEARTBEAT_TTL_S}s)",
              deadline_s=redis_keys.HEARTBEAT_TTL_S * 3)
@@ -45,7 +45,7 @@ def _freeze_worker(ctx: FaultContext) -> Saved:
 
 
 def _thaw_worker(ctx: FaultContext, saved: Saved) -> None:
-    _signal_tasks(saved.get("pids", []), signal.SIGCONT)
+    signal_tasks(saved.get("pids", []), signal.SIGCONT)
     workers = _worker_ids(ctx)
     ctx.wait(lambda: _live_heartbeats(ctx, workers), lambda live: len(live) == len(workers),
              f"heartbeats of {', '.join(workers)}", describe=lambda live: f"{len(live)}/{len(workers)} live")
@@ -55,7 +55,7 @@ def _freeze_backend(count: int | None):
     """Freeze ``count`` backend tasks (all when None) and wait until the ALB reports them unhealthy."""
     def act(ctx: FaultContext) -> Saved:
         tasks = ctx.tasks("backend")[:count]
-        _signal_tasks([t["pid"] for t in tasks], signal.SIGSTOP)
+        signal_tasks([t["pid"] for t in tasks], signal.SIGSTOP)
         ips = [t["ip"] for t in tasks]
         ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(ip) == "unhealthy" for ip in ips),
                  f"targets {', '.join(ips)} unhealthy (health checks time out)")
@@ -64,7 +64,7 @@ def _freeze_backend(count: int | None):
 
 
 def _thaw_backend(ctx: FaultContext, saved: Saved) -> None:
-    _signal_tasks(saved.get("pids", []), signal.SIGCONT)
+    signal_tasks(saved.get("pids", []), signal.SIGCONT)
     ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(t["ip"]) == "healthy" for t in ctx.tasks("backend")),
              "every backend task a healthy target")
 

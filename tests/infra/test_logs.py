@@ -1,16 +1,17 @@
 """Infra: the services' CloudWatch logs (seed 000 section 2 "Log group shows application startup
-logs", section 6 "Log groups ... set retention (90 days)", seed 002 section 7): both log groups exist
-with the retention policy, and every task of this deployment wrote its start-up line there."""
+logs", section 6 "Log groups ... set retention (90 days)", seed 002 section 7, seed 004 "View Container
+Logs"): the log groups exist with the retention policy, and every container of every task of this
+deployment wrote its start-up line there (EPR's API and its audit worker each in their own stream)."""
 
 from __future__ import annotations
 
 import pytest
 
 from filot_contract import aws_names
-from filot_contract.log_lines import STARTUP_MESSAGES
+from filot_contract.log_lines import startup_messages
 from filot_gate.checks import deployed_arn, service_name, task_id, tasks
 from filot_gate.polling import poll_until
-from filot_gate.task_logs import first_messages, task_stream
+from filot_gate.task_logs import TaskStream, first_messages, task_stream
 
 pytestmark = pytest.mark.infra
 
@@ -34,27 +35,29 @@ def test_log_group_exists_with_the_retention_policy(target, settings, group):
 @SERVICES
 def test_every_task_of_this_deployment_logged_its_startup_line(target, ecs, deploy_record, settings, service_key, evidence):
     expected = deployed_arn(deploy_record, service_key)
-    container, message = aws_names.SERVICES[service_key][3], STARTUP_MESSAGES[service_key]
+    messages = startup_messages(service_key)
     task_definition = ecs.describe_task_definition(taskDefinition=expected)["taskDefinition"]
     ours = [task_id(t) for t in tasks(ecs, service_key) if t["taskDefinitionArn"] == expected]
     assert ours, f"{service_name(service_key)}: expected running tasks of {expected}, found none"
-    streams = [task_stream(task_definition, container, tid) for tid in ours]
+    streams = {task_stream(task_definition, container, tid): message for tid in ours for container, message in messages.items()}
+    group = next(iter(streams)).group
     logs = target.client("logs")
 
-    def read() -> dict[str, list[str] | None]:
-        return {s.task_id: first_messages(logs, s) for s in streams}
+    def read() -> dict[TaskStream, list[str] | None]:
+        return {s: first_messages(logs, s) for s in streams}
 
-    def lacking(seen: dict[str, list[str] | None]) -> list[str]:
-        return [tid for tid, lines in seen.items() if not any(message in line for line in lines or [])]
+    def lacking(seen: dict[TaskStream, list[str] | None]) -> list[TaskStream]:
+        return [s for s, lines in seen.items() if not any(streams[s] in line for line in lines or [])]
 
-    seen = poll_until(read, lambda s: not lacking(s), awaited=f"start-up lines of {len(streams)} task(s) in {streams[0].group}",
+    seen = poll_until(read, lambda s: not lacking(s), awaited=f"start-up lines of {len(streams)} container(s) in {group}",
                       deadline_s=settings.profile.get("deadlines.logs_s", DEFAULT_LOG_DELIVERY_S),
                       describe=lambda s: f"{len(lacking(s))} without one")
-    evidence.add("first lines of each task's stream", {
-        f"{s.group} {s.stream}": (seen[s.task_id] or ["(stream does not exist)"])[:5] for s in streams})
-    missing = [f"{s.stream} ({'no such stream' if seen[s.task_id] is None else f'{len(seen[s.task_id])} lines, none a start-up line'})"
-               for s in streams if s.task_id in lacking(seen)]
+    evidence.add("first lines of each container's stream", {
+        f"{s.group} {s.stream}": (lines or ["(stream does not exist)"])[:5] for s, lines in seen.items()})
+    missing = [f"{s.stream} (expected {streams[s]!r}; "
+               f"{'no such stream' if seen[s] is None else f'{len(seen[s])} lines, none a start-up line'})"
+               for s in lacking(seen)]
     assert not missing, (
-        f"CloudWatch log group {streams[0].group}: expected a start-up line {message!r} from every task of"
+        f"CloudWatch log group {group}: expected a start-up line from every container of every task of"
         f" {expected.rsplit('/', 1)[-1]}; missing in: {'; '.join(missing)}"
     )

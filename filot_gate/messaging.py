@@ -1,0 +1,33 @@
+"""EPR's SNS topics and SQS audit queue (seed 004) as the gate finds them: ARNs built from the account
+and region, and the queue's depth as ``aws sqs get-queue-attributes`` shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from filot_contract import aws_names
+from filot_gate.checks import unless_absent
+
+#: What SQS answers for a queue that does not exist (query and JSON protocols).
+QUEUE_ABSENT = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
+def topic_arn(region: str, account_id: str, topic: str) -> str:
+    return f"arn:aws:sns:{region}:{account_id}:{topic}"
+
+
+def queue_arn(region: str, account_id: str, queue: str) -> str:
+    return f"arn:aws:sqs:{region}:{account_id}:{queue}"
+
+
+def audit_queue_url(sqs: Any) -> str | None:
+    """The audit queue's URL, None when it does not exist."""
+    found = unless_absent(lambda: sqs.get_queue_url(QueueName=aws_names.EPR_AUDIT_QUEUE), *QUEUE_ABSENT)
+    return found["QueueUrl"] if found else None
+
+
+def queue_depth(sqs: Any, url: str) -> dict[str, int]:
+    """Visible and in-flight messages of a queue."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return {"visible": int(attributes.get(names[0], 0)), "inFlight": int(attributes.get(names[1], 0))}

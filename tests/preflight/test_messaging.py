@@ -1,0 +1,38 @@
+"""Preflight: EPR's messaging exists as seed 004 "Prerequisites" 1 lists it: the document-vault and
+audit SNS topics, and the audit queue subscribed to the audit topic (the audit worker's only input)."""
+
+from __future__ import annotations
+
+import pytest
+
+from filot_contract import aws_names
+from filot_gate.checks import unless_absent
+from filot_gate.messaging import audit_queue_url, queue_arn, topic_arn
+
+pytestmark = pytest.mark.preflight
+
+
+@pytest.mark.parametrize("topic", [aws_names.EPR_DOCUMENT_TOPIC, aws_names.EPR_AUDIT_TOPIC])
+def test_sns_topic_exists(target, settings, aws_account_id, topic):
+    arn = topic_arn(settings.region, aws_account_id, topic)
+    found = unless_absent(lambda: target.client("sns").get_topic_attributes(TopicArn=arn), "NotFound")
+    assert found is not None, f"SNS topic {arn}: expected to exist (aws sns get-topic-attributes), got NotFound"
+
+
+def test_audit_queue_is_subscribed_to_the_audit_topic(target, settings, aws_account_id, evidence):
+    url = audit_queue_url(target.client("sqs"))
+    assert url, f"SQS queue {aws_names.EPR_AUDIT_QUEUE}: expected to exist (aws sqs get-queue-url), it does not"
+    topic = topic_arn(settings.region, aws_account_id, aws_names.EPR_AUDIT_TOPIC)
+    queue = queue_arn(settings.region, aws_account_id, aws_names.EPR_AUDIT_QUEUE)
+    pages = unless_absent(lambda: list(target.client("sns").get_paginator("list_subscriptions_by_topic")
+                                       .paginate(TopicArn=topic)), "NotFound")
+    assert pages is not None, f"SNS topic {topic}: expected to exist (aws sns list-subscriptions-by-topic), got NotFound"
+    subscriptions = [s for page in pages for s in page["Subscriptions"]]
+    evidence.add("aws sns list-subscriptions-by-topic", subscriptions)
+    confirmed = [s for s in subscriptions if s["Protocol"] == "sqs" and s["Endpoint"] == queue
+                 and s["SubscriptionArn"].startswith("arn:")]
+    seen = ", ".join(f"{s['Protocol']} {s['Endpoint']} ({s['SubscriptionArn'].rsplit(':', 1)[-1]})" for s in subscriptions)
+    assert confirmed, (
+        f"SNS topic {topic}: expected a confirmed sqs subscription delivering to {queue} (the audit worker's queue),"
+        f" got {seen or 'no subscriptions'}"
+    )
