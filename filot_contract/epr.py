@@ -31,9 +31,12 @@ def synthetic_audit_event(run_id: str) -> dict[str, Any]:
 def audit_event_of(body: str) -> dict[str, Any]:
     """The audit event in an SQS message body: raw, or inside the SNS envelope (``Message``) when the
     subscription does not set RawMessageDelivery. ``ValueError`` when it holds no event with an id."""
-    data = json.loads(body)
-    if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
-        data = json.loads(data["Message"])
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
+            data = json.loads(data["Message"])
+    except ValueError:
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("eventId"), str) or not data["eventId"]:
         raise ValueError(f"expected a JSON object with an eventId, got {body[:120]!r}")
     return data
