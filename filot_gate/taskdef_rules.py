@@ -38,7 +38,7 @@ def problems(described: Mapping[str, Any], service_key: str, manifest: SecretsMa
     if service_key == "ocr-gpu":
         found += _gpu_problems(containers)
     if service_key == "epr":
-        found += _epr_problems(containers)
+        found += _epr_resource_problems(described) + _epr_problems(containers)
     return found
 
 
@@ -92,6 +92,18 @@ EPR_REQUIRED_VARIABLES = {
 }
 #: The port the EPR API listens on behind its load balancer (seed 004 "Architecture Overview").
 EPR_API_PORT = 8080
+#: The task size seed 004 allocates by default ("Task Resource Allocation"), which it only ever raises.
+EPR_MIN_TASK_SIZE = {"cpu": 512, "memory": 1024}
+
+
+def _epr_resource_problems(described: Mapping[str, Any]) -> list[str]:
+    """The task is at least seed 004's 512 CPU units and 1024 MiB, shared by the API and its worker."""
+    found = []
+    for key, least in EPR_MIN_TASK_SIZE.items():
+        value = str(described.get(key) or "")
+        if not value.isdigit() or int(value) < least:
+            found.append(f"task {key}: expected at least {least}, got {value or 'none'}")
+    return found
 
 
 def _epr_problems(containers: list[Mapping[str, Any]]) -> list[str]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from filot_contract import aws_names, documents, metrics, redis_keys
+from filot_gate import taskdef_rules
 from filot_gate.manifests import (
     REPO_ROOT,
     ManifestError,
@@ -337,3 +339,33 @@ def test_runbook_and_wrappers_name_the_gate_commands() -> None:
     for script in ("scripts/deploy-backend.sh", "scripts/deploy-ocr-gpu.sh", "scripts/ops/requeue_stuck_jobs.sh"):
         path: Path = REPO_ROOT / script
         assert path.stat().st_mode & 0o111 and "-m filot_gate.deploy" in path.read_text(), script
+
+
+def _described_epr_task(params: ManifestParams, change: Callable[[dict], None]) -> dict:
+    """EPR's task definition as ECS would describe it, after ``change``."""
+    described = load_task_definition("epr", params)
+    change(described)
+    return described
+
+
+def _by_name(described: dict, name: str) -> dict:
+    return next(c for c in described["containerDefinitions"] if c["name"] == name)
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda t: None, None),
+    (lambda t: _by_name(t, "audit-worker").update(essential=True), "container audit-worker: expected essential false"),
+    (lambda t: _by_name(t, "audit-worker").update(image="elsewhere/omen-epr:old"),
+     "container audit-worker: expected the image of omen-epr"),
+    (lambda t: _by_name(t, "omen-epr").update(portMappings=[{"containerPort": 80}]),
+     "container omen-epr: expected containerPort 8080, got [80]"),
+    (lambda t: _by_name(t, "omen-epr")["secrets"].pop(), "container omen-epr: required variables EPR_REDIS_TOKEN not set"),
+    (lambda t: t.update(memory="512"), "task memory: expected at least 1024, got 512"),
+    (lambda t: t["containerDefinitions"].pop(), "expected containers omen-epr, audit-worker, the task definition has omen-epr"),
+], ids=["manifest", "worker-essential", "worker-other-image", "api-port", "variable-missing", "memory", "worker-absent"])
+def test_epr_task_rules(params: ManifestParams, change: Callable[[dict], None], problem: str | None) -> None:
+    found = taskdef_rules.problems(_described_epr_task(params, change), "epr", load_secrets_manifest())
+    if problem is None:
+        assert found == []
+    else:
+        assert any(problem in f for f in found), f"expected a problem containing {problem!r}, got {found}"
