@@ -34,6 +34,13 @@ EPR_QUEUE_POLICY = "SQSAccess"
 EPR_DOCUMENT_TOPIC = "epr-document-events"
 EPR_AUDIT_TOPIC = "epr-audit-events"
 EPR_AUDIT_QUEUE = "epr-audit-events-queue"
+#: Where the audit worker's queue moves a message it could not handle after a few receives.
+EPR_AUDIT_DEAD_LETTER_QUEUE = "epr-audit-events-dlq"
+#: Security groups of EPR's load balancer and of its tasks (seed 004 "Restrict security group rules").
+EPR_LB_SECURITY_GROUP = "omen-epr-lb"
+EPR_TASKS_SECURITY_GROUP = "omen-epr-tasks"
+#: The port the EPR API listens on behind its load balancer (seed 004 "Architecture Overview").
+EPR_API_PORT = 8080
 IAM_ROLES = (
     "ecsTaskExecutionRole",
     "ecsInstanceRole",

@@ -1,6 +1,6 @@
 """Whether an IAM role's own policies allow an action on a resource, read as IAM reads them: allowed
-when a statement allows it and none denies it; ``*`` and ``?`` match in actions and resources, and
-actions ignore case. An Allow with a ``Condition`` is not counted (the gate cannot know the request's
+when a statement allows it and none denies it; ``*`` and ``?`` match in actions and resources, actions
+ignore case, and ``NotAction``/``NotResource`` apply to everything they do not list. An Allow with a ``Condition`` is not counted (the gate cannot know the request's
 context), a Deny with one is: the answer errs towards "not allowed", never the other way.
 """
 
@@ -33,13 +33,53 @@ def allows(documents: Iterable[Mapping[str, Any]], action: str, resource: str) -
 
 
 def _matches(statement: Mapping[str, Any], action: str, resource: str) -> bool:
-    actions = _as_list(statement.get("Action"))
-    resources = _as_list(statement.get("Resource"))
-    return (any(fnmatchcase(action.lower(), a.lower()) for a in actions)
-            and any(fnmatchcase(resource, r) for r in resources))
+    """The statement applies: its Action (or everything but its NotAction) and its Resource (or NotResource)."""
+    def listed(key: str, value: str, fold: bool) -> bool:
+        patterns = _as_list(statement.get(key)) if key in statement else _as_list(statement.get(f"Not{key}"))
+        hit = any(fnmatchcase(value.lower(), p.lower()) if fold else fnmatchcase(value, p) for p in patterns)
+        return hit if key in statement else (f"Not{key}" in statement and not hit)
+
+    return listed("Action", action, fold=True) and listed("Resource", resource, fold=False)
 
 
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def lets_service_send(document: Mapping[str, Any], service: str, action: str, resource: str, source_arn: str) -> bool:
+    """A resource policy (an SQS queue's) lets AWS service ``service`` (``sns.amazonaws.com``) do ``action``
+    on ``resource`` on behalf of ``source_arn``: an Allow for that principal whose conditions, if any, are
+    only ``aws:SourceArn`` comparisons that the source matches; no Deny for it."""
+    statements = [s for s in _as_list(document.get("Statement")) if _names_principal(s, service)
+                  and _matches(s, action, resource)]
+    if any(s.get("Effect") == "Deny" for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and _source_allowed(s.get("Condition") or {}, source_arn) for s in statements)
+
+
+def _names_principal(statement: Mapping[str, Any], service: str) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    if not isinstance(principal, Mapping):
+        return False
+    return service in _as_list(principal.get("Service")) or "*" in _as_list(principal.get("AWS"))
+
+
+#: Condition operators that compare aws:SourceArn exactly, and those that match it with wildcards.
+_EXACT, _LIKE = ("ArnEquals", "StringEquals"), ("ArnLike", "StringLike")
+
+
+def _source_allowed(condition: Mapping[str, Any], source_arn: str) -> bool:
+    for operator, tests in condition.items():
+        if operator not in _EXACT + _LIKE or not isinstance(tests, Mapping):
+            return False  # a condition the gate cannot judge: not counted
+        for key, values in tests.items():
+            if key.lower() != "aws:sourcearn":
+                return False
+            match = (lambda v: v == source_arn) if operator in _EXACT else (lambda v: fnmatchcase(source_arn, v))
+            if not any(match(v) for v in _as_list(values)):
+                return False
+    return True

@@ -236,9 +236,13 @@ def load_clusters(params: ManifestParams, root: Path = REPO_ROOT) -> list[dict[s
 
 
 def load_messaging(params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:
-    """EPR's SNS topics (``create-topic`` inputs), SQS queues (``create-queue``) and the topic -> queue
-    subscriptions (``subscribe``) of seed 004."""
-    return render(read_json(MESSAGING_FILE, root), params, MESSAGING_FILE)
+    """EPR's SNS topics (``create-topic`` inputs), SQS queues (``create-queue``; the file keeps the access
+    and redrive policies as objects, SQS wants them as strings) and the topic -> queue subscriptions
+    (``subscribe``) of seed 004."""
+    messaging = render(read_json(MESSAGING_FILE, root), params, MESSAGING_FILE)
+    for queue in messaging["queues"]:
+        queue["Attributes"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in queue.get("Attributes", {}).items()}
+    return messaging
 
 
 SecurityGroupPart = Literal["group", "rules"]

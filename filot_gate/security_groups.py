@@ -1,5 +1,5 @@
 """Security group rules as an operator reads them (``aws ec2 describe-security-groups``): one rule per
-port range and source, with what it opens and to whom, in words."""
+port range and its peers, with what it opens and to whom, in words."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ class Rule:
     protocol: str
     from_port: int | None
     to_port: int | None
-    #: the peers: CIDR ranges, prefix lists or security group ids
+    #: the peers: CIDR ranges, prefix lists and security group ids
     peers: tuple[str, ...]
-    #: whether every peer is a security group (no address range)
-    from_groups_only: bool
 
     def only_port(self, port: int) -> bool:
         """The rule opens exactly tcp ``port``."""
@@ -33,16 +31,33 @@ class Rule:
         return f"{what} with {', '.join(self.peers) or 'nobody'} ({self.group_id})"
 
 
-def rules_of(ec2: Any, group_ids: list[str]) -> tuple[list[Rule], list[Rule]]:
-    """(ingress, egress) rules of the groups."""
+@dataclass(frozen=True)
+class GroupRules:
+    """Every rule of a set of groups (the groups an ECS service places its tasks in)."""
+
+    group_ids: tuple[str, ...]
+    vpc_ids: tuple[str, ...]
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+
+
+def rules_of(ec2: Any, group_ids: list[str]) -> GroupRules:
     groups = ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
-    return ([_rule(g["GroupId"], p) for g in groups for p in g["IpPermissions"]],
-            [_rule(g["GroupId"], p) for g in groups for p in g["IpPermissionsEgress"]])
+    return GroupRules(tuple(group_ids), tuple(sorted({g["VpcId"] for g in groups})),
+                      tuple(_rule(g["GroupId"], p) for g in groups for p in g["IpPermissions"]),
+                      tuple(_rule(g["GroupId"], p) for g in groups for p in g["IpPermissionsEgress"]))
 
 
-def _rule(group_id: str, permission: dict[str, Any]) -> Rule:
-    ranges = [r["CidrIp"] for r in permission.get("IpRanges", [])] + [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
-    prefixes = [p["PrefixListId"] for p in permission.get("PrefixListIds", [])]
-    groups = [p["GroupId"] for p in permission.get("UserIdGroupPairs", [])]
-    return Rule(group_id, str(permission.get("IpProtocol")), permission.get("FromPort"), permission.get("ToPort"),
-                tuple(ranges + prefixes + groups), bool(groups) and not ranges and not prefixes)
+def group_id(ec2: Any, name: str, vpc_ids: tuple[str, ...]) -> str | None:
+    """The id of the group called ``name`` in one of the VPCs, None when there is none."""
+    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]},
+                                                  {"Name": "vpc-id", "Values": list(vpc_ids)}])["SecurityGroups"]
+    return found[0]["GroupId"] if found else None
+
+
+def _rule(group: str, permission: dict[str, Any]) -> Rule:
+    peers = ([r["CidrIp"] for r in permission.get("IpRanges", [])]
+             + [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
+             + [p["PrefixListId"] for p in permission.get("PrefixListIds", [])]
+             + [p["GroupId"] for p in permission.get("UserIdGroupPairs", [])])
+    return Rule(group, str(permission.get("IpProtocol")), permission.get("FromPort"), permission.get("ToPort"), tuple(peers))

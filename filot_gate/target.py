@@ -148,9 +148,6 @@ class Target:
         """The EPR API through its load balancer (seed 004 "Health Check Endpoint")."""
         import httpx
 
-        if not self.settings.epr_api_url:
-            raise TargetUnavailable(f"no EPR API URL to check: set [epr] api_url in profile {self.settings.profile.path}"
-                                    " or the environment variable FILOT_EPR_API_URL")
         return httpx.Client(base_url=self.settings.epr_api_url, timeout=httpx.Timeout(20.0, connect=5.0))
 
 

@@ -90,15 +90,16 @@ EPR_REQUIRED_VARIABLES = {
     aws_names.EPR_CONTAINER: ("EPR_DATABASE_URL", "EPR_REDIS_URL", "EPR_REDIS_TOKEN", "EPR_DOCUMENT_VAULT_TOPIC_ARN"),
     aws_names.EPR_WORKER_CONTAINER: ("EPR_DATABASE_URL", "EPR_AUDIT_SQS_URL"),
 }
-#: The port the EPR API listens on behind its load balancer (seed 004 "Architecture Overview").
-EPR_API_PORT = 8080
 #: The task size seed 004 allocates by default ("Task Resource Allocation"), which it only ever raises.
 EPR_MIN_TASK_SIZE = {"cpu": 512, "memory": 1024}
 
 
 def _epr_resource_problems(described: Mapping[str, Any]) -> list[str]:
-    """The task is at least seed 004's 512 CPU units and 1024 MiB, shared by the API and its worker."""
-    found = []
+    """The task runs as EPR's task role (the one whose SQS and SNS rights preflight checks) and is at least
+    seed 004's 512 CPU units and 1024 MiB, shared by the API and its worker."""
+    role = str(described.get("taskRoleArn") or "")
+    found = [] if role.endswith(f":role/{aws_names.EPR_TASK_ROLE}") else [
+        f"taskRoleArn: expected role {aws_names.EPR_TASK_ROLE}, got {role or 'none'}"]
     for key, least in EPR_MIN_TASK_SIZE.items():
         value = str(described.get(key) or "")
         if not value.isdigit() or int(value) < least:
@@ -119,8 +120,13 @@ def _epr_problems(containers: list[Mapping[str, Any]]) -> list[str]:
     if not api.get("essential", True):
         found.append(f"container {aws_names.EPR_CONTAINER}: expected essential true, got false")
     ports = sorted(p.get("containerPort") for p in api.get("portMappings", []))
-    if EPR_API_PORT not in ports:
-        found.append(f"container {aws_names.EPR_CONTAINER}: expected containerPort {EPR_API_PORT}, got {ports or 'none'}")
+    if aws_names.EPR_API_PORT not in ports:
+        found.append(f"container {aws_names.EPR_CONTAINER}: expected containerPort {aws_names.EPR_API_PORT},"
+                     f" got {ports or 'none'}")
+    health = " ".join((api.get("healthCheck") or {}).get("command", []))
+    if aws_names.EPR_HEALTH_CHECK_PATH not in health:
+        found.append(f"container {aws_names.EPR_CONTAINER}: expected a health check on {aws_names.EPR_HEALTH_CHECK_PATH},"
+                     f" got {health or 'none'}")
     if worker.get("essential", True):
         found.append(f"container {aws_names.EPR_WORKER_CONTAINER}: expected essential false (its exit must not stop"
                      " the API), got true")

@@ -118,7 +118,7 @@ def down(config: SandboxConfig) -> int:
         print(f"{managed.name:<11} {'stopped' if managed.stop(deadline_s=30) else 'not running'}")
     for service in (status or {}).get("services", {}).values():
         for task in service["tasks"]:
-            for pid in [task["pid"], *(c["pid"] for c in task.get("containers", {}).values())]:
+            for pid in [task["pid"], *(c["pid"] for c in task.get("sidecars", {}).values())]:
                 if is_alive(pid):  # a container left behind by a controller that was killed
                     stop_process_group(pid, deadline_s=10)
                     print(f"task        stopped orphan pid {pid}")

@@ -90,6 +90,8 @@ class LocalTask:
     #: the target health check answer last counted (each check counts once, however many ticks see it)
     target_answer: Answer | None = None
     sidecars: list[Sidecar] = field(default_factory=list)
+    #: the route the main container's health check asks
+    health_path: str = aws_names.HEALTH_CHECK_PATH
 
 
 def _now() -> datetime:
@@ -180,6 +182,14 @@ class ServiceRunner:
 
     def _reap_sidecars(self, task: LocalTask) -> None:
         """A container beside the main one that exited is STOPPED with its exit code; the task runs on."""
+        for sidecar in self._record_sidecar_exits(task):
+            log.warning("container %s of task %s (%s) exited with code %d%s", sidecar.name, ecs_events.short(task.arn),
+                        self.service_name, sidecar.exit_code,
+                        "" if sidecar.essential else "; not essential, the task keeps running")
+
+    def _record_sidecar_exits(self, task: LocalTask) -> list[Sidecar]:
+        """Mark each newly exited container beside the main one STOPPED with its own exit code; those are returned."""
+        exited = []
         for sidecar in task.sidecars:
             if sidecar.exit_code is not None or (code := _exit_code(sidecar.process)) is None:
                 continue
@@ -187,14 +197,14 @@ class ServiceRunner:
             container = next((c for c in self._moto_task(task).containers if c.name == sidecar.name), None)
             if container is not None:
                 container.last_status, container.exitCode = "STOPPED", code
-            log.warning("container %s of task %s (%s) exited with code %d%s", sidecar.name, ecs_events.short(task.arn),
-                        self.service_name, code, "" if sidecar.essential else "; not essential, the task keeps running")
+            exited.append(sidecar)
+        return exited
 
     def _check_health(self, service: Any) -> None:
         """Main-container health from its health check's route; target health from the target group's own check."""
         group = self.backends.target_group() if self.key == "backend" else None
         for task in self.tasks.values():
-            answer = self.probe.latest(f"http://{task.ip}:{self.config.container_port}{self._health_path(task)}")
+            answer = self.probe.latest(f"http://{task.ip}:{self.config.container_port}{task.health_path}")
             task.healthy = bool(answer and answer.matches())
             moto_task = self._moto_task(task)
             moto_task.health_status = "UNKNOWN" if answer is None else ("HEALTHY" if task.healthy else "UNHEALTHY")
@@ -263,7 +273,8 @@ class ServiceRunner:
         task_definition = self.ecs.describe_task_definition(task_definition_arn)
         ip = self._free_ip()
         moto_task = self._register_task(service, task_definition, ip)
-        try:  # the ECS agent resolves every container's secrets before it starts any of them
+        try:  # the ECS agent pulls every image and resolves every secret before it starts any container
+            commands = {c["name"]: _command(c) for c in task_definition.container_definitions}
             envs = {c["name"]: self._environment(c, task_definition_arn, moto_task.id, ip)
                     for c in task_definition.container_definitions}
         except TaskStartFailed as exc:
@@ -273,14 +284,15 @@ class ServiceRunner:
             log.warning("task %s of %s did not start: %s", moto_task.id, self.service_name, exc)
             return
         main = next(c for c in task_definition.container_definitions if c["name"] == self.container)
-        process, log_path = self._run_container(main, envs[main["name"]], f"{moto_task.id}.log")
+        process, log_path = self._run_container(commands[main["name"]], envs[main["name"]], f"{moto_task.id}.log")
         group, stream = _log_destination(main, moto_task.id)
-        task = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path, group, stream)
+        task = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path, group, stream,
+                         health_path=_health_path(main))
         for container in task_definition.container_definitions:
             if container["name"] != self.container:
-                sidecar, sidecar_log = self._run_container(container, envs[container["name"]],
-                                                           f"{moto_task.id}.{container['name']}.log")
-                task.sidecars.append(Sidecar(container["name"], container.get("essential", True), sidecar, sidecar_log,
+                name = container["name"]
+                sidecar, sidecar_log = self._run_container(commands[name], envs[name], f"{moto_task.id}.{name}.log")
+                task.sidecars.append(Sidecar(name, container.get("essential", True), sidecar, sidecar_log,
                                              *_log_destination(container, moto_task.id)))
         self.tasks[moto_task.task_arn] = task
         moto_task.last_status = "PENDING"
@@ -291,23 +303,14 @@ class ServiceRunner:
         self._register_target(service, task)
         log.info("started task %s of %s on %s (%s)", moto_task.id, self.service_name, ip, task_definition_arn.rsplit("/", 1)[-1])
 
-    def _run_container(self, container: dict, env: dict[str, str], log_name: str) -> tuple[subprocess.Popen, Path]:
+    def _run_container(self, command: list[str], env: dict[str, str], log_name: str) -> tuple[subprocess.Popen, Path]:
         """One container as a process in its own process group, its output appended to its log file."""
         log_path = self.config.logs_dir / self.key / log_name
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
-            process = subprocess.Popen(command_for(container["image"], container.get("command")), stdout=out,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT,
-                                       start_new_session=True)
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                       cwd=REPO_ROOT, start_new_session=True)
         return process, log_path
-
-    def _health_path(self, task: LocalTask) -> str:
-        """The route the main container's health check asks (``curl -f http://localhost:8080/healthz``)."""
-        task_definition = self.ecs.describe_task_definition(task.task_definition_arn)
-        main = next(c for c in task_definition.container_definitions if c["name"] == self.container)
-        command = " ".join((main.get("healthCheck") or {}).get("command", []))
-        found = re.search(r"localhost:\d+(/\S*)", command)
-        return found[1] if found else aws_names.HEALTH_CHECK_PATH
 
     def _register_task(self, service: Any, task_definition: Any, ip: str) -> Any:
         """Record the task in moto as ECS would: on the service's network, on a container instance for EC2."""
@@ -381,6 +384,7 @@ class ServiceRunner:
 
     def _stop(self, task: LocalTask, reason: str, service: Any, stop_code: str = "ServiceSchedulerInitiated") -> None:
         _stop_containers(task)
+        self._record_sidecar_exits(task)  # each keeps its own exit code; the main container's is the task's
         self._forget(task, reason, service, stop_code=stop_code, exit_code=_exit_code(task.process))
 
     def _forget(self, task: LocalTask, reason: str, service: Any, stop_code: str, exit_code: int | None) -> None:
@@ -532,6 +536,21 @@ def _container(task_definition: Any, definition: dict) -> Any:
     return container
 
 
+def _command(container: dict) -> list[str]:
+    """The container's program; an image the sandbox has no program for fails the task as a bad image would."""
+    try:
+        return command_for(container["image"], container.get("command"))
+    except ValueError as exc:
+        raise TaskStartFailed(f"CannotPullContainerError: {exc}") from None
+
+
+def _health_path(container: dict) -> str:
+    """The route a container's health check asks (``curl -f http://localhost:8080/healthz``)."""
+    command = " ".join((container.get("healthCheck") or {}).get("command", []))
+    found = re.search(r"localhost:\d+(/\S*)", command)
+    return found[1] if found else aws_names.HEALTH_CHECK_PATH
+
+
 def _exit_code(process: subprocess.Popen) -> int | None:
     """A container's exit code, None while it runs; killed by signal N, it reports 128 + N (137 for KILL)."""
     code = process.poll()
@@ -539,16 +558,20 @@ def _exit_code(process: subprocess.Popen) -> int | None:
 
 
 def _stop_containers(task: LocalTask) -> None:
-    """SIGTERM each container's process group (after SIGCONT: a container frozen by a fault must take it), then KILL."""
-    for process in [task.process, *(s.process for s in task.sidecars)]:
-        _resume(process.pid)
+    """Stop every running container together, as ECS does: SIGCONT (a container frozen by a fault must take
+    its SIGTERM) and SIGTERM to each process group, then wait for each, KILL after the deadline."""
+    running = [p for p in [task.process, *(s.process for s in task.sidecars)] if p.poll() is None]
+    for process in running:
+        _signal_group(process.pid, signal.SIGCONT)
+        _signal_group(process.pid, signal.SIGTERM)
+    for process in running:
         stop_process_group(process.pid, deadline_s=15)
         if process.poll() is None:
             process.wait(timeout=5)
 
 
-def _resume(pid: int) -> None:
+def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
-        os.killpg(pid, signal.SIGCONT)
+        os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass

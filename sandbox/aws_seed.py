@@ -410,7 +410,10 @@ def _messaging(aws: _Clients, result: SeedResult) -> None:
     sns, sqs = aws.client("sns"), aws.client("sqs")
     spec = load_messaging(result.params)
     result.topics += [sns.create_topic(**topic)["TopicArn"] for topic in spec["topics"]]
-    result.queues = [sqs.create_queue(**queue)["QueueUrl"] for queue in spec["queues"]]
+    for queue in spec["queues"]:  # created by name, then given the manifest's attributes: a re-seed converges
+        url = sqs.create_queue(QueueName=queue["QueueName"], tags=queue.get("tags", {}))["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=queue["Attributes"])
+        result.queues.append(url)
     for subscription in spec["subscriptions"]:
         live = sns.list_subscriptions_by_topic(TopicArn=subscription["TopicArn"])["Subscriptions"]
         if not any(s["Protocol"] == subscription["Protocol"] and s["Endpoint"] == subscription["Endpoint"] for s in live):

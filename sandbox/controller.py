@@ -176,7 +176,7 @@ def _write_status(config: SandboxConfig, runners: list) -> None:
                 "tasks": [{"task": t.arn.rsplit("/", 1)[-1], "taskDefinition": t.task_definition_arn, "ip": t.ip,
                            "pid": t.process.pid, "healthy": t.healthy, "log": str(t.log_path),
                            "logGroup": t.log_group, "logStream": t.log_stream,
-                           "containers": {s.name: {"pid": s.process.pid, "exitCode": s.exit_code, "log": str(s.log_path),
+                           "sidecars": {s.name: {"pid": s.process.pid, "exitCode": s.exit_code, "log": str(s.log_path),
                                                    "logStream": s.log_stream} for s in t.sidecars}}
                           for t in r.tasks.values()],
             }

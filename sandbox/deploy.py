@@ -20,7 +20,8 @@ from sandbox.config import SandboxConfig
 
 #: A value each service refuses at start-up: its tasks exit and the deployment fails.
 #: (Not PORT: the agent sets each task's port itself, as awsvpc networking fixes the container's.)
-BAD_ENVIRONMENT = {"backend": {"AI_SCORE_THRESHOLD_AUTO_APPROVE": "not-a-number"}, "ocr-gpu": {"OCR_GPU_CONCURRENCY": "0"}}
+BAD_ENVIRONMENT = {"backend": {"AI_SCORE_THRESHOLD_AUTO_APPROVE": "not-a-number"}, "ocr-gpu": {"OCR_GPU_CONCURRENCY": "0"},
+                   "epr": {"EPR_LOG_LEVEL": "LOUD"}}
 
 
 def _client(config: SandboxConfig, name: str) -> Any:

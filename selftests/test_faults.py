@@ -167,9 +167,15 @@ def audit_topic_endpoints(box: Box) -> list[str]:
     return [s["Endpoint"].rsplit(":", 1)[-1] for s in box.aws("sns").list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]]
 
 
+def audit_queue_attributes(box: Box) -> dict[str, str]:
+    sqs = box.aws("sqs")
+    url = sqs.get_queue_url(QueueName=aws_names.EPR_AUDIT_QUEUE)["QueueUrl"]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+
 def epr_tasks_group(box: Box) -> dict:
     ec2 = box.aws("ec2")
-    return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["omen-epr-tasks"]}])["SecurityGroups"][0]
+    return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [aws_names.EPR_TASKS_SECURITY_GROUP]}])["SecurityGroups"][0]
 
 
 def epr_task_role_policies(box: Box) -> list[str]:
@@ -187,7 +193,7 @@ def audit_worker_containers(box: Box) -> list[tuple[str, str, int | None]]:
 
 def audit_worker_stopped(box: Box) -> list[bool]:
     """Whether each audit worker process is stopped by a signal (state T in /proc)."""
-    pids = [t["containers"][aws_names.EPR_WORKER_CONTAINER]["pid"] for t in box.tasks("epr")]
+    pids = [t["sidecars"][aws_names.EPR_WORKER_CONTAINER]["pid"] for t in box.tasks("epr")]
     return [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T" for pid in pids]
 
 
@@ -269,6 +275,7 @@ SEEN: dict[str, Seen] = {
     "audit-worker-killed": Seen(audit_worker_containers, [("RUNNING", "STOPPED", 137)], [("RUNNING", "RUNNING", None)]),
     "audit-worker-frozen": Seen(audit_worker_stopped, [True], [False]),
     "epr-api-unhealthy": Seen(epr_health, 503, 200),
+    "audit-queue-closed-to-the-topic": Seen(lambda b: "Policy" in audit_queue_attributes(b), False, True),
     "epr-api-open-to-the-internet": Seen(lambda b: [r["CidrIp"] for p in epr_tasks_group(b)["IpPermissions"] for r in p["IpRanges"]],
                                          ["0.0.0.0/0"], []),
     "epr-egress-open": Seen(lambda b: sorted(str(p.get("FromPort", "all")) for p in epr_tasks_group(b)["IpPermissionsEgress"]),

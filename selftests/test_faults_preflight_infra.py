@@ -180,6 +180,8 @@ FAULTS = [
           f"SNS topic arn:aws:sns:ap-southeast-2:070017891928:{aws_names.EPR_DOCUMENT_TOPIC}: expected to exist"),
     Fault("audit-queue-unsubscribed", "preflight", ("test_messaging.py::test_audit_queue_is_subscribed_to_the_audit_topic",),
           f"expected a confirmed sqs subscription delivering to arn:aws:sqs:ap-southeast-2:070017891928:{aws_names.EPR_AUDIT_QUEUE}"),
+    Fault("audit-queue-closed-to-the-topic", "preflight", ("test_messaging.py::test_audit_queue_lets_the_audit_topic_deliver",),
+          "got no policy"),
     Fault("epr-api-open-to-the-internet", "preflight",
           ("test_network.py::test_epr_api_takes_port_8080_from_its_load_balancer_only",), "also open: tcp 8080 with 0.0.0.0/0"),
     Fault("epr-egress-open", "preflight",

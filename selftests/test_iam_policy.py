@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from filot_gate.iam_policy import allows
+from filot_gate.iam_policy import allows, lets_service_send
 
 QUEUE = "arn:aws:sqs:ap-southeast-2:123456789012:epr-audit-events-queue"
 
@@ -32,3 +32,29 @@ def test_allows_reads_policies_as_iam_does(statements, expected):
 def test_a_single_statement_object_counts_like_a_list():
     document = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": QUEUE}}
     assert allows([document], "sqs:ReceiveMessage", QUEUE)
+
+
+def test_a_deny_of_everything_but_another_service_applies():
+    statements = [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+                  {"Effect": "Deny", "NotAction": "sns:*", "Resource": "*"}]
+    assert not allows([policy(*statements)], "sqs:ReceiveMessage", QUEUE)
+    assert allows([policy({"Effect": "Allow", "Action": "sqs:*", "NotResource": QUEUE + "-dlq"})], "sqs:ReceiveMessage", QUEUE)
+
+
+TOPIC = "arn:aws:sns:ap-southeast-2:123456789012:epr-audit-events"
+SNS = "sns.amazonaws.com"
+
+
+@pytest.mark.parametrize("statement, expected", [
+    ({"Effect": "Allow", "Principal": {"Service": SNS}, "Action": "sqs:SendMessage", "Resource": QUEUE,
+      "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC}}}, True),
+    ({"Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": QUEUE,
+      "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:123456789012:*"}}}, True),
+    ({"Effect": "Allow", "Principal": {"Service": SNS}, "Action": "sqs:SendMessage", "Resource": QUEUE,
+      "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC + "-other"}}}, False),
+    ({"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": QUEUE}, False),
+    ({"Effect": "Allow", "Principal": {"Service": SNS}, "Action": "sqs:SendMessage", "Resource": QUEUE,
+      "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}, False),
+], ids=["exact", "like", "other-topic", "other-service", "unjudged-condition"])
+def test_a_queue_policy_lets_the_topic_deliver_as_sqs_reads_it(statement, expected):
+    assert lets_service_send(policy(statement), SNS, "sqs:SendMessage", QUEUE, TOPIC) is expected

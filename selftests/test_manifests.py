@@ -362,7 +362,11 @@ def _by_name(described: dict, name: str) -> dict:
     (lambda t: _by_name(t, "omen-epr")["secrets"].pop(), "container omen-epr: required variables EPR_REDIS_TOKEN not set"),
     (lambda t: t.update(memory="512"), "task memory: expected at least 1024, got 512"),
     (lambda t: t["containerDefinitions"].pop(), "expected containers omen-epr, audit-worker, the task definition has omen-epr"),
-], ids=["manifest", "worker-essential", "worker-other-image", "api-port", "variable-missing", "memory", "worker-absent"])
+    (lambda t: t.update(taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/ecsTaskRole"), "taskRoleArn: expected role omenEprTaskRole"),
+    (lambda t: _by_name(t, "omen-epr")["healthCheck"].update(command=["CMD-SHELL", "curl -f http://localhost:8080/ || exit 1"]),
+     "container omen-epr: expected a health check on /healthz"),
+], ids=["manifest", "worker-essential", "worker-other-image", "api-port", "variable-missing", "memory", "worker-absent",
+        "task-role", "health-check"])
 def test_epr_task_rules(params: ManifestParams, change: Callable[[dict], None], problem: str | None) -> None:
     found = taskdef_rules.problems(_described_epr_task(params, change), "epr", load_secrets_manifest())
     if problem is None:

@@ -1,8 +1,8 @@
 """The audit worker: a small loop that long-polls the audit queue, logs each audit event it consumed
 (``filot_contract.epr.AUDIT_CONSUMED``) and deletes it.
 
-A message that holds no audit event is left on the queue (its redrive policy moves it aside), so
-nothing is lost. SIGTERM while waiting on the queue stops at once; while handling a batch, after it.
+A message that holds no audit event is left on the queue (after a few receives its redrive policy moves
+it to the dead-letter queue), so nothing is lost. SIGTERM while waiting on the queue stops at once; while handling a batch, after it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class AuditConsumer:
         from botocore.config import Config
 
         self.settings = settings
-        self.sqs: Any = boto3.client("sqs", config=Config(connect_timeout=5, read_timeout=settings.wait_time_s + 10,
+        # endpoint_url None: the AWS_ENDPOINT_URL of the task's environment, else the region's SQS
+        self.sqs: Any = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url, config=Config(connect_timeout=5, read_timeout=settings.wait_time_s + 10,
                                                           retries={"mode": "standard", "max_attempts": 3}))
         self.busy = False
         self.stopping = False
@@ -61,7 +62,11 @@ class AuditConsumer:
                 continue
             self.busy = True
             for message in messages:
-                self.handle(message)
+                try:
+                    self.handle(message)
+                except Exception as error:  # one message's failure (a delete refused): it comes back after its timeout
+                    log.error("audit_consumer could not handle a message; it returns after its visibility timeout",
+                              extra=fields(messageId=message.get("MessageId"), problem=f"{type(error).__name__}: {error}"))
             self.busy = False
         log.info("audit_consumer stopped")
         return 0

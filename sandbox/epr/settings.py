@@ -25,8 +25,15 @@ def _postgres_url(value: SecretStr) -> SecretStr:
 
 def _https_url(value: str) -> str:
     parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("expected an https:// URL with a host")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("expected an http(s) URL with a host")
+        raise ValueError("expected an http(s):// URL with a host")
     return value
 
 
@@ -57,3 +64,5 @@ class AuditWorkerSettings(_Common):
     max_messages: int = Field(5, ge=1, le=10, validation_alias="EPR_AUDIT_SQS_MAX_MESSAGES")
     wait_time_s: int = Field(20, ge=0, le=20, validation_alias="EPR_AUDIT_SQS_WAIT_TIME")
     visibility_timeout_s: int = Field(60, ge=0, le=43200, validation_alias="EPR_AUDIT_SQS_VISIBILITY_TIMEOUT")
+    #: The AWS endpoint (the sandbox's moto): required, so that a worker started by hand never reaches AWS itself.
+    aws_endpoint_url: Annotated[str, AfterValidator(_http_url)] = Field(validation_alias="AWS_ENDPOINT_URL")

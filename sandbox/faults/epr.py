@@ -12,7 +12,7 @@ import httpx
 
 from filot_contract import aws_names
 from filot_gate.manifests import load_messaging, load_roles
-from filot_gate.messaging import queue_arn
+from filot_gate.messaging import queue_arn, topic_arn
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
 from sandbox.faults.processes import signal_tasks
@@ -21,7 +21,7 @@ from sandbox.faults.processes import signal_tasks
 # --- SNS, SQS and IAM ------------------------------------------------------------------------------
 
 def _topic_arn(ctx: FaultContext, topic: str) -> str:
-    return f"arn:aws:sns:{ctx.config.region}:{ctx.config.account_id}:{topic}"
+    return topic_arn(ctx.config.region, ctx.config.account_id, topic)
 
 
 def _delete_document_topic(ctx: FaultContext) -> None:
@@ -54,6 +54,19 @@ def _resubscribe_audit_queue(ctx: FaultContext, _: Saved) -> None:
             ctx.client("sns").subscribe(**subscription, ReturnSubscriptionArn=True)
 
 
+def _audit_queue_url(ctx: FaultContext) -> str:
+    return ctx.client("sqs").get_queue_url(QueueName=aws_names.EPR_AUDIT_QUEUE)["QueueUrl"]
+
+
+def _remove_audit_queue_access_policy(ctx: FaultContext) -> None:
+    ctx.client("sqs").set_queue_attributes(QueueUrl=_audit_queue_url(ctx), Attributes={"Policy": ""})
+
+
+def _restore_audit_queue_access_policy(ctx: FaultContext, _: Saved) -> None:
+    queue = next(q for q in load_messaging(ctx.manifest_params())["queues"] if q["QueueName"] == aws_names.EPR_AUDIT_QUEUE)
+    ctx.client("sqs").set_queue_attributes(QueueUrl=_audit_queue_url(ctx), Attributes={"Policy": queue["Attributes"]["Policy"]})
+
+
 def _delete_queue_policy(ctx: FaultContext) -> None:
     ctx.client("iam").delete_role_policy(RoleName=aws_names.EPR_TASK_ROLE, PolicyName=aws_names.EPR_QUEUE_POLICY)
 
@@ -70,7 +83,7 @@ def _restore_queue_policy(ctx: FaultContext, _: Saved) -> None:
 OPEN_API_PORT = {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
                  "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "opened by hand (sandbox fault)"}]}
 OPEN_EGRESS = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "opened by hand (sandbox fault)"}]}
-TASKS_GROUP = "omen-epr-tasks"
+TASKS_GROUP = aws_names.EPR_TASKS_SECURITY_GROUP
 
 
 def _tasks_group_id(ctx: FaultContext) -> str:
@@ -92,8 +105,8 @@ def _change_rule(action: str, direction: str, permission: dict[str, Any]) -> Cal
 # --- the EPR task's containers ----------------------------------------------------------------------
 
 def _worker_pids(ctx: FaultContext) -> list[int]:
-    pids = [t["containers"][aws_names.EPR_WORKER_CONTAINER]["pid"] for t in ctx.tasks("epr")
-            if aws_names.EPR_WORKER_CONTAINER in t.get("containers", {})]
+    pids = [t["sidecars"][aws_names.EPR_WORKER_CONTAINER]["pid"] for t in ctx.tasks("epr")
+            if aws_names.EPR_WORKER_CONTAINER in t.get("sidecars", {})]
     if not pids:
         raise FaultError(f"ECS service {aws_names.EPR_SERVICE}: expected a task with a {aws_names.EPR_WORKER_CONTAINER}"
                          " container, found none")
@@ -101,7 +114,7 @@ def _worker_pids(ctx: FaultContext) -> list[int]:
 
 
 def _worker_states(ctx: FaultContext) -> list[Any]:
-    return [t["containers"][aws_names.EPR_WORKER_CONTAINER]["exitCode"] for t in ctx.tasks("epr")]
+    return [t["sidecars"][aws_names.EPR_WORKER_CONTAINER]["exitCode"] for t in ctx.tasks("epr")]
 
 
 def _kill_audit_worker(ctx: FaultContext) -> Saved:
@@ -160,6 +173,9 @@ FAULTS = [
           _recreate_document_topic),
     Fault("audit-queue-unsubscribed", f"{aws_names.EPR_AUDIT_QUEUE} unsubscribed from SNS topic {aws_names.EPR_AUDIT_TOPIC}",
           "preflight test_audit_queue_is_subscribed_to_the_audit_topic", _unsubscribe_audit_queue, _resubscribe_audit_queue),
+    Fault("audit-queue-closed-to-the-topic", f"the access policy of {aws_names.EPR_AUDIT_QUEUE} removed: SNS may not deliver",
+          "preflight test_audit_queue_lets_the_audit_topic_deliver", _remove_audit_queue_access_policy,
+          _restore_audit_queue_access_policy),
     Fault("epr-task-role-without-sqs", f"inline policy {aws_names.EPR_QUEUE_POLICY} removed from IAM role"
           f" {aws_names.EPR_TASK_ROLE}", "preflight test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events",
           _delete_queue_policy, _restore_queue_policy),

@@ -1,12 +1,16 @@
 """Preflight: EPR's messaging exists as seed 004 "Prerequisites" 1 lists it: the document-vault and
-audit SNS topics, and the audit queue subscribed to the audit topic (the audit worker's only input)."""
+audit SNS topics, and the audit queue subscribed to the audit topic (the audit worker's only input),
+with the access policy that lets the topic deliver to it."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from filot_contract import aws_names
 from filot_gate.checks import unless_absent
+from filot_gate.iam_policy import lets_service_send
 from filot_gate.messaging import audit_queue_url, queue_arn, topic_arn
 
 pytestmark = pytest.mark.preflight
@@ -35,4 +39,19 @@ def test_audit_queue_is_subscribed_to_the_audit_topic(target, settings, aws_acco
     assert confirmed, (
         f"SNS topic {topic}: expected a confirmed sqs subscription delivering to {queue} (the audit worker's queue),"
         f" got {seen or 'no subscriptions'}"
+    )
+
+
+def test_audit_queue_lets_the_audit_topic_deliver(target, settings, aws_account_id, evidence):
+    sqs = target.client("sqs")
+    url = audit_queue_url(sqs)
+    assert url, f"SQS queue {aws_names.EPR_AUDIT_QUEUE}: expected to exist (aws sqs get-queue-url), it does not"
+    policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {}).get("Policy")
+    evidence.add(f"access policy of {aws_names.EPR_AUDIT_QUEUE}", policy or "(none)")
+    topic = topic_arn(settings.region, aws_account_id, aws_names.EPR_AUDIT_TOPIC)
+    queue = queue_arn(settings.region, aws_account_id, aws_names.EPR_AUDIT_QUEUE)
+    assert policy and lets_service_send(json.loads(policy), "sns.amazonaws.com", "sqs:SendMessage", queue, topic), (
+        f"SQS queue {aws_names.EPR_AUDIT_QUEUE}: expected an access policy that lets sns.amazonaws.com sqs:SendMessage"
+        f" for aws:SourceArn {topic} (without it SNS drops every audit event, though the subscription exists);"
+        f" got {'a policy that does not' if policy else 'no policy'} (aws sqs get-queue-attributes --attribute-names Policy)"
     )
