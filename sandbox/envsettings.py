@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from typing import NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +19,14 @@ from pydantic import BaseModel, ValidationError
 EXIT_CONFIG = 2
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def http_url(value: str) -> str:
+    """A field validator: an http:// or https:// URL with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return value
 
 
 def from_env(model: type[M], environ: Mapping[str, str]) -> M:

@@ -1,6 +1,6 @@
 """What the gate makes of CONFIG GET per Redis provider, with a client that answers as Upstash does:
 nothing at all (no error) for a parameter it does not expose. The refused-by-ACL path runs against a
-real Redis in test_faults_preflight_infra.py."""
+real Redis in test_faults_preflight.py."""
 
 from __future__ import annotations
 

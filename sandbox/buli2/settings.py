@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+from sandbox.envsettings import http_url
+
 Decision = Literal["approved", "rejected"]
 SECRET_NAMES = frozenset({"BULI2_API_KEY", "BULI2_SIGNATURE_SECRET"})
-
-
-def http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http:// or https:// URL")
-    return value
 
 
 class Buli2Settings(BaseModel):

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+from sandbox.envsettings import http_url
+
 #: Variables whose values never appear in a message or a log line.
 SECRET_NAMES = frozenset({"EPR_DATABASE_URL", "EPR_REDIS_TOKEN"})
 
@@ -27,13 +29,6 @@ def _https_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError("expected an https:// URL with a host")
-    return value
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("expected an http(s):// URL with a host")
     return value
 
 
@@ -65,4 +60,4 @@ class AuditWorkerSettings(_Common):
     wait_time_s: int = Field(20, ge=0, le=20, validation_alias="EPR_AUDIT_SQS_WAIT_TIME")
     visibility_timeout_s: int = Field(60, ge=0, le=43200, validation_alias="EPR_AUDIT_SQS_VISIBILITY_TIMEOUT")
     #: The AWS endpoint (the sandbox's moto): required, so that a worker started by hand never reaches AWS itself.
-    aws_endpoint_url: Annotated[str, AfterValidator(_http_url)] = Field(validation_alias="AWS_ENDPOINT_URL")
+    aws_endpoint_url: Annotated[str, AfterValidator(http_url)] = Field(validation_alias="AWS_ENDPOINT_URL")

@@ -1,58 +1,31 @@
-"""Every preflight and infra check can fail: for each gate test, break the matching thing in a private
-sandbox, run that gate narrowed to the test's module, and see exactly that test fail with its message
-and the verdict no-go; then heal. A last run proves every heal restored a healthy sandbox (GO).
+"""Every preflight check can fail: for each gate test, break the matching thing in a private sandbox,
+run the preflight gate narrowed to the test's module, and see exactly that test fail with its message
+and the verdict no-go; then heal (``selftests/gate_faults.py``). A last run proves every heal restored
+a healthy sandbox (GO). Also: what a managed Redis's ``CONFIG GET`` hides is skipped, not failed.
 
-One sandbox serves the whole module (faults are injected and healed one at a time, in this order).
-A fault is ``python -m sandbox fault NAME`` (healed with ``python -m sandbox heal NAME``), or a bad
-deploy made with ``python -m sandbox deploy`` and healed by deploying the manifest again, as an
-operator would.
+One sandbox serves the whole module (faults are injected and healed one at a time, in this order; the
+two deploys come last).
 """
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from filot_contract import aws_names
 from filot_gate.manifests import CLUSTERS_FILE, read_json
-from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
+from selftests.gate_faults import (  # noqa: F401 - sandbox and profile are fixtures
+    Fault, assert_fails_exactly_its_check, assert_go, deployed, profile, run_gate, sandbox)
+from selftests.sandbox_fixture import PrivateSandbox
 
 pytestmark = pytest.mark.sandbox
 
-#: Deadline of the start-up-lines check in these runs: long enough for log delivery on a healthy
-#: sandbox, short enough that a fault which removes the lines costs seconds.
-LOG_DELIVERY_S = 10
 DATABASE_SECRET = "filot/production/database-url"
-
-
-def sandbox_cli(sandbox: PrivateSandbox, *args: str) -> None:
-    """``python -m sandbox ...``; deploys join the sandbox's deploy run, so the record keeps both services."""
-    record = json.loads((sandbox.home / "deploy-record.json").read_text())
-    result = subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, capture_output=True, text=True,
-                            env={**sandbox.env, "FILOT_DEPLOY_RUN_ID": record["runId"]}, timeout=300)
-    assert result.returncode == 0, f"python -m sandbox {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-
-
-# --- faults: each a context manager that breaks one thing and heals it on exit ----------------------
-
-
-@contextmanager
-def named_fault(sandbox: PrivateSandbox, name: str) -> Iterator[None]:
-    sandbox_cli(sandbox, "fault", name)
-    try:
-        yield
-    finally:
-        sandbox_cli(sandbox, "heal", name)
 
 
 @contextmanager
@@ -84,55 +57,18 @@ def gpu_cluster_marked_inactive(sandbox: PrivateSandbox) -> Iterator[None]:
         ecs.create_cluster(**next(c for c in read_json(CLUSTERS_FILE) if c["clusterName"] == aws_names.GPU_CLUSTER))
 
 
-@contextmanager
-def deployed(sandbox: PrivateSandbox, service: str, setting: str) -> Iterator[None]:
-    """A revision of ``service`` with one more environment variable; healed by deploying the manifest again."""
-    sandbox_cli(sandbox, "deploy", "--service", service, "--set", setting, "--no-wait")
-    try:
-        yield
-    finally:
-        sandbox_cli(sandbox, "deploy", "--service", service)
-
-
-# --- the cases ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A way to break one check, and what the gate must then say."""
-
-    name: str
-    gate: str
-    #: node ids (relative to tests/<gate>/) that must fail, and nothing else; ``*`` matches anything.
-    #: The gate run is narrowed to their modules.
-    fails: tuple[str, ...]
-    #: text the failure messages must contain
-    message: str
-    #: tests that cannot observe under this fault (an error, not a failure), e.g. a client that cannot connect
-    errors: tuple[str, ...] = ()
-    #: the operator's change; None: ``python -m sandbox fault <name>``
-    make: Callable[[PrivateSandbox], ContextManager[None]] | None = None
-
-    @property
-    def modules(self) -> list[str]:
-        return sorted({f"tests/{self.gate}/{pattern.split('::')[0]}" for pattern in self.fails})
-
-
 RULES = "test_secrets.py::test_secret_exists_and_passes_the_manifests_rules"
 REDIS_CLIENT_CHECKS = tuple(f"test_redis.py::{name}" for name in (
     "test_redis_never_evicts_queue_keys", "test_redis_persists_with_append_only_file",
     "test_redis_publishes_the_keyspace_events_the_gate_follows"))
 DATABASE_CLIENT_CHECKS = ("test_database.py::*",)
-STARTUP_LINES = "test_logs.py::test_every_task_of_this_deployment_logged_its_startup_line"
 
 FAULTS = [
-    # preflight: secrets
     Fault("missing-secret", "preflight", (f"{RULES}[filot/production/stack-auth]",),
           "secret filot/production/stack-auth: expected to exist in Secrets Manager"),
     Fault("default-jwt-secret", "preflight", ("test_secrets.py::test_jwt_secret_is_long_and_not_a_known_default",
                                               f"{RULES}[filot/production/jwt-secret]"),
           "JWT_SECRET (secret filot/production/jwt-secret): expected a strong random value"),
-    # preflight: Redis
     Fault("redis-not-tls", "preflight", ("test_redis.py::test_redis_url_uses_tls_scheme",
                                          "test_redis.py::test_redis_answers_over_tls_and_requires_auth",
                                          f"{RULES}[filot/production/redis]"),
@@ -145,7 +81,6 @@ FAULTS = [
           "Redis appendonly: expected yes"),
     Fault("redis-keyspace-events-off", "preflight",
           ("test_redis.py::test_redis_publishes_the_keyspace_events_the_gate_follows",), "Redis notify-keyspace-events"),
-    # preflight: database
     Fault("database-credentials-wrong", "preflight",
           ("test_database.py::test_database_answers_with_the_secrets_credentials",),
           "expected to accept a connection with DATABASE_URL's credentials", errors=DATABASE_CLIENT_CHECKS,
@@ -161,7 +96,6 @@ FAULTS = [
     Fault("status-check-missing", "preflight",
           ("test_database.py::test_document_status_is_constrained_to_the_contracts_statuses",),
           "expected a CHECK constraint on documents.verification_status"),
-    # preflight: AWS
     Fault("ecr-repository-missing", "preflight", ("test_ecr.py::test_ecr_repository_exists[filot-ocr-gpu-worker]",
                                                   "test_ecr.py::test_deployed_image_digest_exists_in_ecr[ocr-gpu]"),
           "ECR repository filot-ocr-gpu-worker: expected to exist"),
@@ -188,98 +122,15 @@ FAULTS = [
           ("test_network.py::test_epr_tasks_reach_out_only_to_postgres_redis_and_https",), "also open: all traffic with 0.0.0.0/0"),
     Fault("iam-role-missing", "preflight", ("test_iam.py::test_iam_role_exists[ecsInfrastructureRoleForManagedInstances]",),
           "IAM role ecsInfrastructureRoleForManagedInstances: expected to exist"),
-    # infra: services
-    Fault("worker-scaled-to-zero", "infra",
-          ("test_services.py::test_service_is_active_with_running_equal_to_desired[ocr-gpu]",
-           "test_services.py::test_every_running_task_runs_the_deployed_revision[ocr-gpu]", f"{STARTUP_LINES}[ocr-gpu]"),
-          "ECS service filot-ocr-gpu-cluster/filot-ocr-gpu-service"),
-    Fault("service-wrong-revision", "infra", ("test_services.py::test_service_runs_exactly_the_deployed_revision[backend]",
-                                              "test_services.py::test_every_running_task_runs_the_deployed_revision[backend]",
-                                              f"{STARTUP_LINES}[backend]"),
-          "expected task definition"),
-    Fault("deployment-failed", "infra", ("test_services.py::test_no_deployment_failed[backend]",
-                                         "test_services.py::test_primary_deployment_completed[backend]",
-                                         "test_services.py::test_circuit_breaker_is_enabled_with_rollback[backend]",
-                                         "test_services.py::test_every_running_task_runs_the_deployed_revision[backend]"),
-          "FAILED (ECS deployment circuit breaker"),
-    Fault("circuit-breaker-off", "infra", ("test_services.py::test_circuit_breaker_is_enabled_with_rollback[backend]",),
-          "expected deploymentCircuitBreaker enable=true rollback=true"),
-    Fault("audit-worker-killed", "infra", ("test_epr_tasks.py::test_audit_worker_container_runs_in_every_epr_task",),
-          "expected container audit-worker RUNNING in every task of omen-epr:2"),
-    # infra: ALB
-    Fault("health-check-path-wrong", "infra", ("test_alb.py::test_target_group_health_check_is_the_backends_health_route",),
-          "expected health check on /health"),
-    Fault("target-deregistered", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
-          "expected every running backend task registered"),
-    Fault("target-unhealthy", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
-          "expected every target healthy"),
-    # infra: logs
-    Fault("log-group-retention-wrong", "infra",
-          ("test_logs.py::test_log_group_exists_with_the_retention_policy[/ecs/filot-backend]",), "expected retention 90 days"),
-    Fault("startup-lines-missing", "infra", (f"{STARTUP_LINES}[backend]",), "expected a start-up line"),
-    # infra: alarms and dashboard
-    Fault("alarm-missing", "infra", ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
-          "CloudWatch alarm filot-ocr-gpu-queue-length-high: expected to exist"),
-    Fault("alarm-wrong-threshold", "infra",
-          ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
-          "Threshold: expected 20"),
-    Fault("alarm-firing", "infra", ("test_alarms.py::test_no_filot_alarm_is_in_alarm",), "filot-buli2-retry-queue-depth-high since"),
-    Fault("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
-          "CloudWatch dashboard filot-production: expected to exist"),
-    # preflight: EPR deployed without its audit queue (seed 004 "Deploy Without Worker", Option A)
     Fault("epr-deployed-without-audit-queue", "preflight",
           ("test_manifests.py::test_deployed_task_definition_follows_the_manifest_rules[epr]",),
           "container audit-worker: required variables EPR_AUDIT_SQS_URL not set",
           make=lambda sandbox: deployed(sandbox, "epr", "EPR_AUDIT_SQS_URL=")),
-    # preflight: a deploy that ships a secret in plain environment (last: it redeploys the backend)
     Fault("deploy-plaintext-secret", "preflight",
           ("test_manifests.py::test_deployed_task_definition_follows_the_manifest_rules[backend]",),
           "secrets JWT_SECRET set in plain environment",
           make=lambda sandbox: deployed(sandbox, "backend", "JWT_SECRET=set-in-plain-environment")),
 ]
-
-
-def matches(nodeid: str, pattern: str) -> bool:
-    """``*`` is a wildcard; everything else, brackets of parameter ids included, is literal."""
-    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), nodeid) is not None
-
-
-def unmatched(nodeids: list[str], patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(node ids no pattern matches, patterns no node id matches)."""
-    return ([n for n in nodeids if not any(matches(n, p) for p in patterns)],
-            [p for p in patterns if not any(matches(n, p) for n in nodeids)])
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[PrivateSandbox]:
-    box = start_private_sandbox()
-    yield box
-    stop_private_sandbox(box)
-
-
-@pytest.fixture(scope="module")
-def profile(sandbox, tmp_path_factory) -> Path:
-    path = sandbox.profile(tmp_path_factory.mktemp("profile") / "selftest.toml")
-    path.write_text(path.read_text().replace("[deadlines]\n", f"[deadlines]\nlogs_s = {LOG_DELIVERY_S}\n"))
-    return path
-
-
-def run_gate(sandbox: PrivateSandbox, profile: Path, reports: Path, gates: str, *paths: str) -> tuple[subprocess.CompletedProcess, dict]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", f"--target={profile}", f"--gate-reports={reports}",
-         f"--html={reports}/gate-report.html", f"--junitxml={reports}/junit.xml",
-         f"--alluredir={reports}/allure-results", "-p", "no:logging", "-q", "-m", gates, *paths],
-        cwd=REPO, env=sandbox.env, capture_output=True, text=True, timeout=300,
-    )
-    summary = reports / "summary.json"
-    assert summary.exists(), f"the gate wrote no summary (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
-    return result, json.loads(summary.read_text())
-
-
-def assert_go(sandbox: PrivateSandbox, profile: Path, reports: Path) -> None:
-    result, summary = run_gate(sandbox, profile, reports, "preflight or infra", "tests/preflight", "tests/infra")
-    assert summary["verdict"] == "go", result.stdout[-4000:]
-    assert [summary["gates"][g]["status"] for g in ("preflight", "infra")] == ["passed", "passed"]
 
 
 def test_healthy_sandbox_passes_preflight_and_infra(sandbox, profile, tmp_path):
@@ -288,18 +139,7 @@ def test_healthy_sandbox_passes_preflight_and_infra(sandbox, profile, tmp_path):
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 def test_fault_fails_exactly_its_check(sandbox, profile, tmp_path, fault):
-    with fault.make(sandbox) if fault.make else named_fault(sandbox, fault.name):
-        result, summary = run_gate(sandbox, profile, tmp_path, fault.gate, *fault.modules)
-    gate = summary["gates"][fault.gate]
-    relative = {f["test"]: f["test"].split(f"tests/{fault.gate}/", 1)[-1] for f in gate["failures"]}
-    failed = sorted(relative[f["test"]] for f in gate["failures"] if f["outcome"] == "failed")
-    errors = sorted(relative[f["test"]] for f in gate["failures"] if f["outcome"] != "failed")
-    context = f"fault {fault.name}: failed {failed}, errors {errors}\n{result.stdout[-4000:]}"
-    assert (summary["verdict"], gate["status"], result.returncode) == ("no-go", "failed", 1), context
-    assert unmatched(failed, fault.fails) == ([], []), f"(unexpected failures, expected but passed); {context}"
-    assert not unmatched(errors, fault.errors)[0], f"unexpected errors; {context}"
-    messages = "\n".join(f["message"] for f in gate["failures"])
-    assert fault.message in messages, f"expected {fault.message!r} in the failure messages:\n{messages}"
+    assert_fails_exactly_its_check(sandbox, profile, tmp_path, fault)
 
 
 # --- a managed Redis that shows less through CONFIG GET ------------------------------------------

@@ -1,0 +1,66 @@
+"""Every infra check can fail: for each gate test, break the matching thing in a private sandbox, run
+the infra gate narrowed to the test's module, and see exactly that test fail with its message and the
+verdict no-go; then heal (``selftests/gate_faults.py``). A last run proves every heal restored a healthy
+sandbox (GO). One sandbox serves the whole module; faults are injected and healed one at a time.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from selftests.gate_faults import (  # noqa: F401 - sandbox and profile are fixtures
+    Fault, assert_fails_exactly_its_check, assert_go, profile, sandbox)
+
+pytestmark = pytest.mark.sandbox
+
+STARTUP_LINES = "test_logs.py::test_every_task_of_this_deployment_logged_its_startup_line"
+
+FAULTS = [
+    Fault("worker-scaled-to-zero", "infra",
+          ("test_services.py::test_service_is_active_with_running_equal_to_desired[ocr-gpu]",
+           "test_services.py::test_every_running_task_runs_the_deployed_revision[ocr-gpu]", f"{STARTUP_LINES}[ocr-gpu]"),
+          "ECS service filot-ocr-gpu-cluster/filot-ocr-gpu-service"),
+    Fault("service-wrong-revision", "infra", ("test_services.py::test_service_runs_exactly_the_deployed_revision[backend]",
+                                              "test_services.py::test_every_running_task_runs_the_deployed_revision[backend]",
+                                              f"{STARTUP_LINES}[backend]"),
+          "expected task definition"),
+    Fault("deployment-failed", "infra", ("test_services.py::test_no_deployment_failed[backend]",
+                                         "test_services.py::test_primary_deployment_completed[backend]",
+                                         "test_services.py::test_circuit_breaker_is_enabled_with_rollback[backend]",
+                                         "test_services.py::test_every_running_task_runs_the_deployed_revision[backend]"),
+          "FAILED (ECS deployment circuit breaker"),
+    Fault("circuit-breaker-off", "infra", ("test_services.py::test_circuit_breaker_is_enabled_with_rollback[backend]",),
+          "expected deploymentCircuitBreaker enable=true rollback=true"),
+    Fault("audit-worker-killed", "infra", ("test_epr_tasks.py::test_audit_worker_container_runs_in_every_epr_task",),
+          "expected container audit-worker RUNNING in every task of omen-epr:2"),
+    Fault("health-check-path-wrong", "infra", ("test_alb.py::test_target_group_health_check_is_the_backends_health_route",),
+          "expected health check on /health"),
+    Fault("target-deregistered", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
+          "expected every running backend task registered"),
+    Fault("target-unhealthy", "infra", ("test_alb.py::test_every_backend_task_is_a_healthy_target",),
+          "expected every target healthy"),
+    Fault("log-group-retention-wrong", "infra",
+          ("test_logs.py::test_log_group_exists_with_the_retention_policy[/ecs/filot-backend]",), "expected retention 90 days"),
+    Fault("startup-lines-missing", "infra", (f"{STARTUP_LINES}[backend]",), "expected a start-up line"),
+    Fault("alarm-missing", "infra", ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
+          "CloudWatch alarm filot-ocr-gpu-queue-length-high: expected to exist"),
+    Fault("alarm-wrong-threshold", "infra",
+          ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
+          "Threshold: expected 20"),
+    Fault("alarm-firing", "infra", ("test_alarms.py::test_no_filot_alarm_is_in_alarm",), "filot-buli2-retry-queue-depth-high since"),
+    Fault("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
+          "CloudWatch dashboard filot-production: expected to exist"),
+]
+
+
+def test_healthy_sandbox_passes_preflight_and_infra(sandbox, profile, tmp_path):
+    assert_go(sandbox, profile, tmp_path)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+def test_fault_fails_exactly_its_check(sandbox, profile, tmp_path, fault):
+    assert_fails_exactly_its_check(sandbox, profile, tmp_path, fault)
+
+
+def test_every_heal_left_the_sandbox_passing_preflight_and_infra(sandbox, profile, tmp_path):
+    assert_go(sandbox, profile, tmp_path)
