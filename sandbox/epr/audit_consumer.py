@@ -58,7 +58,7 @@ class AuditConsumer:
                 messages = self.receive()
             except Exception as error:  # the queue unreachable or refusing: say so, and ask again
                 log.error("audit_consumer could not read the queue", extra=fields(problem=f"{type(error).__name__}: {error}"))
-                time.sleep(RETRY_S)
+                time.sleep(RETRY_S)  # sleep-ok: a pause before asking a queue that just failed again
                 continue
             self.busy = True
             for message in messages:
