@@ -123,9 +123,11 @@ def test_worker_consumes_an_event_of_the_audit_topic_and_leaves_a_malformed_mess
     assert [e["eventId"] for e in consumed] == [event["eventId"]]
     left = until(lambda: [e for e in lines(log) if e["level"] == "warning"], "the malformed message's warning")
     assert "expected a JSON object with an eventId" in left[0]["problem"]
-    attributes = aws("sqs").get_queue_attributes(QueueUrl=QUEUE_URL, AttributeNames=["All"])["Attributes"]
-    kept = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-    assert kept == 1, f"expected the malformed message kept on the queue, found {kept} messages"
+    def on_queue() -> int:
+        attributes = aws("sqs").get_queue_attributes(QueueUrl=QUEUE_URL, AttributeNames=["All"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    assert on_queue() == 1, f"expected only the malformed message kept on the queue, found {on_queue()} messages"
 
 
 def test_sigterm_in_a_long_poll_stops_the_worker_at_once(worker):

@@ -46,9 +46,10 @@ class AuditConsumer:
             log.warning("audit_consumer left a message that is not an audit event on the queue",
                         extra=fields(messageId=message["MessageId"], problem=str(error)))
             return
+        self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        # logged once the message is off the queue: the line the gate looks for means "consumed"
         log.info(AUDIT_CONSUMED, extra=fields(eventId=event["eventId"], eventType=event.get("type"),
                                               messageId=message["MessageId"]))
-        self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
