@@ -30,6 +30,8 @@ EPR_LOG_GROUP = "/ecs/omen-epr"
 EPR_TASK_ROLE = "omenEprTaskRole"
 #: The task role's inline policy that lets the audit worker consume its queue (seed 004 "Troubleshooting").
 EPR_QUEUE_POLICY = "SQSAccess"
+#: Inline policy of the EPR task role that lets ``aws ecs execute-command`` open its SSM channels.
+EPR_EXEC_POLICY = "ECSExec"
 #: SNS topic EPR publishes document-vault events to, and the topic whose audit events reach the worker's queue.
 EPR_DOCUMENT_TOPIC = "epr-document-events"
 EPR_AUDIT_TOPIC = "epr-audit-events"

@@ -79,7 +79,8 @@ def _start_controller(config: SandboxConfig) -> None:
     for name, port in (("aws", config.aws_port), ("alb", config.alb_port), ("epr-alb", config.epr_alb_port)):
         require_port_free(name, config.host, port)
     managed.start([sys.executable, "-m", "sandbox.controller"], cwd=REPO_ROOT, env={
-        **os.environ, "MOTO_ACCOUNT_ID": config.account_id, "AWS_ACCESS_KEY_ID": "sandbox",
+        **os.environ, "MOTO_ACCOUNT_ID": config.account_id, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        "AWS_ACCESS_KEY_ID": "sandbox",
         "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_DEFAULT_REGION": config.region, "PYTHONUNBUFFERED": "1",
     })
 

@@ -2,7 +2,8 @@
 definitions, and keeps moto's ECS and ELB state equal to what those processes really do.
 
 A task gets its own loopback address (like an awsvpc ENI); each of its containers is a process with
-that container's environment and its secrets resolved from the emulated Secrets Manager. A task whose
+that container's environment and its secrets resolved from the emulated Secrets Manager, once the
+task definition's execution role is seen to allow the image pull, the log streams and the secrets. A task whose
 essential container exits becomes a STOPPED task with a ``stoppedReason``, and running < desired
 until a replacement is healthy; a non-essential container that exits is STOPPED with its exit code
 while the task keeps running, as ECS leaves it. A new deployment whose tasks keep failing ends
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from filot_contract import aws_names
+from filot_gate import execution_role
+from filot_gate.iam_policy import role_policies
 from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.health_probe import Answer, HealthProbe
@@ -274,6 +277,7 @@ class ServiceRunner:
         ip = self._free_ip()
         moto_task = self._register_task(service, task_definition, ip)
         try:  # the ECS agent pulls every image and resolves every secret before it starts any container
+            self._check_execution_role(task_definition)
             commands = {c["name"]: _command(c) for c in task_definition.container_definitions}
             envs = {c["name"]: self._environment(c, task_definition_arn, moto_task.id, ip)
                     for c in task_definition.container_definitions}
@@ -358,6 +362,29 @@ class ServiceRunner:
             "PYTHONUNBUFFERED": "1",
         })
         return env
+
+    def _check_execution_role(self, task_definition: Any) -> None:
+        """What ECS asks IAM for with the execution role before a task starts (image pull, log streams,
+        secrets); the first refusal stops the task with the error ECS reports for it."""
+        wanted = execution_role.needs({"containerDefinitions": task_definition.container_definitions},
+                                      self.config.region, self.config.account_id)
+        arn = getattr(task_definition, "execution_role_arn", None)  # moto sets it only when given
+        if not wanted:
+            return
+        if not arn:
+            raise TaskStartFailed("ResourceInitializationError: unable to pull secrets or registry auth:"
+                                  " the task definition has no execution role")
+        try:
+            policies = role_policies(self.backends.iam, execution_role.role_name(arn))
+        except self.backends.iam.exceptions.NoSuchEntityException:
+            raise TaskStartFailed(f"ResourceInitializationError: unable to assume execution role {arn}: it does not exist") from None
+        for action, resource in execution_role.refused(policies.values(), wanted)[:1]:
+            denied = f"AccessDeniedException: {arn} is not authorized to perform: {action} on resource: {resource}"
+            if action.startswith("logs:"):
+                raise TaskStartFailed(f"CannotStartContainerError: failed to initialize logging driver: {denied}")
+            if action.startswith("ecr:"):
+                raise TaskStartFailed(f"CannotPullContainerError: pull image manifest has been retried: {denied}")
+            raise TaskStartFailed(f"ResourceInitializationError: unable to pull secrets or registry auth: {denied}")
 
     def _resolve_secret(self, value_from: str) -> str:
         """``arn:...:secret:NAME-xxxxxx[:JSONKEY::]`` -> the value, as the ECS agent does before start.

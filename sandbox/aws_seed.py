@@ -454,7 +454,8 @@ def _same_containers(live: list[dict[str, Any]], wanted: list[dict[str, Any]]) -
 
 
 #: create-service fields moto drops; an update-service with the same values makes them stick.
-_UPDATABLE = ("deploymentConfiguration", "placementConstraints", "placementStrategy", "healthCheckGracePeriodSeconds")
+_UPDATABLE = ("deploymentConfiguration", "placementConstraints", "placementStrategy", "healthCheckGracePeriodSeconds",
+              "enableExecuteCommand")
 
 
 def _service(ecs: Any, key: str, cluster: str, service: str, task_definition: str, result: SeedResult) -> str:

@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+import boto3
+
 from filot_contract import aws_names
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.credentials import environment_values, load_or_create, secret_values
@@ -35,6 +37,8 @@ class Backends:
         self.elbv2 = get_backend("elbv2")[config.account_id][config.region]
         self.logs = get_backend("logs")[config.account_id][config.region]
         self.cloudwatch = get_backend("cloudwatch")[config.account_id][config.region]
+        #: IAM through the sandbox's endpoint: the agent reads a role's policies as the gate reads them
+        self.iam = boto3.session.Session(region_name=config.region).client("iam", endpoint_url=config.aws_endpoint_url)
 
     def target_group(self) -> Any:
         return next((g for g in self.elbv2.target_groups.values() if g.name == aws_names.TARGET_GROUP_NAME), None)

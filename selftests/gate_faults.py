@@ -28,11 +28,16 @@ from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbo
 LOG_DELIVERY_S = 10
 
 
-def sandbox_cli(sandbox: PrivateSandbox, *args: str) -> None:
+def run_sandbox_cli(sandbox: PrivateSandbox, *args: str) -> subprocess.CompletedProcess:
     """``python -m sandbox ...``; deploys join the sandbox's deploy run, so the record keeps every service."""
     record = json.loads((sandbox.home / "deploy-record.json").read_text())
-    result = subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, capture_output=True, text=True,
-                            env={**sandbox.env, "FILOT_DEPLOY_RUN_ID": record["runId"]}, timeout=300)
+    return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**sandbox.env, "FILOT_DEPLOY_RUN_ID": record["runId"]}, timeout=300)
+
+
+def sandbox_cli(sandbox: PrivateSandbox, *args: str) -> None:
+    """``python -m sandbox ...`` that must succeed."""
+    result = run_sandbox_cli(sandbox, *args)
     assert result.returncode == 0, f"python -m sandbox {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
 
 

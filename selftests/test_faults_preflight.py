@@ -20,7 +20,8 @@ import pytest
 from filot_contract import aws_names
 from filot_gate.manifests import CLUSTERS_FILE, read_json
 from selftests.gate_faults import (  # noqa: F401 - sandbox and profile are fixtures
-    Fault, assert_fails_exactly_its_check, assert_go, deployed, profile, run_gate, sandbox)
+    Fault, assert_fails_exactly_its_check, assert_go, deployed, named_fault, profile, run_gate, run_sandbox_cli,
+    sandbox, sandbox_cli)
 from selftests.sandbox_fixture import PrivateSandbox
 
 pytestmark = pytest.mark.sandbox
@@ -109,7 +110,10 @@ FAULTS = [
           ("test_asg.py::test_gpu_instances_launch_with_the_ecs_instance_profile",), "expected role ecsInstanceRole"),
     Fault("epr-task-role-without-sqs", "preflight",
           ("test_iam.py::test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events",),
-          "expected its policies (SNSPublish) to allow sqs:ReceiveMessage"),
+          "expected its policies (SNSPublish, ECSExec) to allow sqs:ReceiveMessage"),
+    Fault("execution-role-cannot-read-secrets", "preflight",
+          tuple(f"test_iam.py::test_execution_role_lets_ecs_start_the_deployed_tasks[{key}]" for key in aws_names.SERVICES),
+          "to allow secretsmanager:GetSecretValue on arn:aws:secretsmanager:"),
     Fault("document-topic-missing", "preflight", (f"test_messaging.py::test_sns_topic_exists[{aws_names.EPR_DOCUMENT_TOPIC}]",),
           f"SNS topic arn:aws:sns:ap-southeast-2:070017891928:{aws_names.EPR_DOCUMENT_TOPIC}: expected to exist"),
     Fault("audit-queue-unsubscribed", "preflight", ("test_messaging.py::test_audit_queue_is_subscribed_to_the_audit_topic",),
@@ -140,6 +144,17 @@ def test_healthy_sandbox_passes_preflight_and_infra(sandbox, profile, tmp_path):
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 def test_fault_fails_exactly_its_check(sandbox, profile, tmp_path, fault):
     assert_fails_exactly_its_check(sandbox, profile, tmp_path, fault)
+
+
+def test_a_deploy_stops_on_the_reason_ecs_gives_while_the_execution_role_cannot_read_secrets(sandbox):
+    """The sandbox's agent asks IAM what ECS asks before a task starts: the new tasks stop with ECS's
+    ResourceInitializationError, the circuit breaker rolls back, and the deploy's error quotes the reason."""
+    with named_fault(sandbox, "execution-role-cannot-read-secrets"):
+        result = run_sandbox_cli(sandbox, "deploy", "--service", "epr")
+    sandbox_cli(sandbox, "deploy", "--service", "epr")  # the manifest's revision again, as an operator would
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"the deploy succeeded without its secrets:\n{output[-3000:]}"
+    assert "stopped task: ResourceInitializationError" in output and "secretsmanager:GetSecretValue" in output, output[-3000:]
 
 
 # --- a managed Redis that shows less through CONFIG GET ------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from filot_gate import execution_role
 from filot_gate.iam_policy import allows, lets_service_send
 
 QUEUE = "arn:aws:sqs:ap-southeast-2:123456789012:epr-audit-events-queue"
@@ -58,3 +59,21 @@ SNS = "sns.amazonaws.com"
 ], ids=["exact", "like", "other-topic", "other-service", "unjudged-condition"])
 def test_a_queue_policy_lets_the_topic_deliver_as_sqs_reads_it(statement, expected):
     assert lets_service_send(policy(statement), SNS, "sqs:SendMessage", QUEUE, TOPIC) is expected
+
+
+def test_execution_role_needs_name_the_repository_the_log_streams_and_each_secret_without_its_json_key():
+    secret = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:filot/production/epr-AbC123"
+    definition = {"containerDefinitions": [{
+        "image": "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/omen-epr@sha256:abc",
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/omen-epr"}},
+        "secrets": [{"name": "A", "valueFrom": f"{secret}:EPR_DATABASE_URL::"}, {"name": "B", "valueFrom": "/filot/flag"}],
+    }, {"image": "public.ecr.aws/aws-observability/aws-otel-collector:latest"}]}
+    repository = "arn:aws:ecr:ap-southeast-2:123456789012:repository/omen-epr"
+    streams = "arn:aws:logs:ap-southeast-2:123456789012:log-group:/ecs/omen-epr:log-stream:*"
+    assert execution_role.needs(definition, "ap-southeast-2", "123456789012") == [
+        ("ecr:GetAuthorizationToken", "*"),
+        *((action, repository) for action in execution_role.ECR_PULL_ACTIONS),
+        *((action, streams) for action in execution_role.LOG_ACTIONS),
+        ("secretsmanager:GetSecretValue", secret),
+        ("ssm:GetParameters", "arn:aws:ssm:ap-southeast-2:123456789012:parameter/filot/flag"),
+    ]

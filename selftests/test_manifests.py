@@ -7,6 +7,7 @@ oracle); names and keys come from ``filot_contract`` so that a manifest and the 
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 from typing import Callable
@@ -14,7 +15,7 @@ from typing import Callable
 import pytest
 
 from filot_contract import aws_names, documents, metrics, redis_keys
-from filot_gate import taskdef_rules
+from filot_gate import execution_role, taskdef_rules
 from filot_gate.manifests import (
     REPO_ROOT,
     ManifestError,
@@ -373,3 +374,20 @@ def test_epr_task_rules(params: ManifestParams, change: Callable[[dict], None], 
         assert found == []
     else:
         assert any(problem in f for f in found), f"expected a problem containing {problem!r}, got {found}"
+
+
+def aws_managed_policy(arn: str) -> dict:
+    """An AWS managed policy's document, from the copy moto ships (offline, as AWS publishes it)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return json.loads(aws_managed_policies_data)[arn.rsplit("/", 1)[-1]]["Document"]
+
+
+@pytest.mark.parametrize("key", list(aws_names.SERVICES))
+def test_each_task_definitions_execution_role_allows_what_ecs_needs_to_start_it(params: ManifestParams, key: str) -> None:
+    taskdef = load_task_definition(key, params)
+    role = next(r for r in load_roles(params) if r.create_role["RoleName"] == execution_role.role_name(taskdef["executionRoleArn"]))
+    policies = [*map(json.loads, role.inline_policies.values()), *map(aws_managed_policy, role.managed_policy_arns)]
+    needs = execution_role.needs(taskdef, REGION, ACCOUNT)
+    assert {action for action, _ in needs} >= {"ecr:BatchGetImage", "logs:PutLogEvents", "secretsmanager:GetSecretValue"}
+    assert execution_role.refused(policies, needs) == []

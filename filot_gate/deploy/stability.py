@@ -2,7 +2,8 @@
 
 Stable means what ``aws ecs wait services-stable`` means, made stricter: one deployment, the PRIMARY
 one on the expected task definition with rollout COMPLETED, and running == desired. A deployment the
-circuit breaker marks FAILED ends the wait at once with the service's events as evidence, and so does
+circuit breaker marks FAILED ends the wait at once with the service's events and the stopped tasks'
+reasons as evidence, and so does
 the awaited deployment losing PRIMARY to another one (a circuit-breaker rollback that already cleaned
 up the failed deployment, or a deploy by someone else): that wait could only run into its deadline.
 """
@@ -15,7 +16,7 @@ from typing import Any, Callable
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_delay, wait_fixed
 
 from filot_gate.deploy.errors import DeploymentFailed, StabilityTimeout
-from filot_gate.deploy.state import describe_service, recent_events
+from filot_gate.deploy.state import describe_service, recent_events, stopped_reasons
 
 Progress = Callable[[str], None]
 
@@ -71,9 +72,13 @@ def wait_for_stable(
 
     def poll() -> ServiceState:
         answer = describe_service(ecs, cluster, service)
-        state = assess(answer, task_definition, desired_count)
-        if task_definition is not None:
-            _require_still_primary(answer, task_definition, awaited_deployment)
+        try:
+            state = assess(answer, task_definition, desired_count)
+            if task_definition is not None:
+                _require_still_primary(answer, task_definition, awaited_deployment)
+        except DeploymentFailed as failed:
+            why = stopped_reasons(ecs, cluster, service, task_definition) if task_definition else ""
+            raise DeploymentFailed(f"{failed}\n{why}" if why else str(failed)) from None
         return state
 
     def report(retry_state: RetryCallState) -> None:

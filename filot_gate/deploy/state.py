@@ -40,3 +40,14 @@ def recent_events(service: dict[str, Any], count: int = 5) -> str:
     """The newest ECS service events, one per line, as evidence in an error."""
     events = service.get("events", [])[:count]
     return "\n".join(f"  {e.get('createdAt')}: {e.get('message')}" for e in events) or "  (no service events)"
+
+
+def stopped_reasons(ecs: Any, cluster: str, service: str, task_definition: str, count: int = 3) -> str:
+    """Why the newest stopped tasks of ``task_definition`` stopped (``aws ecs describe-tasks``: stoppedReason),
+    one distinct reason per line: what a deployment whose tasks never started has to say for itself."""
+    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED")["taskArns"][:100]
+    described = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+    ours = sorted((t for t in described if t.get("taskDefinitionArn") == task_definition and t.get("stoppedReason")),
+                  key=lambda t: str(t.get("stoppedAt", "")), reverse=True)
+    reasons = list(dict.fromkeys(t["stoppedReason"] for t in ours))[:count]
+    return "\n".join(f"  stopped task: {reason}" for reason in reasons)

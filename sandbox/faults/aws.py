@@ -4,7 +4,7 @@ would make (boto3 on the sandbox's endpoint); each heal puts back what the manif
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from filot_contract import aws_names
 from filot_gate.deploy import DeployRecord, write_record
@@ -25,6 +25,8 @@ DEFAULT_JWT = "change-this-secret-in-production"
 WATCHED_ALARM = "filot-ocr-gpu-queue-length-high"
 DELETED_ROLE = "ecsInfrastructureRoleForManagedInstances"
 INSTANCE_ROLE = "ecsInstanceRole"
+EXECUTION_ROLE = "ecsTaskExecutionRole"
+EXECUTION_SECRETS_POLICY = "filot-read-production-secrets"
 WRONG_HEALTH_CHECK_PATH = "/metrics"
 WRONG_RETENTION_DAYS = 7
 
@@ -169,6 +171,23 @@ def _recreate_role(ctx: FaultContext, _: Saved) -> None:
         profile = iam.get_instance_profile(InstanceProfileName=role.instance_profile)["InstanceProfile"]
         if DELETED_ROLE not in [r["RoleName"] for r in profile["Roles"]]:
             iam.add_role_to_instance_profile(InstanceProfileName=role.instance_profile, RoleName=DELETED_ROLE)
+
+
+def remove_inline_policy(role: str, policy: str) -> Callable[[FaultContext], None]:
+    """``aws iam delete-role-policy``: an inline policy of ``role`` deleted."""
+    def remove(ctx: FaultContext) -> None:
+        ctx.client("iam").delete_role_policy(RoleName=role, PolicyName=policy)
+
+    return remove
+
+
+def restore_inline_policy(role: str, policy: str) -> Callable[[FaultContext, Saved], None]:
+    """The inline policy put back as ``infra/iam/roles.json`` has it."""
+    def restore(ctx: FaultContext, _: Saved) -> None:
+        manifest = next(r for r in load_roles(ctx.manifest_params()) if r.create_role["RoleName"] == role)
+        ctx.client("iam").put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=manifest.inline_policies[policy])
+
+    return restore
 
 
 # --- ECS services -----------------------------------------------------------------------------------
@@ -380,6 +399,11 @@ FAULTS = [
           "preflight test_gpu_instances_launch_with_the_ecs_instance_profile", _remove_instance_role, _add_instance_role),
     Fault("iam-role-missing", f"IAM role {DELETED_ROLE} deleted", f"preflight test_iam_role_exists[{DELETED_ROLE}]",
           _delete_role, _recreate_role),
+    Fault("execution-role-cannot-read-secrets", f"inline policy {EXECUTION_SECRETS_POLICY} removed from IAM role"
+          f" {EXECUTION_ROLE}: running tasks go on, every new task fails to fetch its secrets",
+          "preflight test_execution_role_lets_ecs_start_the_deployed_tasks (every service)",
+          remove_inline_policy(EXECUTION_ROLE, EXECUTION_SECRETS_POLICY),
+          restore_inline_policy(EXECUTION_ROLE, EXECUTION_SECRETS_POLICY)),
     Fault("worker-scaled-to-zero", f"{aws_names.GPU_SERVICE} desiredCount set to 0 (update-service)",
           "infra test_service_is_active_with_running_equal_to_desired[ocr-gpu] (+ its task and log checks)",
           _scale_worker_to_zero, _scale_worker_back),

@@ -11,8 +11,9 @@ from typing import Any, Callable
 import httpx
 
 from filot_contract import aws_names
-from filot_gate.manifests import load_messaging, load_roles
+from filot_gate.manifests import load_messaging
 from filot_gate.messaging import queue_arn, topic_arn
+from sandbox.faults.aws import remove_inline_policy, restore_inline_policy
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
 from sandbox.faults.processes import signal_tasks
@@ -67,14 +68,13 @@ def _restore_audit_queue_access_policy(ctx: FaultContext, _: Saved) -> None:
     ctx.client("sqs").set_queue_attributes(QueueUrl=_audit_queue_url(ctx), Attributes={"Policy": queue["Attributes"]["Policy"]})
 
 
-def _delete_queue_policy(ctx: FaultContext) -> None:
-    ctx.client("iam").delete_role_policy(RoleName=aws_names.EPR_TASK_ROLE, PolicyName=aws_names.EPR_QUEUE_POLICY)
+def _ecs_exec(enabled: bool) -> Callable[..., None]:
+    """``aws ecs update-service --[no-]enable-execute-command`` on the EPR service."""
+    def update(ctx: FaultContext, _: Saved | None = None) -> None:
+        cluster, service, _, _ = aws_names.SERVICES["epr"]
+        ctx.client("ecs").update_service(cluster=cluster, service=service, enableExecuteCommand=enabled)
 
-
-def _restore_queue_policy(ctx: FaultContext, _: Saved) -> None:
-    role = next(r for r in load_roles(ctx.manifest_params()) if r.create_role["RoleName"] == aws_names.EPR_TASK_ROLE)
-    ctx.client("iam").put_role_policy(RoleName=aws_names.EPR_TASK_ROLE, PolicyName=aws_names.EPR_QUEUE_POLICY,
-                                      PolicyDocument=role.inline_policies[aws_names.EPR_QUEUE_POLICY])
+    return update
 
 
 # --- security groups ---------------------------------------------------------------------------------
@@ -178,7 +178,15 @@ FAULTS = [
           _restore_audit_queue_access_policy),
     Fault("epr-task-role-without-sqs", f"inline policy {aws_names.EPR_QUEUE_POLICY} removed from IAM role"
           f" {aws_names.EPR_TASK_ROLE}", "preflight test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events",
-          _delete_queue_policy, _restore_queue_policy),
+          remove_inline_policy(aws_names.EPR_TASK_ROLE, aws_names.EPR_QUEUE_POLICY),
+          restore_inline_policy(aws_names.EPR_TASK_ROLE, aws_names.EPR_QUEUE_POLICY)),
+    Fault("ecs-exec-disabled", f"{aws_names.EPR_SERVICE}: enableExecuteCommand turned off (update-service)",
+          "infra test_ecs_exec_can_open_a_shell_in_epr_tasks", _ecs_exec(False), _ecs_exec(True)),
+    Fault("epr-task-role-without-ecs-exec", f"inline policy {aws_names.EPR_EXEC_POLICY} removed from IAM role"
+          f" {aws_names.EPR_TASK_ROLE}: the SSM agent cannot open its channels",
+          "infra test_ecs_exec_can_open_a_shell_in_epr_tasks",
+          remove_inline_policy(aws_names.EPR_TASK_ROLE, aws_names.EPR_EXEC_POLICY),
+          restore_inline_policy(aws_names.EPR_TASK_ROLE, aws_names.EPR_EXEC_POLICY)),
     Fault("epr-api-open-to-the-internet", f"security group {TASKS_GROUP}: tcp 8080 opened to 0.0.0.0/0",
           "preflight test_epr_api_takes_port_8080_from_its_load_balancer_only",
           _change_rule("authorize", "ingress", OPEN_API_PORT), _change_rule("revoke", "ingress", OPEN_API_PORT)),

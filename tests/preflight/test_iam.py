@@ -1,13 +1,16 @@
 """Preflight: the IAM roles ECS needs exist (seed 000 "Prerequisites" 4 and section 0, seed 001 task roles,
-seed 004 "IAM Roles"), and EPR's task role lets its containers consume the audit queue and publish
-document-vault events (seed 004 "Check SQS Permissions", "least-privilege IAM policies")."""
+seed 004 "IAM Roles"); each deployed task definition's execution role lets ECS pull its image, write its
+logs and read its secrets (seed 004 "Execution role: ECR pull, CloudWatch write"); EPR's task role lets its
+containers consume the audit queue and publish document-vault events (seed 004 "Check SQS Permissions",
+"least-privilege IAM policies")."""
 
 from __future__ import annotations
 
 import pytest
 
 from filot_contract import aws_names
-from filot_gate.checks import unless_absent
+from filot_gate import execution_role
+from filot_gate.checks import deployed_arn, unless_absent
 from filot_gate.iam_policy import allows, role_policies
 from filot_gate.messaging import queue_arn, topic_arn
 
@@ -18,6 +21,31 @@ pytestmark = pytest.mark.preflight
 def test_iam_role_exists(target, role):
     found = unless_absent(lambda: target.client("iam").get_role(RoleName=role), "NoSuchEntity")
     assert found is not None, f"IAM role {role}: expected to exist (aws iam get-role), got NoSuchEntity"
+
+
+@pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
+def test_execution_role_lets_ecs_start_the_deployed_tasks(target, ecs, deploy_record, settings, aws_account_id,
+                                                          service_key, evidence):
+    arn = deployed_arn(deploy_record, service_key)
+    definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    revision = f"task definition {arn.rsplit('/', 1)[-1]} ({service_key})"
+    assert definition.get("executionRoleArn"), (
+        f"{revision}: expected an executionRoleArn, it has none; ECS cannot pull its image or read its secrets")
+    needs = execution_role.needs(definition, settings.region, aws_account_id)
+    role = execution_role.role_name(definition["executionRoleArn"])
+    policies = unless_absent(lambda: role_policies(target.client("iam"), role), "NoSuchEntity")
+    assert policies is not None, f"{revision}: execution role {role} expected to exist (aws iam get-role), got NoSuchEntity"
+    evidence.add(f"what ECS needs from {role} for {revision}", [f"{action} on {resource}" for action, resource in needs])
+    evidence.add(f"policies of {role}", policies)
+    by_action: dict[str, list[str]] = {}
+    for action, resource in execution_role.refused(policies.values(), needs):
+        by_action.setdefault(action, []).append(resource)
+    missing = [f"{action} on {', '.join(resources)}" for action, resources in by_action.items()]
+    assert not missing, (
+        f"{revision}: expected execution role {role} ({', '.join(policies) or 'no policies'}) to allow"
+        f" {'; '.join(missing)}; it does not, so every new task of it fails before it starts"
+        f" (aws iam list-role-policies / list-attached-role-policies --role-name {role})"
+    )
 
 
 def test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events(target, settings, aws_account_id, evidence):
