@@ -377,7 +377,7 @@ class GatePlugin:
                 run.skip_reasons.setdefault(gate, []).append(reason)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        """Ctrl-C, or a ``pytest.exit`` (lock held, target did not start): say which in the summary."""
+        """Ctrl-C, or a ``pytest.exit`` (the target did not start): say which in the summary."""
         if self.run.interrupts is not None:
             self.run.interrupts.stopped(str(excinfo.value) if excinfo.errisinstance(pytest.exit.Exception) else "Ctrl-C")
 

@@ -1,5 +1,5 @@
-"""Security group rules as an operator reads them (``aws ec2 describe-security-groups``): one rule per
-port range and its peers, with what it opens and to whom, in words."""
+"""Security group rules as an operator reads them (``aws ec2 describe-security-group-rules``): one rule per
+port range and peer, with what it opens and to whom, in words."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ class Rule:
     protocol: str
     from_port: int | None
     to_port: int | None
-    #: the peers: CIDR ranges, prefix lists and security group ids
-    peers: tuple[str, ...]
+    #: the peer: a CIDR range, a prefix list or a security group id ("" for a rule that names none)
+    peer: str
 
     def only_port(self, port: int) -> bool:
         """The rule opens exactly tcp ``port``."""
@@ -28,7 +28,7 @@ class Rule:
             what = f"{self.protocol} {self.from_port}"
         else:
             what = f"{self.protocol} {self.from_port}-{self.to_port}"
-        return f"{what} with {', '.join(self.peers) or 'nobody'} ({self.group_id})"
+        return f"{what} with {self.peer or 'nobody'} ({self.group_id})"
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class GroupRules:
 def rules_of(ec2: Any, group_ids: list[str]) -> GroupRules:
     groups = ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
     return GroupRules(tuple(group_ids), tuple(sorted({g["VpcId"] for g in groups})),
-                      tuple(_rule(g["GroupId"], p) for g in groups for p in g["IpPermissions"]),
-                      tuple(_rule(g["GroupId"], p) for g in groups for p in g["IpPermissionsEgress"]))
+                      tuple(r for g in groups for p in g["IpPermissions"] for r in _rules(g["GroupId"], p)),
+                      tuple(r for g in groups for p in g["IpPermissionsEgress"] for r in _rules(g["GroupId"], p)))
 
 
 def group_id(ec2: Any, name: str, vpc_ids: tuple[str, ...]) -> str | None:
@@ -55,9 +55,11 @@ def group_id(ec2: Any, name: str, vpc_ids: tuple[str, ...]) -> str | None:
     return found[0]["GroupId"] if found else None
 
 
-def _rule(group: str, permission: dict[str, Any]) -> Rule:
+def _rules(group: str, permission: dict[str, Any]) -> list[Rule]:
+    """One ``IpPermissions`` entry, split into a rule per peer."""
     peers = ([r["CidrIp"] for r in permission.get("IpRanges", [])]
              + [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
              + [p["PrefixListId"] for p in permission.get("PrefixListIds", [])]
              + [p["GroupId"] for p in permission.get("UserIdGroupPairs", [])])
-    return Rule(group, str(permission.get("IpProtocol")), permission.get("FromPort"), permission.get("ToPort"), tuple(peers))
+    protocol, ports = str(permission.get("IpProtocol")), (permission.get("FromPort"), permission.get("ToPort"))
+    return [Rule(group, protocol, *ports, peer) for peer in peers or [""]]

@@ -48,8 +48,8 @@ def start_session(config: pytest.Config, run: "GateRun") -> None:
         try:
             run.lock = lock.acquire(target, settings.environment, run.run_id,
                                     settings.profile.get("lock.ttl_s", lock.DEFAULT_TTL_S))
-        except lock.LockHeld as exc:
-            pytest.exit(f"filot-gate: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        except lock.LockHeld as exc:  # a usage error: printed once, exit code 4, nothing decided
+            raise pytest.UsageError(f"filot-gate: {exc}") from None
         say(f"filot-gate: lock {run.lock.key}: {run.lock.detail}")
     run.started_at = time.time()
     run.target = target

@@ -140,15 +140,18 @@ class Target:
         return psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
 
     def api(self) -> "httpx.Client":
-        import httpx
-
-        return httpx.Client(base_url=self.settings.api_url, timeout=httpx.Timeout(20.0, connect=5.0))
+        return _http_client(self.settings.api_url)
 
     def epr_api(self) -> "httpx.Client":
         """The EPR API through its load balancer (seed 004 "Health Check Endpoint")."""
-        import httpx
+        return _http_client(self.settings.epr_api_url)
 
-        return httpx.Client(base_url=self.settings.epr_api_url, timeout=httpx.Timeout(20.0, connect=5.0))
+
+def _http_client(base_url: str) -> "httpx.Client":
+    """A client of one of the target's HTTP endpoints: a request that hangs fails after 20 s."""
+    import httpx
+
+    return httpx.Client(base_url=base_url, timeout=httpx.Timeout(20.0, connect=5.0))
 
 
 #: Exit code of a profile's ``target.check`` command meaning "not running at all".

@@ -26,9 +26,9 @@ log = logging.getLogger("sandbox.alb")
 
 
 
-def no_target_answer(target_group: str) -> bytes:
-    """The 503 an ALB sends when the target group has no healthy target."""
-    body = json.dumps({"error": f"ALB: no healthy target in target group {target_group}"}).encode()
+def no_target_answer(targets: str) -> bytes:
+    """The 503 a load balancer sends when none of its targets (``targets`` names them) is healthy."""
+    body = json.dumps({"error": f"load balancer: no healthy target in {targets}"}).encode()
     return (b"HTTP/1.1 503 Service Temporarily Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
 
@@ -82,10 +82,10 @@ class LoadBalancer:
     """Listens on ``host:port``; ``targets()`` gives the healthy target addresses at each connection."""
 
     def __init__(self, host: str, port: int, target_port: int, targets: Callable[[], list[str]],
-                 target_group: str = aws_names.TARGET_GROUP_NAME) -> None:
+                 serving: str = f"target group {aws_names.TARGET_GROUP_NAME}") -> None:
         self.host, self.port, self.target_port = host, port, target_port
         self.targets = targets
-        self.no_target = no_target_answer(target_group)
+        self.no_target = no_target_answer(serving)
         self.traffic = TrafficCounter()
         self._counter = itertools.count()
         self._loop = asyncio.new_event_loop()

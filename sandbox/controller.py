@@ -118,7 +118,7 @@ def run(config: SandboxConfig) -> int:
     alb.start()
     log.info("ALB listener on %s", config.api_url)
     epr_alb = LoadBalancer(config.host, config.epr_alb_port, config.container_port, by_key["epr"].healthy_task_addresses,
-                           target_group=f"{aws_names.EPR_FAMILY} (EPR load balancer)")
+                           serving=f"the running tasks of {aws_names.EPR_SERVICE}")
     epr_alb.start()
     log.info("EPR load balancer listener on %s", config.epr_api_url)
     shipper = LogShipper(backends.logs)

@@ -30,9 +30,10 @@ def test_second_run_is_refused_and_names_the_holder(gate_project, redis_server):
     finally:
         client.delete(LOCK_KEY)
     assert result.ret == 4
-    result.stderr.fnmatch_lines([
-        "*environment 'unit-env' is being gated by run run-of-someone-else (Redis key filot:gate:lock:unit-env, expires in *s)*"
-    ])
+    refusal = "*environment 'unit-env' is being gated by run run-of-someone-else (Redis key filot:gate:lock:unit-env, expires in *s)*"
+    result.stderr.fnmatch_lines([f"ERROR: {refusal}"])
+    output = result.stdout.lines + result.stderr.lines
+    assert len([line for line in output if "is being gated by run" in line]) == 1, "the refusal is said once:\n" + "\n".join(output)
     assert client.get(LOCK_KEY) is None
 
 

@@ -87,10 +87,16 @@ TASKS_GROUP = aws_names.EPR_TASKS_SECURITY_GROUP
 
 
 def _tasks_group_id(ctx: FaultContext) -> str:
-    found = ctx.client("ec2").describe_security_groups(Filters=[{"Name": "group-name", "Values": [TASKS_GROUP]}])
-    if not found["SecurityGroups"]:
-        raise FaultError(f"security group {TASKS_GROUP}: expected to exist, it does not")
-    return found["SecurityGroups"][0]["GroupId"]
+    """The group the EPR service puts its tasks in (its awsvpcConfiguration), not any group of that name."""
+    cluster, service, _, _ = aws_names.SERVICES["epr"]
+    described = ctx.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+    network = (described[0].get("networkConfiguration") or {}).get("awsvpcConfiguration") or {} if described else {}
+    groups = network.get("securityGroups", [])
+    found = ctx.client("ec2").describe_security_groups(GroupIds=groups)["SecurityGroups"] if groups else []
+    ours = [g["GroupId"] for g in found if g["GroupName"] == TASKS_GROUP]
+    if not ours:
+        raise FaultError(f"ECS service {service}: expected its tasks in security group {TASKS_GROUP}, found {groups or 'none'}")
+    return ours[0]
 
 
 def _change_rule(action: str, direction: str, permission: dict[str, Any]) -> Callable[..., None]:

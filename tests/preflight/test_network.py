@@ -33,7 +33,7 @@ def test_epr_api_takes_port_8080_from_its_load_balancer_only(target, ecs, eviden
     assert balancer, (f"security group {aws_names.EPR_LB_SECURITY_GROUP} (EPR's load balancer): expected to exist in"
                       f" {', '.join(rules.vpc_ids)}, it does not")
     port = aws_names.EPR_API_PORT
-    wrong = [str(r) for r in rules.ingress if not (r.only_port(port) and r.peers == (balancer,))]
+    wrong = [str(r) for r in rules.ingress if not (r.only_port(port) and r.peer == balancer)]
     assert not wrong, (
         f"{service_name('epr')} security groups {', '.join(rules.group_ids)}: expected inbound only tcp {port} from"
         f" {aws_names.EPR_LB_SECURITY_GROUP} ({balancer}); also open: {'; '.join(wrong)}"
