@@ -178,8 +178,13 @@ def epr_tasks_group(box: Box) -> dict:
     return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [aws_names.EPR_TASKS_SECURITY_GROUP]}])["SecurityGroups"][0]
 
 
-def epr_task_role_policies(box: Box) -> list[str]:
-    return sorted(box.aws("iam").list_role_policies(RoleName=aws_names.EPR_TASK_ROLE)["PolicyNames"])
+def inline_policies(role: str) -> Callable[[Box], list[str]]:
+    return lambda box: sorted(box.aws("iam").list_role_policies(RoleName=role)["PolicyNames"])
+
+
+def epr_ecs_exec(box: Box) -> bool | None:
+    return box.aws("ecs").describe_services(cluster=aws_names.EPR_CLUSTER, services=[aws_names.EPR_SERVICE])[
+        "services"][0].get("enableExecuteCommand")
 
 
 def audit_worker_containers(box: Box) -> list[tuple[str, str, int | None]]:
@@ -271,7 +276,12 @@ SEEN: dict[str, Seen] = {
     "buli2-bad-signature": Seen(lambda b: callback_status(b) == 401, True, False),
     "document-topic-missing": Seen(lambda b: aws_names.EPR_DOCUMENT_TOPIC in topic_names(b), False, True),
     "audit-queue-unsubscribed": Seen(audit_topic_endpoints, [], [aws_names.EPR_AUDIT_QUEUE]),
-    "epr-task-role-without-sqs": Seen(epr_task_role_policies, ["SNSPublish"], ["SNSPublish", aws_names.EPR_QUEUE_POLICY]),
+    "epr-task-role-without-sqs": Seen(inline_policies(aws_names.EPR_TASK_ROLE), [aws_names.EPR_EXEC_POLICY, "SNSPublish"],
+                                      [aws_names.EPR_EXEC_POLICY, "SNSPublish", aws_names.EPR_QUEUE_POLICY]),
+    "epr-task-role-without-ecs-exec": Seen(inline_policies(aws_names.EPR_TASK_ROLE), ["SNSPublish", aws_names.EPR_QUEUE_POLICY],
+                                           [aws_names.EPR_EXEC_POLICY, "SNSPublish", aws_names.EPR_QUEUE_POLICY]),
+    "ecs-exec-disabled": Seen(epr_ecs_exec, False, True),
+    "execution-role-cannot-read-secrets": Seen(inline_policies("ecsTaskExecutionRole"), [], ["filot-read-production-secrets"]),
     "audit-worker-killed": Seen(audit_worker_containers, [("RUNNING", "STOPPED", 137)], [("RUNNING", "RUNNING", None)]),
     "audit-worker-frozen": Seen(audit_worker_stopped, [True], [False]),
     "epr-api-unhealthy": Seen(epr_health, 503, 200),
