@@ -109,7 +109,13 @@ def _wait_healthy(config: SandboxConfig, started: float) -> None:
 def _describe(status: dict | None) -> str:
     if not status:
         return "control plane starting"
-    return ", ".join(f"{k} {s['healthy']}/{s['desired']} healthy" for k, s in status["services"].items())
+    return ", ".join(f"{k} {s['healthy']}/{s['desired']} healthy" + _last_stop(s) for k, s in status["services"].items())
+
+
+def _last_stop(service: dict) -> str:
+    """Why the last task of a service short of healthy tasks stopped: what an operator needs while waiting."""
+    reason = service.get("lastStoppedReason")
+    return f" (last task stopped: {reason})" if reason and service["healthy"] < service["desired"] else ""
 
 
 def down(config: SandboxConfig) -> int:

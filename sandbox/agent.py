@@ -114,6 +114,8 @@ class ServiceRunner:
         self.probe = HealthProbe(HEALTH_TIMEOUT_S)
         self.steady = False
         self.unplaceable: str | None = None
+        #: the stoppedReason of the service's last stopped task (what ``up`` shows while it waits)
+        self.last_stopped_reason: str | None = None
 
     # --- moto access (in-process) ------------------------------------------------------------------
 
@@ -285,6 +287,7 @@ class ServiceRunner:
             self.failures[task_definition_arn] = self.failures.get(task_definition_arn, 0) + 1
             self._release(moto_task)
             _mark_stopped(moto_task, str(exc), "TaskFailedToStart", exit_code=None)
+            self.last_stopped_reason = str(exc)
             log.warning("task %s of %s did not start: %s", moto_task.id, self.service_name, exc)
             return
         main = next(c for c in task_definition.container_definitions if c["name"] == self.container)
@@ -418,6 +421,7 @@ class ServiceRunner:
         moto_task = self._moto_task(task)
         self._release(moto_task)
         _mark_stopped(moto_task, reason, stop_code, exit_code)
+        self.last_stopped_reason = reason
         self.tasks.pop(task.arn, None)
         self.probe.forget(f"http://{task.ip}:")
         ecs_events.record(service, ecs_events.stopped(task.arn))

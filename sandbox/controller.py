@@ -177,6 +177,7 @@ def _write_status(config: SandboxConfig, runners: list) -> None:
                 "desired": r.service().desired_count,
                 "healthy": sum(1 for t in r.tasks.values() if t.healthy),
                 "taskDefinition": r.service().task_definition,
+                "lastStoppedReason": r.last_stopped_reason,
                 "tasks": [{"task": t.arn.rsplit("/", 1)[-1], "taskDefinition": t.task_definition_arn, "ip": t.ip,
                            "pid": t.process.pid, "healthy": t.healthy, "log": str(t.log_path),
                            "logGroup": t.log_group, "logStream": t.log_stream,
