@@ -334,6 +334,8 @@ class ServiceRunner:
             networking_configuration=service.network_configuration,
         )
         task._transitions = []  # the agent, not moto's describe counter, moves the task through its states
+        # as ECS: a task takes ECS Exec from its service when it starts, and keeps it
+        task.enable_execute_command = bool(getattr(service, "enable_execute_command", False))
         task.containers = [_container(task_definition, c) for c in task_definition.container_definitions]
         if instance is not None:  # the instance's remainingResources shrink by the task's reservation
             self.ecs.update_container_instance_resources(instance, reserved)
@@ -369,11 +371,14 @@ class ServiceRunner:
     def _check_execution_role(self, task_definition: Any) -> None:
         """What ECS asks IAM for with the execution role before a task starts (image pull, log streams,
         secrets); the first refusal stops the task with the error ECS reports for it."""
-        wanted = execution_role.needs({"containerDefinitions": task_definition.container_definitions},
-                                      self.config.region, self.config.account_id)
-        arn = getattr(task_definition, "execution_role_arn", None)  # moto sets it only when given
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        described = {"containerDefinitions": task_definition.container_definitions,
+                     "executionRoleArn": getattr(task_definition, "execution_role_arn", None)}  # moto sets it only when given
+        wanted = execution_role.needs(described, self.config.region, self.config.account_id)
         if not wanted:
             return
+        arn = described["executionRoleArn"]
         if not arn:
             raise TaskStartFailed("ResourceInitializationError: unable to pull secrets or registry auth:"
                                   " the task definition has no execution role")
@@ -381,13 +386,10 @@ class ServiceRunner:
             policies = role_policies(self.backends.iam, execution_role.role_name(arn))
         except self.backends.iam.exceptions.NoSuchEntityException:
             raise TaskStartFailed(f"ResourceInitializationError: unable to assume execution role {arn}: it does not exist") from None
+        except (BotoCoreError, ClientError) as exc:
+            raise TaskStartFailed(f"ResourceInitializationError: execution role {arn} unreadable: {exc}") from None
         for action, resource in execution_role.refused(policies.values(), wanted)[:1]:
-            denied = f"AccessDeniedException: {arn} is not authorized to perform: {action} on resource: {resource}"
-            if action.startswith("logs:"):
-                raise TaskStartFailed(f"CannotStartContainerError: failed to initialize logging driver: {denied}")
-            if action.startswith("ecr:"):
-                raise TaskStartFailed(f"CannotPullContainerError: pull image manifest has been retried: {denied}")
-            raise TaskStartFailed(f"ResourceInitializationError: unable to pull secrets or registry auth: {denied}")
+            raise TaskStartFailed(_refusal(arn, action, resource))
 
     def _resolve_secret(self, value_from: str) -> str:
         """``arn:...:secret:NAME-xxxxxx[:JSONKEY::]`` -> the value, as the ECS agent does before start.
@@ -565,6 +567,16 @@ def _container(task_definition: Any, definition: dict) -> Any:
     container.cpu, container.memory = definition.get("cpu", 0), definition.get("memory")
     container.exitCode = None  # moto says 0 for a container that never exited; ECS says nothing
     return container
+
+
+def _refusal(role_arn: str, action: str, resource: str) -> str:
+    """The stoppedReason ECS gives when the execution role may not do ``action`` on ``resource``."""
+    denied = f"AccessDeniedException: {role_arn} is not authorized to perform: {action} on resource: {resource}"
+    if action.startswith("logs:"):
+        return f"CannotStartContainerError: failed to initialize logging driver: {denied}"
+    if action.startswith("ecr:"):
+        return f"CannotPullContainerError: pull image manifest has been retried: {denied}"
+    return f"ResourceInitializationError: unable to pull secrets or registry auth: {denied}"
 
 
 def _command(container: dict) -> list[str]:

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from filot_contract import aws_names
 from sandbox.config import REPO_ROOT, SandboxConfig
@@ -27,7 +28,7 @@ TICK_S = 1.0
 
 
 class Backends:
-    """moto's in-process backends for this sandbox's account and region."""
+    """moto's in-process backends for this sandbox's account and region, and its IAM over HTTP."""
 
     def __init__(self, config: SandboxConfig) -> None:
         from moto.backends import get_backend
@@ -37,8 +38,11 @@ class Backends:
         self.elbv2 = get_backend("elbv2")[config.account_id][config.region]
         self.logs = get_backend("logs")[config.account_id][config.region]
         self.cloudwatch = get_backend("cloudwatch")[config.account_id][config.region]
-        #: IAM through the sandbox's endpoint: the agent reads a role's policies as the gate reads them
-        self.iam = boto3.session.Session(region_name=config.region).client("iam", endpoint_url=config.aws_endpoint_url)
+        #: IAM through the sandbox's own endpoint (the agent reads a role's policies as the gate reads them);
+        #: short timeouts, since the agent's loop waits on it
+        self.iam = boto3.session.Session(region_name=config.region).client(
+            "iam", endpoint_url=config.aws_endpoint_url,
+            config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}))
 
     def target_group(self) -> Any:
         return next((g for g in self.elbv2.target_groups.values() if g.name == aws_names.TARGET_GROUP_NAME), None)

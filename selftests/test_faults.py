@@ -187,6 +187,14 @@ def epr_ecs_exec(box: Box) -> bool | None:
         "services"][0].get("enableExecuteCommand")
 
 
+def epr_tasks_ecs_exec(box: Box) -> list[bool | None]:
+    """enableExecuteCommand of each running EPR task, as describe-tasks shows it."""
+    ecs = box.aws("ecs")
+    arns = ecs.list_tasks(cluster=aws_names.EPR_CLUSTER, serviceName=aws_names.EPR_SERVICE, desiredStatus="RUNNING")["taskArns"]
+    described = ecs.describe_tasks(cluster=aws_names.EPR_CLUSTER, tasks=arns)["tasks"] if arns else []
+    return [t.get("enableExecuteCommand") for t in described]
+
+
 def audit_worker_containers(box: Box) -> list[tuple[str, str, int | None]]:
     """(task status, audit-worker status, its exit code) of each EPR task, as describe-tasks shows them."""
     ecs = box.aws("ecs")
@@ -281,6 +289,7 @@ SEEN: dict[str, Seen] = {
     "epr-task-role-without-ecs-exec": Seen(inline_policies(aws_names.EPR_TASK_ROLE), ["SNSPublish", aws_names.EPR_QUEUE_POLICY],
                                            [aws_names.EPR_EXEC_POLICY, "SNSPublish", aws_names.EPR_QUEUE_POLICY]),
     "ecs-exec-disabled": Seen(epr_ecs_exec, False, True),
+    "ecs-exec-on-without-new-tasks": Seen(epr_tasks_ecs_exec, [False], [True]),
     "execution-role-cannot-read-secrets": Seen(inline_policies("ecsTaskExecutionRole"), [], ["filot-read-production-secrets"]),
     "audit-worker-killed": Seen(audit_worker_containers, [("RUNNING", "STOPPED", 137)], [("RUNNING", "RUNNING", None)]),
     "audit-worker-frozen": Seen(audit_worker_stopped, [True], [False]),

@@ -35,6 +35,8 @@ FAULTS = [
           "expected container audit-worker RUNNING in every task of omen-epr:2"),
     Fault("ecs-exec-disabled", "infra", ("test_epr_tasks.py::test_ecs_exec_can_open_a_shell_in_epr_tasks",),
           "expected enableExecuteCommand true, got False"),
+    Fault("ecs-exec-on-without-new-tasks", "infra", ("test_epr_tasks.py::test_ecs_exec_can_open_a_shell_in_epr_tasks",),
+          "started before it was turned on and refuse execute-command"),
     Fault("epr-task-role-without-ecs-exec", "infra", ("test_epr_tasks.py::test_ecs_exec_can_open_a_shell_in_epr_tasks",),
           "to allow ssmmessages:CreateControlChannel"),
     Fault("health-check-path-wrong", "infra", ("test_alb.py::test_target_group_health_check_is_the_backends_health_route",),

@@ -61,19 +61,40 @@ def test_a_queue_policy_lets_the_topic_deliver_as_sqs_reads_it(statement, expect
     assert lets_service_send(policy(statement), SNS, "sqs:SendMessage", QUEUE, TOPIC) is expected
 
 
-def test_execution_role_needs_name_the_repository_the_log_streams_and_each_secret_without_its_json_key():
+def test_execution_role_needs_name_the_repository_the_log_stream_and_each_secret_without_its_json_key():
     secret = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:filot/production/epr-AbC123"
-    definition = {"containerDefinitions": [{
+    definition = {"executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole", "containerDefinitions": [{
+        "name": "omen-epr",
         "image": "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/omen-epr@sha256:abc",
-        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/omen-epr"}},
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/omen-epr", "awslogs-stream-prefix": "ecs"}},
         "secrets": [{"name": "A", "valueFrom": f"{secret}:EPR_DATABASE_URL::"}, {"name": "B", "valueFrom": "/filot/flag"}],
-    }, {"image": "public.ecr.aws/aws-observability/aws-otel-collector:latest"}]}
+        "environmentFiles": [{"type": "s3", "value": "arn:aws:s3:::filot-config/epr.env"}],
+    }, {"name": "otel", "image": "public.ecr.aws/aws-observability/aws-otel-collector:latest"}]}
     repository = "arn:aws:ecr:ap-southeast-2:123456789012:repository/omen-epr"
-    streams = "arn:aws:logs:ap-southeast-2:123456789012:log-group:/ecs/omen-epr:log-stream:*"
+    stream = f"arn:aws:logs:ap-southeast-2:123456789012:log-group:/ecs/omen-epr:log-stream:ecs/omen-epr/{execution_role.PROBE_TASK_ID}"
     assert execution_role.needs(definition, "ap-southeast-2", "123456789012") == [
         ("ecr:GetAuthorizationToken", "*"),
         *((action, repository) for action in execution_role.ECR_PULL_ACTIONS),
-        *((action, streams) for action in execution_role.LOG_ACTIONS),
+        *((action, stream) for action in execution_role.LOG_ACTIONS),
         ("secretsmanager:GetSecretValue", secret),
         ("ssm:GetParameters", "arn:aws:ssm:ap-southeast-2:123456789012:parameter/filot/flag"),
+        ("s3:GetObject", "arn:aws:s3:::filot-config/epr.env"), ("s3:GetBucketLocation", "arn:aws:s3:::filot-config"),
     ]
+
+
+def test_execution_role_needs_follow_the_roles_partition_and_a_china_registry():
+    definition = {"executionRoleArn": "arn:aws-cn:iam::123456789012:role/ecsTaskExecutionRole", "containerDefinitions": [{
+        "name": "api", "image": "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/filot-backend:1"}]}
+    assert ("ecr:BatchGetImage", "arn:aws-cn:ecr:cn-north-1:123456789012:repository/filot-backend") in \
+        execution_role.needs(definition, "cn-north-1", "123456789012")
+
+
+def test_a_log_stream_allow_scoped_to_the_prefix_counts_and_a_deny_on_it_wins():
+    definition = {"containerDefinitions": [{"name": "omen-epr", "logConfiguration": {
+        "logDriver": "awslogs", "options": {"awslogs-group": "/ecs/omen-epr", "awslogs-stream-prefix": "ecs"}}}]}
+    needs = execution_role.needs(definition, "ap-southeast-2", "123456789012")
+    streams = "arn:aws:logs:*:*:log-group:/ecs/omen-epr:log-stream:ecs/*"
+    assert execution_role.refused([policy({"Effect": "Allow", "Action": "logs:*", "Resource": streams})], needs) == []
+    denied = [policy({"Effect": "Allow", "Action": "logs:*", "Resource": "*"},
+                     {"Effect": "Deny", "Action": "logs:PutLogEvents", "Resource": streams})]
+    assert [action for action, _ in execution_role.refused(denied, needs)] == ["logs:PutLogEvents"]

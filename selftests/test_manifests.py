@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 from filot_contract import aws_names, documents, metrics, redis_keys
 from filot_gate import execution_role, taskdef_rules
@@ -378,8 +379,6 @@ def test_epr_task_rules(params: ManifestParams, change: Callable[[dict], None], 
 
 def aws_managed_policy(arn: str) -> dict:
     """An AWS managed policy's document, from the copy moto ships (offline, as AWS publishes it)."""
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
     return json.loads(aws_managed_policies_data)[arn.rsplit("/", 1)[-1]]["Document"]
 
 

@@ -7,6 +7,10 @@ from typing import Any
 from filot_gate.deploy.errors import DeployError
 
 
+#: Stopped tasks read for a failed deployment's reasons (ECS keeps them about an hour; list order is not by age).
+STOPPED_TASKS_READ = 300
+
+
 def describe_service(ecs: Any, cluster: str, service: str) -> dict[str, Any]:
     """The live service, or a DeployError when it does not exist or is not ACTIVE."""
     response = ecs.describe_services(cluster=cluster, services=[service])
@@ -44,9 +48,18 @@ def recent_events(service: dict[str, Any], count: int = 5) -> str:
 
 def stopped_reasons(ecs: Any, cluster: str, service: str, task_definition: str, count: int = 3) -> str:
     """Why the newest stopped tasks of ``task_definition`` stopped (``aws ecs describe-tasks``: stoppedReason),
-    one distinct reason per line: what a deployment whose tasks never started has to say for itself."""
-    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED")["taskArns"][:100]
-    described = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+    one distinct reason per line: what a deployment whose tasks never started has to say for itself. Only
+    evidence: when ECS does not answer, the line says so instead of hiding the deployment's own error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        pages = ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus="STOPPED",
+                                                         PaginationConfig={"MaxItems": STOPPED_TASKS_READ})
+        arns = [arn for page in pages for arn in page["taskArns"]]
+        described = [t for start in range(0, len(arns), 100)
+                     for t in ecs.describe_tasks(cluster=cluster, tasks=arns[start:start + 100])["tasks"]]
+    except (BotoCoreError, ClientError) as exc:
+        return f"  (stopped tasks unreadable: {exc})"
     ours = sorted((t for t in described if t.get("taskDefinitionArn") == task_definition and t.get("stoppedReason")),
                   key=lambda t: str(t.get("stoppedAt", "")), reverse=True)
     reasons = list(dict.fromkeys(t["stoppedReason"] for t in ours))[:count]

@@ -77,6 +77,15 @@ def _ecs_exec(enabled: bool) -> Callable[..., None]:
     return update
 
 
+def _tasks_started_without_ecs_exec(ctx: FaultContext) -> Saved:
+    """ECS Exec off while the tasks are replaced, then on again without a new deployment: the service
+    says on, the running tasks refuse ``execute-command``."""
+    _ecs_exec(False)(ctx)
+    _replace_epr_tasks(ctx, {"tasks": [t["task"] for t in ctx.tasks("epr")]})
+    _ecs_exec(True)(ctx)
+    return {"tasks": [t["task"] for t in ctx.tasks("epr")]}
+
+
 # --- security groups ---------------------------------------------------------------------------------
 
 #: What an operator opens "just to test": the API's port to the internet, and every outbound port.
@@ -135,7 +144,7 @@ def _replace_epr_tasks(ctx: FaultContext, saved: Saved) -> None:
     cluster, service, _, _ = aws_names.SERVICES["epr"]
     live = {t["task"] for t in ctx.tasks("epr")}
     for task in set(saved.get("tasks", [])) & live:
-        ctx.client("ecs").stop_task(cluster=cluster, task=task, reason="heal audit-worker-killed: replace the task")
+        ctx.client("ecs").stop_task(cluster=cluster, task=task, reason="sandbox fault: replace the task")
     ctx.wait(lambda: {t["task"] for t in ctx.tasks("epr")}, lambda ids: not ids & set(saved.get("tasks", [])),
              "the EPR tasks replaced")
     ctx.wait_stable("epr")
@@ -188,6 +197,9 @@ FAULTS = [
           restore_inline_policy(aws_names.EPR_TASK_ROLE, aws_names.EPR_QUEUE_POLICY)),
     Fault("ecs-exec-disabled", f"{aws_names.EPR_SERVICE}: enableExecuteCommand turned off (update-service)",
           "infra test_ecs_exec_can_open_a_shell_in_epr_tasks", _ecs_exec(False), _ecs_exec(True)),
+    Fault("ecs-exec-on-without-new-tasks", f"{aws_names.EPR_SERVICE}: ECS Exec turned on after its tasks started,"
+          " without --force-new-deployment: the running tasks refuse execute-command",
+          "infra test_ecs_exec_can_open_a_shell_in_epr_tasks", _tasks_started_without_ecs_exec, _replace_epr_tasks),
     Fault("epr-task-role-without-ecs-exec", f"inline policy {aws_names.EPR_EXEC_POLICY} removed from IAM role"
           f" {aws_names.EPR_TASK_ROLE}: the SSM agent cannot open its channels",
           "infra test_ecs_exec_can_open_a_shell_in_epr_tasks",

@@ -41,7 +41,8 @@ def test_audit_worker_container_runs_in_every_epr_task(ecs, deploy_record, evide
     )
 
 
-def test_ecs_exec_can_open_a_shell_in_epr_tasks(ecs, target, evidence):
+def test_ecs_exec_can_open_a_shell_in_epr_tasks(ecs, target, deploy_record, evidence):
+    expected = deployed_arn(deploy_record, "epr")
     service = describe_service(ecs, "epr")
     where = service_name("epr")
     assert service.get("enableExecuteCommand") is True, (
@@ -49,8 +50,13 @@ def test_ecs_exec_can_open_a_shell_in_epr_tasks(ecs, target, evidence):
         f" execute-command --container {aws_names.EPR_CONTAINER} is refused. Turn it on for new tasks:"
         " aws ecs update-service --enable-execute-command --force-new-deployment"
     )
-    definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
-    assert definition.get("taskRoleArn"), f"{where}: task definition {service['taskDefinition']} has no task role"
+    without = [task_id(t) for t in tasks(ecs, "epr") if t["taskDefinitionArn"] == expected and not t.get("enableExecuteCommand")]
+    assert not without, (
+        f"{where}: expected every task of {expected.rsplit('/', 1)[-1]} started with ECS Exec; tasks {', '.join(without)}"
+        " started before it was turned on and refuse execute-command: aws ecs update-service --force-new-deployment"
+    )
+    definition = ecs.describe_task_definition(taskDefinition=expected)["taskDefinition"]
+    assert definition.get("taskRoleArn"), f"{where}: task definition {expected} has no task role"
     role = role_name(definition["taskRoleArn"])
     policies = unless_absent(lambda: role_policies(target.client("iam"), role), "NoSuchEntity")
     assert policies is not None, f"{where}: task role {role} expected to exist (aws iam get-role), got NoSuchEntity"

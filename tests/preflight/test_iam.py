@@ -37,10 +37,7 @@ def test_execution_role_lets_ecs_start_the_deployed_tasks(target, ecs, deploy_re
     assert policies is not None, f"{revision}: execution role {role} expected to exist (aws iam get-role), got NoSuchEntity"
     evidence.add(f"what ECS needs from {role} for {revision}", [f"{action} on {resource}" for action, resource in needs])
     evidence.add(f"policies of {role}", policies)
-    by_action: dict[str, list[str]] = {}
-    for action, resource in execution_role.refused(policies.values(), needs):
-        by_action.setdefault(action, []).append(resource)
-    missing = [f"{action} on {', '.join(resources)}" for action, resources in by_action.items()]
+    missing = execution_role.by_action(execution_role.refused(policies.values(), needs))
     assert not missing, (
         f"{revision}: expected execution role {role} ({', '.join(policies) or 'no policies'}) to allow"
         f" {'; '.join(missing)}; it does not, so every new task of it fails before it starts"
