@@ -48,11 +48,6 @@ class Account:
         return f"arn:{self.partition}:{service}:{region or self.region}:{account_id or self.account_id}:{resource}"
 
 
-def role_name(role_arn: str) -> str:
-    """``arn:aws:iam::<account>:role/<path/>name`` -> ``name``."""
-    return role_arn.rsplit("/", 1)[-1]
-
-
 def needs(task_definition: Mapping[str, Any], region: str, account_id: str) -> list[tuple[str, str]]:
     """(action, resource) pairs the execution role must allow for ``task_definition``'s tasks to start."""
     account = Account.of(task_definition, region, account_id)

@@ -10,6 +10,11 @@ from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping
 
 
+def role_name(role_arn: str) -> str:
+    """``arn:aws:iam::<account>:role/<path/>name`` -> ``name``."""
+    return role_arn.rsplit("/", 1)[-1]
+
+
 def role_policies(iam: Any, role: str) -> dict[str, Mapping[str, Any]]:
     """Policy name -> document of every inline and attached managed policy of ``role``."""
     documents: dict[str, Mapping[str, Any]] = {}

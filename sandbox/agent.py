@@ -3,8 +3,8 @@ definitions, and keeps moto's ECS and ELB state equal to what those processes re
 
 A task gets its own loopback address (like an awsvpc ENI); each of its containers is a process with
 that container's environment and its secrets resolved from the emulated Secrets Manager, once the
-task definition's execution role is seen to allow the image pull, the log streams and the secrets. A task whose
-essential container exits becomes a STOPPED task with a ``stoppedReason``, and running < desired
+task definition's execution role is seen to allow the image pull, the log streams and the secrets.
+A task whose essential container exits becomes a STOPPED task with a ``stoppedReason``, and running < desired
 until a replacement is healthy; a non-essential container that exits is STOPPED with its exit code
 while the task keeps running, as ECS leaves it. A new deployment whose tasks keep failing ends
 FAILED and, with the circuit breaker's rollback on, goes back to the previous revision, as ECS does.
@@ -32,7 +32,7 @@ from typing import Any
 
 from filot_contract import aws_names
 from filot_gate import execution_role
-from filot_gate.iam_policy import role_policies
+from filot_gate.iam_policy import role_name, role_policies
 from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.health_probe import Answer, HealthProbe
@@ -286,8 +286,7 @@ class ServiceRunner:
         except TaskStartFailed as exc:
             self.failures[task_definition_arn] = self.failures.get(task_definition_arn, 0) + 1
             self._release(moto_task)
-            _mark_stopped(moto_task, str(exc), "TaskFailedToStart", exit_code=None)
-            self.last_stopped_reason = str(exc)
+            self._mark_stopped(moto_task, str(exc), "TaskFailedToStart", exit_code=None)
             log.warning("task %s of %s did not start: %s", moto_task.id, self.service_name, exc)
             return
         main = next(c for c in task_definition.container_definitions if c["name"] == self.container)
@@ -383,7 +382,7 @@ class ServiceRunner:
             raise TaskStartFailed("ResourceInitializationError: unable to pull secrets or registry auth:"
                                   " the task definition has no execution role")
         try:
-            policies = role_policies(self.backends.iam, execution_role.role_name(arn))
+            policies = role_policies(self.backends.iam, role_name(arn))
         except self.backends.iam.exceptions.NoSuchEntityException:
             raise TaskStartFailed(f"ResourceInitializationError: unable to assume execution role {arn}: it does not exist") from None
         except (BotoCoreError, ClientError) as exc:
@@ -422,12 +421,15 @@ class ServiceRunner:
     def _forget(self, task: LocalTask, reason: str, service: Any, stop_code: str, exit_code: int | None) -> None:
         moto_task = self._moto_task(task)
         self._release(moto_task)
-        _mark_stopped(moto_task, reason, stop_code, exit_code)
-        self.last_stopped_reason = reason
+        self._mark_stopped(moto_task, reason, stop_code, exit_code)
         self.tasks.pop(task.arn, None)
         self.probe.forget(f"http://{task.ip}:")
         ecs_events.record(service, ecs_events.stopped(task.arn))
         self._deregister_target(service, task)
+
+    def _mark_stopped(self, moto_task: Any, reason: str, stop_code: str, exit_code: int | None) -> None:
+        _mark_stopped(moto_task, reason, stop_code, exit_code)
+        self.last_stopped_reason = reason
 
     def _release(self, moto_task: Any) -> None:
         """Give the task's reservation back to its container instance (``stop-task`` already did)."""

@@ -12,8 +12,7 @@ import pytest
 
 from filot_contract import aws_names
 from filot_gate.checks import describe_service, deployed_arn, service_name, task_id, tasks, unless_absent
-from filot_gate.execution_role import role_name
-from filot_gate.iam_policy import allows, role_policies
+from filot_gate.iam_policy import allows, role_name, role_policies
 
 pytestmark = pytest.mark.infra
 

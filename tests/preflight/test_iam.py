@@ -11,7 +11,7 @@ import pytest
 from filot_contract import aws_names
 from filot_gate import execution_role
 from filot_gate.checks import deployed_arn, unless_absent
-from filot_gate.iam_policy import allows, role_policies
+from filot_gate.iam_policy import allows, role_name, role_policies
 from filot_gate.messaging import queue_arn, topic_arn
 
 pytestmark = pytest.mark.preflight
@@ -32,7 +32,7 @@ def test_execution_role_lets_ecs_start_the_deployed_tasks(target, ecs, deploy_re
     assert definition.get("executionRoleArn"), (
         f"{revision}: expected an executionRoleArn, it has none; ECS cannot pull its image or read its secrets")
     needs = execution_role.needs(definition, settings.region, aws_account_id)
-    role = execution_role.role_name(definition["executionRoleArn"])
+    role = role_name(definition["executionRoleArn"])
     policies = unless_absent(lambda: role_policies(target.client("iam"), role), "NoSuchEntity")
     assert policies is not None, f"{revision}: execution role {role} expected to exist (aws iam get-role), got NoSuchEntity"
     evidence.add(f"what ECS needs from {role} for {revision}", [f"{action} on {resource}" for action, resource in needs])
