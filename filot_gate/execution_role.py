@@ -15,14 +15,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from filot_gate.iam_policy import allows
+from filot_gate.secrets_manifest import secret_arn
 
 #: ``<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]``; other registries
 #: need no ECR rights.
 _ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
                         r"(?P<repository>[^@:]+)")
-#: A Secrets Manager ``valueFrom``: the secret's ARN, optionally followed by ``:json-key:version-stage:version-id``.
-_SECRET_REF = re.compile(r"^(?P<arn>arn:aws[a-z-]*:secretsmanager:[^:]*:\d{12}:secret:[^:]+)")
 #: The ECR calls of an image pull, on the image's repository.
 ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
@@ -63,12 +61,6 @@ def needs(task_definition: Mapping[str, Any], region: str, account_id: str) -> l
     return list(dict.fromkeys(found))
 
 
-def refused(policies: Iterable[Mapping[str, Any]], wanted: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The (action, resource) pairs of ``wanted`` that ``policies`` (the role's documents) do not allow."""
-    documents = list(policies)
-    return [(action, resource) for action, resource in wanted if not allows(documents, action, resource)]
-
-
 def by_action(pairs: Iterable[tuple[str, str]]) -> list[str]:
     """``action on resource, resource`` per action, for a message."""
     grouped: dict[str, list[str]] = {}
@@ -101,9 +93,9 @@ def _log_needs(config: Mapping[str, Any], container: str, account: Account) -> l
 
 def _secret_need(value_from: str, account: Account) -> tuple[str, str]:
     """A Secrets Manager ARN, else an SSM parameter: its ARN, or a name in the task's own region."""
-    secret = _SECRET_REF.match(value_from)
+    secret = secret_arn(value_from)
     if secret:
-        return "secretsmanager:GetSecretValue", secret["arn"]
+        return "secretsmanager:GetSecretValue", secret
     if value_from.startswith("arn:"):
         return "ssm:GetParameters", value_from
     return "ssm:GetParameters", account.arn("ssm", f"parameter/{value_from.lstrip('/')}")

@@ -37,6 +37,12 @@ def allows(documents: Iterable[Mapping[str, Any]], action: str, resource: str) -
     return any(s.get("Effect") == "Allow" and not s.get("Condition") for s in matching)
 
 
+def refused(policies: Iterable[Mapping[str, Any]], wanted: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (action, resource) pairs of ``wanted`` that ``policies`` (a role's documents) do not allow."""
+    documents = list(policies)
+    return [(action, resource) for action, resource in wanted if not allows(documents, action, resource)]
+
+
 def _matches(statement: Mapping[str, Any], action: str, resource: str) -> bool:
     """The statement applies: its Action (or everything but its NotAction) and its Resource (or NotResource)."""
     def listed(key: str, value: str, fold: bool) -> bool:

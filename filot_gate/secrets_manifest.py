@@ -19,7 +19,14 @@ from urllib.parse import urlsplit
 RULES = ("minLength", "notKnownDefault", "scheme", "url", "pattern")
 FORMATS = ("string", "json")
 #: A Secrets Manager ARN: ...:secret:<name>[-<6 random chars>][:<json-key>:<version-stage>:<version-id>]
-_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[^:]*:[0-9]{12}:secret:(?P<name>[^:]+)(?::(?P<key>[^:]*):[^:]*:[^:]*)?$")
+_ARN = re.compile(r"^(?P<arn>arn:aws[a-z-]*:secretsmanager:[^:]*:[0-9]{12}:secret:(?P<name>[^:]+))"
+                  r"(?::(?P<key>[^:]*):[^:]*:[^:]*)?$")
+
+
+def secret_arn(value_from: str) -> str | None:
+    """The secret's own ARN in a Secrets Manager ``valueFrom`` (without ``:json-key:stage:version``), else None."""
+    match = _ARN.match(value_from)
+    return match["arn"] if match else None
 
 
 class SecretsManifestError(ValueError):

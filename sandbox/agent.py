@@ -32,7 +32,7 @@ from typing import Any
 
 from filot_contract import aws_names
 from filot_gate import execution_role
-from filot_gate.iam_policy import role_name, role_policies
+from filot_gate.iam_policy import refused, role_name, role_policies
 from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.health_probe import Answer, HealthProbe
@@ -387,7 +387,7 @@ class ServiceRunner:
             raise TaskStartFailed(f"ResourceInitializationError: unable to assume execution role {arn}: it does not exist") from None
         except (BotoCoreError, ClientError) as exc:
             raise TaskStartFailed(f"ResourceInitializationError: execution role {arn} unreadable: {exc}") from None
-        for action, resource in execution_role.refused(policies.values(), wanted)[:1]:
+        for action, resource in refused(policies.values(), wanted)[:1]:
             raise TaskStartFailed(_refusal(arn, action, resource))
 
     def _resolve_secret(self, value_from: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from filot_gate import execution_role
-from filot_gate.iam_policy import allows, lets_service_send
+from filot_gate.iam_policy import allows, lets_service_send, refused
 
 QUEUE = "arn:aws:sqs:ap-southeast-2:123456789012:epr-audit-events-queue"
 
@@ -94,7 +94,7 @@ def test_a_log_stream_allow_scoped_to_the_prefix_counts_and_a_deny_on_it_wins():
         "logDriver": "awslogs", "options": {"awslogs-group": "/ecs/omen-epr", "awslogs-stream-prefix": "ecs"}}}]}
     needs = execution_role.needs(definition, "ap-southeast-2", "123456789012")
     streams = "arn:aws:logs:*:*:log-group:/ecs/omen-epr:log-stream:ecs/*"
-    assert execution_role.refused([policy({"Effect": "Allow", "Action": "logs:*", "Resource": streams})], needs) == []
+    assert refused([policy({"Effect": "Allow", "Action": "logs:*", "Resource": streams})], needs) == []
     denied = [policy({"Effect": "Allow", "Action": "logs:*", "Resource": "*"},
                      {"Effect": "Deny", "Action": "logs:PutLogEvents", "Resource": streams})]
-    assert [action for action, _ in execution_role.refused(denied, needs)] == ["logs:PutLogEvents"]
+    assert [action for action, _ in refused(denied, needs)] == ["logs:PutLogEvents"]

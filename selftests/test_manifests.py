@@ -17,7 +17,7 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 from filot_contract import aws_names, documents, metrics, redis_keys
 from filot_gate import execution_role, taskdef_rules
-from filot_gate.iam_policy import role_name
+from filot_gate.iam_policy import refused, role_name
 from filot_gate.manifests import (
     REPO_ROOT,
     ManifestError,
@@ -390,4 +390,4 @@ def test_each_task_definitions_execution_role_allows_what_ecs_needs_to_start_it(
     policies = [*map(json.loads, role.inline_policies.values()), *map(aws_managed_policy, role.managed_policy_arns)]
     needs = execution_role.needs(taskdef, REGION, ACCOUNT)
     assert {action for action, _ in needs} >= {"ecr:BatchGetImage", "logs:PutLogEvents", "secretsmanager:GetSecretValue"}
-    assert execution_role.refused(policies, needs) == []
+    assert refused(policies, needs) == []

@@ -192,25 +192,25 @@ def restore_inline_policy(role: str, policy: str) -> Callable[[FaultContext, Sav
 
 # --- ECS services -----------------------------------------------------------------------------------
 
-def _describe(ctx: FaultContext, key: str) -> dict[str, Any]:
+def describe_service(ctx: FaultContext, key: str) -> dict[str, Any]:
     cluster, service, _, _ = aws_names.SERVICES[key]
     return ctx.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
 
 
-def _update(ctx: FaultContext, key: str, **changes: Any) -> None:
+def update_service(ctx: FaultContext, key: str, **changes: Any) -> None:
     cluster, service, _, _ = aws_names.SERVICES[key]
     ctx.client("ecs").update_service(cluster=cluster, service=service, **changes)
 
 
 def _scale_worker_to_zero(ctx: FaultContext) -> Saved:
-    desired = _describe(ctx, "ocr-gpu")["desiredCount"]
-    _update(ctx, "ocr-gpu", desiredCount=0)
+    desired = describe_service(ctx, "ocr-gpu")["desiredCount"]
+    update_service(ctx, "ocr-gpu", desiredCount=0)
     ctx.wait_stable("ocr-gpu")
     return {"desiredCount": desired}
 
 
 def _scale_worker_back(ctx: FaultContext, saved: Saved) -> None:
-    _update(ctx, "ocr-gpu", desiredCount=int(saved.get("desiredCount") or 1))
+    update_service(ctx, "ocr-gpu", desiredCount=int(saved.get("desiredCount") or 1))
     ctx.wait_stable("ocr-gpu")
 
 
@@ -226,14 +226,14 @@ def _recorded_revision(ctx: FaultContext, _: Saved) -> None:
 
 
 def _run_backend_revision(ctx: FaultContext, task_definition_arn: str) -> None:
-    _update(ctx, "backend", taskDefinition=task_definition_arn)
+    update_service(ctx, "backend", taskDefinition=task_definition_arn)
     ctx.wait_stable("backend", task_definition_arn)
 
 
 def _breaker_off(ctx: FaultContext, keep_enabled: bool = False) -> Saved:
     """Rollback off; the breaker itself too unless ``keep_enabled``."""
-    configuration = _describe(ctx, "backend")["deploymentConfiguration"]
-    _update(ctx, "backend", deploymentConfiguration={
+    configuration = describe_service(ctx, "backend")["deploymentConfiguration"]
+    update_service(ctx, "backend", deploymentConfiguration={
         **configuration, "deploymentCircuitBreaker": {"enable": keep_enabled, "rollback": False}})
     return {"deploymentConfiguration": configuration}
 
@@ -242,17 +242,17 @@ def _breaker_back(ctx: FaultContext, saved: Saved) -> None:
     from filot_gate.manifests import SERVICE_FILES, read_json
 
     configuration = saved.get("deploymentConfiguration") or read_json(SERVICE_FILES["backend"])["deploymentConfiguration"]
-    _update(ctx, "backend", deploymentConfiguration=configuration)
+    update_service(ctx, "backend", deploymentConfiguration=configuration)
 
 
 def _primary_rollout(ctx: FaultContext, key: str) -> str:
-    return _describe(ctx, key)["deployments"][0].get("rolloutState", "-")
+    return describe_service(ctx, key)["deployments"][0].get("rolloutState", "-")
 
 
 def _failed_deployment(ctx: FaultContext) -> Saved:
     """An operator turns the breaker's rollback off "to debug", then deploys a revision that cannot start:
     the circuit breaker marks it FAILED and nothing rolls it back; the old tasks keep serving."""
-    saved = {"taskDefinitionArn": _describe(ctx, "backend")["taskDefinition"], "record": ctx.record(),
+    saved = {"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record(),
              **_breaker_off(ctx, keep_enabled=True)}
     try:
         deploy_revision(ctx.config, "backend", BAD_ENVIRONMENT["backend"], run_id=saved["record"]["runId"])
@@ -281,7 +281,7 @@ def _gpu_container_instances(ctx: FaultContext) -> list[str]:
 def _drain_gpu_instance(ctx: FaultContext) -> None:
     ctx.client("ecs").update_container_instances_state(
         cluster=aws_names.GPU_CLUSTER, containerInstances=_gpu_container_instances(ctx), status="DRAINING")
-    ctx.wait(lambda: _describe(ctx, "ocr-gpu"), lambda s: s["runningCount"] == 0 and not ctx.tasks("ocr-gpu"),
+    ctx.wait(lambda: describe_service(ctx, "ocr-gpu"), lambda s: s["runningCount"] == 0 and not ctx.tasks("ocr-gpu"),
              "the GPU worker's tasks stopped", describe=lambda s: f"running {s['runningCount']}/{s['desiredCount']}")
 
 

@@ -13,7 +13,7 @@ import httpx
 from filot_contract import aws_names
 from filot_gate.manifests import load_messaging
 from filot_gate.messaging import queue_arn, topic_arn
-from sandbox.faults.aws import remove_inline_policy, restore_inline_policy
+from sandbox.faults.aws import describe_service, remove_inline_policy, restore_inline_policy, update_service
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
 from sandbox.faults.processes import signal_tasks
@@ -71,8 +71,7 @@ def _restore_audit_queue_access_policy(ctx: FaultContext, _: Saved) -> None:
 def _ecs_exec(enabled: bool) -> Callable[..., None]:
     """``aws ecs update-service --[no-]enable-execute-command`` on the EPR service."""
     def update(ctx: FaultContext, _: Saved | None = None) -> None:
-        cluster, service, _, _ = aws_names.SERVICES["epr"]
-        ctx.client("ecs").update_service(cluster=cluster, service=service, enableExecuteCommand=enabled)
+        update_service(ctx, "epr", enableExecuteCommand=enabled)
 
     return update
 
@@ -97,14 +96,12 @@ TASKS_GROUP = aws_names.EPR_TASKS_SECURITY_GROUP
 
 def _tasks_group_id(ctx: FaultContext) -> str:
     """The group the EPR service puts its tasks in (its awsvpcConfiguration), not any group of that name."""
-    cluster, service, _, _ = aws_names.SERVICES["epr"]
-    described = ctx.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
-    network = (described[0].get("networkConfiguration") or {}).get("awsvpcConfiguration") or {} if described else {}
+    network = (describe_service(ctx, "epr").get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
     groups = network.get("securityGroups", [])
     found = ctx.client("ec2").describe_security_groups(GroupIds=groups)["SecurityGroups"] if groups else []
     ours = [g["GroupId"] for g in found if g["GroupName"] == TASKS_GROUP]
     if not ours:
-        raise FaultError(f"ECS service {service}: expected its tasks in security group {TASKS_GROUP}, found {groups or 'none'}")
+        raise FaultError(f"ECS service {aws_names.EPR_SERVICE}: expected its tasks in security group {TASKS_GROUP}, found {groups or 'none'}")
     return ours[0]
 
 

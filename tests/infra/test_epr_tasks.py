@@ -12,7 +12,7 @@ import pytest
 
 from filot_contract import aws_names
 from filot_gate.checks import describe_service, deployed_arn, service_name, task_id, tasks, unless_absent
-from filot_gate.iam_policy import allows, role_name, role_policies
+from filot_gate.iam_policy import refused, role_name, role_policies
 
 pytestmark = pytest.mark.infra
 
@@ -60,7 +60,7 @@ def test_ecs_exec_can_open_a_shell_in_epr_tasks(ecs, target, deploy_record, evid
     policies = unless_absent(lambda: role_policies(target.client("iam"), role), "NoSuchEntity")
     assert policies is not None, f"{where}: task role {role} expected to exist (aws iam get-role), got NoSuchEntity"
     evidence.add(f"policies of task role {role}", policies)
-    missing = [action for action in ECS_EXEC_ACTIONS if not allows(policies.values(), action, "*")]
+    missing = [action for action, _ in refused(policies.values(), [(action, "*") for action in ECS_EXEC_ACTIONS])]
     assert not missing, (
         f"{where}: expected task role {role} ({', '.join(policies) or 'no policies'}) to allow {', '.join(missing)};"
         " without them the task's SSM agent cannot open the session and execute-command fails"

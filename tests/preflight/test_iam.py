@@ -11,7 +11,7 @@ import pytest
 from filot_contract import aws_names
 from filot_gate import execution_role
 from filot_gate.checks import deployed_arn, unless_absent
-from filot_gate.iam_policy import allows, role_name, role_policies
+from filot_gate.iam_policy import refused, role_name, role_policies
 from filot_gate.messaging import queue_arn, topic_arn
 
 pytestmark = pytest.mark.preflight
@@ -37,7 +37,7 @@ def test_execution_role_lets_ecs_start_the_deployed_tasks(target, ecs, deploy_re
     assert policies is not None, f"{revision}: execution role {role} expected to exist (aws iam get-role), got NoSuchEntity"
     evidence.add(f"what ECS needs from {role} for {revision}", [f"{action} on {resource}" for action, resource in needs])
     evidence.add(f"policies of {role}", policies)
-    missing = execution_role.by_action(execution_role.refused(policies.values(), needs))
+    missing = execution_role.by_action(refused(policies.values(), needs))
     assert not missing, (
         f"{revision}: expected execution role {role} ({', '.join(policies) or 'no policies'}) to allow"
         f" {'; '.join(missing)}; it does not, so every new task of it fails before it starts"
@@ -53,7 +53,7 @@ def test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events(t
     policies = unless_absent(lambda: role_policies(target.client("iam"), role), "NoSuchEntity")
     assert policies is not None, f"IAM role {role}: expected to exist (aws iam get-role), got NoSuchEntity"
     evidence.add(f"policies of {role}", policies)
-    missing = [f"{action} on {resource}" for action, resource in needs if not allows(policies.values(), action, resource)]
+    missing = [f"{action} on {resource}" for action, resource in refused(policies.values(), needs)]
     assert not missing, (
         f"IAM role {role}: expected its policies ({', '.join(policies) or 'none'}) to allow {'; '.join(missing)};"
         f" they do not (aws iam get-role-policy --role-name {role} --policy-name {aws_names.EPR_QUEUE_POLICY})"
