@@ -95,6 +95,8 @@ class LocalTask:
     sidecars: list[Sidecar] = field(default_factory=list)
     #: the route the main container's health check asks
     health_path: str = aws_names.HEALTH_CHECK_PATH
+    #: started before the service's current deployment (``--force-new-deployment``): replaced like an old revision's
+    superseded: bool = False
 
 
 def _now() -> datetime:
@@ -116,6 +118,8 @@ class ServiceRunner:
         self.unplaceable: str | None = None
         #: the stoppedReason of the service's last stopped task (what ``up`` shows while it waits)
         self.last_stopped_reason: str | None = None
+        #: the PRIMARY deployment this runner's tasks belong to: another id on the same revision is a forced one
+        self.deployment_id: str | None = None
 
     # --- moto access (in-process) ------------------------------------------------------------------
 
@@ -134,12 +138,13 @@ class ServiceRunner:
     def reconcile(self) -> None:
         service = self.service()
         wanted = service.task_definition
+        self._follow_forced_deployment(service)
         self._honour_stop_requests(service)
         self._reap_exited(service)
         self._check_health(service)
         self._stop_replaced_tasks(service, wanted)
         self._leave_draining_instances(service)
-        running = [t for t in self.tasks.values() if t.task_definition_arn == wanted]
+        running = self._current(wanted)
         if self.failures.get(wanted, 0) >= CIRCUIT_BREAKER_FAILURES:
             self._trip_circuit_breaker(service, wanted)
         else:
@@ -151,13 +156,31 @@ class ServiceRunner:
                 self._stop(task, "Task stopped by ECS: service scaled down", service)
         self._report(service)
 
+    def _current(self, wanted: str) -> list[LocalTask]:
+        """The tasks of the service's current deployment."""
+        return [t for t in self.tasks.values() if t.task_definition_arn == wanted and not t.superseded]
+
+    def _follow_forced_deployment(self, service: Any) -> None:
+        """``update-service --force-new-deployment`` gives the PRIMARY deployment a new id on the same revision:
+        as ECS, replace every task started before it, rolling as for a new revision."""
+        primary = service.deployments[0] if service.deployments else None
+        if primary is None or primary.get("taskDefinition") != service.task_definition:
+            return  # a new revision: ``_report`` starts its deployment
+        if self.deployment_id not in (None, primary["id"]):
+            log.info("%s: new deployment %s of the same revision: its tasks are replaced", self.service_name, primary["id"])
+            for task in self.tasks.values():
+                task.superseded = True
+            primary["rolloutState"], primary["rolloutStateReason"] = "IN_PROGRESS", "ECS deployment in progress."
+        self.deployment_id = primary["id"]
+
     def _stop_replaced_tasks(self, service: Any, wanted: str) -> None:
         """Stop tasks of older revisions, keeping as many as ``minimumHealthyPercent`` needs until the new
         revision's tasks are healthy (a rolling update: with 100 %, a revision that never becomes healthy
         leaves the old tasks serving)."""
-        old = [t for t in self.tasks.values() if t.task_definition_arn != wanted]
+        current = self._current(wanted)
+        old = [t for t in self.tasks.values() if t not in current]
         percent = int((service.deployment_configuration or {}).get("minimumHealthyPercent", 100))
-        healthy_new = sum(1 for t in self.tasks.values() if t.task_definition_arn == wanted and t.healthy)
+        healthy_new = sum(1 for t in current if t.healthy)
         keep = max(0, math.ceil(service.desired_count * percent / 100) - healthy_new)
         serving = sorted(old, key=lambda t: not t.healthy)  # the healthy old tasks are the ones kept
         for task in serving[keep:]:
@@ -460,7 +483,7 @@ class ServiceRunner:
     def _report(self, service: Any) -> None:
         """Write the truth into moto: running/pending counts and the PRIMARY deployment's rollout state."""
         wanted = service.task_definition
-        healthy = sum(1 for t in self.tasks.values() if t.task_definition_arn == wanted and t.healthy)
+        healthy = sum(1 for t in self._current(wanted) if t.healthy)
         alive = [t for t in self.tasks.values() if t.process.poll() is None]
         service.running_count = sum(1 for t in alive if t.running)
         service.pending_count = len(alive) - service.running_count
@@ -472,6 +495,7 @@ class ServiceRunner:
                 "launchType": service.launch_type, "rolloutState": "IN_PROGRESS",
                 "rolloutStateReason": "ECS deployment in progress.",
             })
+            self.deployment_id = service.deployments[0]["id"]
         for old in service.deployments[1:]:
             old["runningCount"] = sum(1 for t in alive if t.task_definition_arn == old.get("taskDefinition") and t.running)
             old["status"] = "ACTIVE" if old["runningCount"] else "INACTIVE"

@@ -202,6 +202,15 @@ def update_service(ctx: FaultContext, key: str, **changes: Any) -> None:
     ctx.client("ecs").update_service(cluster=cluster, service=service, **changes)
 
 
+def force_new_deployment(ctx: FaultContext, key: str) -> None:
+    """``aws ecs update-service --force-new-deployment``: every task replaced, the service stable again."""
+    before = {t["task"] for t in ctx.tasks(key)}
+    update_service(ctx, key, forceNewDeployment=True)
+    ctx.wait(lambda: {t["task"] for t in ctx.tasks(key)}, lambda ids: not ids & before,
+             f"the tasks of {aws_names.SERVICES[key][1]} replaced by a new deployment")
+    ctx.wait_stable(key)
+
+
 def _scale_worker_to_zero(ctx: FaultContext) -> Saved:
     desired = describe_service(ctx, "ocr-gpu")["desiredCount"]
     update_service(ctx, "ocr-gpu", desiredCount=0)

@@ -13,7 +13,8 @@ import httpx
 from filot_contract import aws_names
 from filot_gate.manifests import load_messaging
 from filot_gate.messaging import queue_arn, topic_arn
-from sandbox.faults.aws import describe_service, remove_inline_policy, restore_inline_policy, update_service
+from sandbox.faults.aws import (
+    describe_service, force_new_deployment, remove_inline_policy, restore_inline_policy, update_service)
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
 from sandbox.faults.processes import signal_tasks
@@ -76,13 +77,12 @@ def _ecs_exec(enabled: bool) -> Callable[..., None]:
     return update
 
 
-def _tasks_started_without_ecs_exec(ctx: FaultContext) -> Saved:
-    """ECS Exec off while the tasks are replaced, then on again without a new deployment: the service
-    says on, the running tasks refuse ``execute-command``."""
+def _tasks_started_without_ecs_exec(ctx: FaultContext) -> None:
+    """ECS Exec off while a new deployment replaces the tasks, then on again without another one: the
+    service says on, the running tasks refuse ``execute-command``."""
     _ecs_exec(False)(ctx)
-    _replace_epr_tasks(ctx, {"tasks": [t["task"] for t in ctx.tasks("epr")]})
+    force_new_deployment(ctx, "epr")
     _ecs_exec(True)(ctx)
-    return {"tasks": [t["task"] for t in ctx.tasks("epr")]}
 
 
 # --- security groups ---------------------------------------------------------------------------------
@@ -196,7 +196,8 @@ FAULTS = [
           "infra test_ecs_exec_can_open_a_shell_in_epr_tasks", _ecs_exec(False), _ecs_exec(True)),
     Fault("ecs-exec-on-without-new-tasks", f"{aws_names.EPR_SERVICE}: ECS Exec turned on after its tasks started,"
           " without --force-new-deployment: the running tasks refuse execute-command",
-          "infra test_ecs_exec_can_open_a_shell_in_epr_tasks", _tasks_started_without_ecs_exec, _replace_epr_tasks),
+          "infra test_ecs_exec_can_open_a_shell_in_epr_tasks", _tasks_started_without_ecs_exec,
+          lambda ctx, _: force_new_deployment(ctx, "epr")),
     Fault("epr-task-role-without-ecs-exec", f"inline policy {aws_names.EPR_EXEC_POLICY} removed from IAM role"
           f" {aws_names.EPR_TASK_ROLE}: the SSM agent cannot open its channels",
           "infra test_ecs_exec_can_open_a_shell_in_epr_tasks",
