@@ -25,6 +25,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from filot_contract import aws_names, redis_keys
 from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
+from filot_gate import task_stops
 from sandbox import faults
 from sandbox.config import SandboxConfig
 from sandbox.faults.aws import DELETED_ROLE, DELETED_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM
@@ -187,20 +188,30 @@ def epr_ecs_exec(box: Box) -> bool | None:
         "services"][0].get("enableExecuteCommand")
 
 
+def described_tasks(box: Box, key: str, desired_status: str = "RUNNING") -> list[dict[str, Any]]:
+    """``aws ecs list-tasks`` + ``describe-tasks`` of one service."""
+    ecs = box.aws("ecs")
+    cluster, service, _, _ = aws_names.SERVICES[key]
+    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus=desired_status)["taskArns"]
+    return ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+
+
+def crashed_backend_tasks(box: Box) -> int:
+    """Backend tasks of the service's current deployment that stopped on a failure of their own."""
+    service = box.service("backend")
+    revision = service["taskDefinition"]
+    return len(task_stops.failed_since(described_tasks(box, "backend", "STOPPED"), revision,
+                                       task_stops.deployment_start(service, revision)))
+
+
 def epr_tasks_ecs_exec(box: Box) -> list[bool | None]:
     """enableExecuteCommand of each running EPR task, as describe-tasks shows it."""
-    ecs = box.aws("ecs")
-    arns = ecs.list_tasks(cluster=aws_names.EPR_CLUSTER, serviceName=aws_names.EPR_SERVICE, desiredStatus="RUNNING")["taskArns"]
-    described = ecs.describe_tasks(cluster=aws_names.EPR_CLUSTER, tasks=arns)["tasks"] if arns else []
-    return [t.get("enableExecuteCommand") for t in described]
+    return [t.get("enableExecuteCommand") for t in described_tasks(box, "epr")]
 
 
 def audit_worker_containers(box: Box) -> list[tuple[str, str, int | None]]:
     """(task status, audit-worker status, its exit code) of each EPR task, as describe-tasks shows them."""
-    ecs = box.aws("ecs")
-    arns = ecs.list_tasks(cluster=aws_names.EPR_CLUSTER, serviceName=aws_names.EPR_SERVICE, desiredStatus="RUNNING")["taskArns"]
-    described = ecs.describe_tasks(cluster=aws_names.EPR_CLUSTER, tasks=arns)["tasks"] if arns else []
-    return [(t["lastStatus"], c["lastStatus"], c.get("exitCode")) for t in described for c in t["containers"]
+    return [(t["lastStatus"], c["lastStatus"], c.get("exitCode")) for t in described_tasks(box, "epr") for c in t["containers"]
             if c["name"] == aws_names.EPR_WORKER_CONTAINER]
 
 
@@ -279,6 +290,7 @@ SEEN: dict[str, Seen] = {
     "worker-on-cpu-when-gpu-required": Seen(lambda b: [json.loads(b.redis().get(k))["device"]
                                                        for k in b.redis().scan_iter(redis_keys.WORKER_HEARTBEAT_PATTERN)], ["cpu"], ["cpu"]),
     "target-unhealthy": Seen(lambda b: sorted(b.target_states().values()), ["healthy", "unhealthy"], ["healthy", "healthy"]),
+    "api-task-crashed": Seen(crashed_backend_tasks, 1, 0),
     "api-unhealthy": Seen(lambda b: (set(b.target_states().values()), alb_health(b)), ({"unhealthy"}, 503), ({"healthy"}, 200)),
     "buli2-down": Seen(lambda b: httpx.get(f"{b.config.buli2_url}/health", timeout=10).status_code, 503, 200),
     "buli2-bad-signature": Seen(lambda b: callback_status(b) == 401, True, False),

@@ -1,5 +1,5 @@
 """Faults in the running services: a hung process (SIGSTOP, as a deadlock or a stuck GPU call leaves
-it: alive, but answering nothing), BULI2 unavailable or signing wrongly (the simulator's admin API),
+it: alive, but answering nothing), a crashed one (SIGKILL, as the OOM killer ends it), BULI2 unavailable or signing wrongly (the simulator's admin API),
 and the profile-side "worker on CPU when the GPU is required"."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import signal
 
 from filot_contract import redis_keys
-from sandbox.faults.aws import target_states
+from sandbox.faults.aws import force_new_deployment, target_states
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
 
@@ -65,8 +65,34 @@ def _freeze_backend(count: int | None):
 
 def _thaw_backend(ctx: FaultContext, saved: Saved) -> None:
     signal_tasks(saved.get("pids", []), signal.SIGCONT)
+    _wait_for_healthy_targets(ctx)
+
+
+def _wait_for_healthy_targets(ctx: FaultContext) -> None:
     ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(t["ip"]) == "healthy" for t in ctx.tasks("backend")),
              "every backend task a healthy target")
+
+
+def _crash_backend_task(ctx: FaultContext) -> Saved:
+    """One backend container killed as the OOM killer kills it: ECS stops its task (EssentialContainerExited,
+    exit 137) and starts another, and the service is whole again; only the stopped task tells."""
+    tasks = ctx.tasks("backend")
+    if not tasks:
+        raise FaultError("ECS service filot-backend-service: expected a running task to crash, found none")
+    crashed = tasks[0]["task"]
+    signal_tasks([tasks[0]["pid"]], signal.SIGKILL)
+    ctx.wait(lambda: [t["task"] for t in ctx.tasks("backend")], lambda ids: crashed not in ids,
+             f"backend task {crashed} stopped and replaced")
+    ctx.wait_stable("backend")
+    _wait_for_healthy_targets(ctx)
+    return {"task": crashed}
+
+
+def _redeploy_backend(ctx: FaultContext, _: Saved) -> None:
+    """What an operator does once the crash is understood: a new deployment of the same revision; the
+    crash stays with the deployment before it."""
+    force_new_deployment(ctx, "backend")
+    _wait_for_healthy_targets(ctx)
 
 
 def _worker_on_cpu(ctx: FaultContext) -> None:
@@ -99,6 +125,9 @@ FAULTS = [
           _worker_on_cpu, lambda ctx, saved: None, needs=("controller", "redis")),
     Fault("target-unhealthy", "one backend task frozen (SIGSTOP): its ALB health checks time out",
           "infra test_every_backend_task_is_a_healthy_target", _freeze_backend(1), _thaw_backend),
+    Fault("api-task-crashed", "one backend task's container killed (SIGKILL, exit 137 as an OOM kill); ECS replaced the"
+          " task, running == desired again", "infra test_no_task_of_this_deployment_stopped_on_a_failure[backend]",
+          _crash_backend_task, _redeploy_backend),
     Fault("api-unhealthy", "every backend task frozen (SIGSTOP): /health times out, no healthy target, the ALB answers 503",
           "infra test_every_backend_task_is_a_healthy_target; every e2e check", _freeze_backend(None), _thaw_backend),
     Fault("buli2-down", "BULI2 simulator in mode down: POST /reviews and /health answer 503",

@@ -1,11 +1,13 @@
 """Infra: the ECS services run the deployed revision, stable, with the circuit breaker armed
-(seed 000 sections 2, 3 "Acceptance criteria" and 8, seed 001 "Service Configuration", DESIGN.md section 4)."""
+(seed 000 sections 2, 3 "Acceptance criteria" and 8, seed 001 "Service Configuration", DESIGN.md section 4),
+and no task of this deployment has crashed since it began (seed 004 "Task Keeps Restarting")."""
 
 from __future__ import annotations
 
 import pytest
 
 from filot_contract import aws_names
+from filot_gate import task_stops
 from filot_gate.checks import add_service_evidence, deployed_arn, describe_service, service_name, task_id, tasks
 
 pytestmark = pytest.mark.infra
@@ -80,3 +82,18 @@ def test_every_running_task_runs_the_deployed_revision(ecs, deploy_record, servi
     assert running, f"{service_name(service_key)}: expected running tasks, found none"
     stray = [task_id(t) for t in running if t["taskDefinitionArn"] != expected]
     assert not stray, f"{service_name(service_key)}: expected every running task on {expected}; tasks {stray} run another revision"
+
+
+@SERVICES
+def test_no_task_of_this_deployment_stopped_on_a_failure(ecs, deploy_record, service_key, evidence):
+    expected = deployed_arn(deploy_record, service_key)
+    service = describe_service(ecs, service_key)
+    since = task_stops.deployment_start(service, expected)
+    failed = [task_stops.describe(t) for t in task_stops.failed_since(tasks(ecs, service_key, "STOPPED"), expected, since)]
+    evidence.add("tasks of this deployment that stopped on a failure (aws ecs describe-tasks)", failed)
+    add_service_evidence(evidence, ecs, service_key, service)
+    assert not failed, (
+        f"{service_name(service_key)}: expected no task of {expected.rsplit('/', 1)[-1]} stopped on a failure since its"
+        f" deployment began ({since.isoformat(timespec='seconds') if since else 'no deployment of it listed'});"
+        f" {len(failed)} did, so the service is restarting tasks (running == desired hides it): {'; '.join(failed[:3])}"
+    )
