@@ -23,10 +23,14 @@ def role_policies(iam: Any, role: str) -> dict[str, Mapping[str, Any]]:
             documents[name] = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
     for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
         for attached in page["AttachedPolicies"]:
-            version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
-            documents[attached["PolicyName"]] = iam.get_policy_version(
-                PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"]
+            documents[attached["PolicyName"]] = managed_policy(iam, attached["PolicyArn"])
     return documents
+
+
+def managed_policy(iam: Any, arn: str) -> Mapping[str, Any]:
+    """The default version's document of a managed policy (an AWS managed one reads the same in every account)."""
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
 
 
 def allows(documents: Iterable[Mapping[str, Any]], action: str, resource: str) -> bool:
@@ -41,6 +45,30 @@ def refused(policies: Iterable[Mapping[str, Any]], wanted: Iterable[tuple[str, s
     """The (action, resource) pairs of ``wanted`` that ``policies`` (a role's documents) do not allow."""
     documents = list(policies)
     return [(action, resource) for action, resource in wanted if not allows(documents, action, resource)]
+
+
+def beyond(policies: Mapping[str, Mapping[str, Any]], declared: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What ``policies`` (name -> document, as the role has them) allow that no Allow of ``declared`` (the
+    manifest's documents) covers, one ``action on resource (policy)`` each. A live pattern is covered when a
+    declared pattern matches it as text, so ``sqs:*`` is not covered by ``sqs:ReceiveMessage`` but
+    ``.../filot/production/jwt*`` is by ``.../filot/production/*``. A declared Allow with a Condition covers
+    only an Allow with the same Condition; an Allow by NotAction or NotResource is never covered: it grants
+    everything it does not name."""
+    allows_declared = [s for doc in declared for s in _as_list(doc.get("Statement")) if s.get("Effect") == "Allow"]
+    extra: list[str] = []
+    for name, document in policies.items():
+        for statement in _as_list(document.get("Statement")):
+            if statement.get("Effect") != "Allow":
+                continue  # a Deny only narrows
+            if "NotAction" in statement or "NotResource" in statement:
+                extra.append(f"every action but {_as_list(statement.get('NotAction')) or 'none'} on every resource but"
+                             f" {_as_list(statement.get('NotResource')) or 'none'} ({name})")
+                continue
+            extra += [f"{action} on {resource} ({name})"
+                      for action in _as_list(statement.get("Action")) for resource in _as_list(statement.get("Resource"))
+                      if not any(_matches(d, action, resource) and d.get("Condition") in (None, statement.get("Condition"))
+                                 for d in allows_declared)]
+    return list(dict.fromkeys(extra))
 
 
 def _matches(statement: Mapping[str, Any], action: str, resource: str) -> bool:

@@ -183,6 +183,10 @@ def inline_policies(role: str) -> Callable[[Box], list[str]]:
     return lambda box: sorted(box.aws("iam").list_role_policies(RoleName=role)["PolicyNames"])
 
 
+def attached_policies(role: str) -> Callable[[Box], list[str]]:
+    return lambda box: sorted(p["PolicyName"] for p in box.aws("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"])
+
+
 def epr_ecs_exec(box: Box) -> bool | None:
     return box.aws("ecs").describe_services(cluster=aws_names.EPR_CLUSTER, services=[aws_names.EPR_SERVICE])[
         "services"][0].get("enableExecuteCommand")
@@ -298,6 +302,7 @@ SEEN: dict[str, Seen] = {
     "audit-queue-unsubscribed": Seen(audit_topic_endpoints, [], [aws_names.EPR_AUDIT_QUEUE]),
     "epr-task-role-without-sqs": Seen(inline_policies(aws_names.EPR_TASK_ROLE), [aws_names.EPR_EXEC_POLICY, "SNSPublish"],
                                       [aws_names.EPR_EXEC_POLICY, "SNSPublish", aws_names.EPR_QUEUE_POLICY]),
+    "epr-task-role-sqs-full-access": Seen(attached_policies(aws_names.EPR_TASK_ROLE), ["AmazonSQSFullAccess"], []),
     "epr-task-role-without-ecs-exec": Seen(inline_policies(aws_names.EPR_TASK_ROLE), ["SNSPublish", aws_names.EPR_QUEUE_POLICY],
                                            [aws_names.EPR_EXEC_POLICY, "SNSPublish", aws_names.EPR_QUEUE_POLICY]),
     "ecs-exec-disabled": Seen(epr_ecs_exec, False, True),

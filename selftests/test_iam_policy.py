@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from filot_gate import execution_role
-from filot_gate.iam_policy import allows, lets_service_send, refused
+from filot_gate.iam_policy import allows, beyond, lets_service_send, refused
 
 QUEUE = "arn:aws:sqs:ap-southeast-2:123456789012:epr-audit-events-queue"
 
@@ -98,3 +98,28 @@ def test_a_log_stream_allow_scoped_to_the_prefix_counts_and_a_deny_on_it_wins():
     denied = [policy({"Effect": "Allow", "Action": "logs:*", "Resource": "*"},
                      {"Effect": "Deny", "Action": "logs:PutLogEvents", "Resource": streams})]
     assert [action for action, _ in refused(denied, needs)] == ["logs:PutLogEvents"]
+
+
+SECRETS = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:filot/production/*"
+DECLARED = [policy({"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"], "Resource": QUEUE},
+                   {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRETS},
+                   {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": "FiLot"}}})]
+
+
+@pytest.mark.parametrize("statement, extra", [
+    ({"Effect": "Allow", "Action": "SQS:receivemessage", "Resource": QUEUE}, []),
+    ({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRETS.replace("*", "jwt-*")}, []),
+    ({"Effect": "Deny", "Action": "*", "Resource": "*"}, []),
+    ({"Effect": "Allow", "Action": "sqs:*", "Resource": QUEUE}, [f"sqs:* on {QUEUE} (live)"]),
+    ({"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "*"}, ["sqs:ReceiveMessage on * (live)"]),
+    ({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRETS.replace("production/", "")},
+     [f"secretsmanager:GetSecretValue on {SECRETS.replace('production/', '')} (live)"]),
+    ({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}, ["cloudwatch:PutMetricData on * (live)"]),
+    ({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+      "Condition": {"StringEquals": {"cloudwatch:namespace": "FiLot"}}}, []),
+    ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, ["every action but ['iam:*'] on every resource but none (live)"]),
+], ids=["same-action-other-case", "narrower-resource", "deny-narrows", "action-wildcard", "any-resource", "wider-resource",
+        "condition-dropped", "same-condition", "not-action"])
+def test_beyond_names_what_a_role_grants_past_its_manifest(statement, extra):
+    assert beyond({"live": policy(statement)}, DECLARED) == extra

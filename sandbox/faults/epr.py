@@ -77,6 +77,18 @@ def _ecs_exec(enabled: bool) -> Callable[..., None]:
     return update
 
 
+#: What an operator attaches to the task role when the worker "cannot read the queue": every SQS action anywhere.
+SQS_FULL_ACCESS = "arn:aws:iam::aws:policy/AmazonSQSFullAccess"
+
+
+def _attach_sqs_full_access(ctx: FaultContext) -> None:
+    ctx.client("iam").attach_role_policy(RoleName=aws_names.EPR_TASK_ROLE, PolicyArn=SQS_FULL_ACCESS)
+
+
+def _detach_sqs_full_access(ctx: FaultContext, _: Saved) -> None:
+    ctx.client("iam").detach_role_policy(RoleName=aws_names.EPR_TASK_ROLE, PolicyArn=SQS_FULL_ACCESS)
+
+
 def _tasks_started_without_ecs_exec(ctx: FaultContext) -> None:
     """ECS Exec off while a new deployment replaces the tasks, then on again without another one: the
     service says on, the running tasks refuse ``execute-command``."""
@@ -192,6 +204,10 @@ FAULTS = [
           f" {aws_names.EPR_TASK_ROLE}", "preflight test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events",
           remove_inline_policy(aws_names.EPR_TASK_ROLE, aws_names.EPR_QUEUE_POLICY),
           restore_inline_policy(aws_names.EPR_TASK_ROLE, aws_names.EPR_QUEUE_POLICY)),
+    Fault("epr-task-role-sqs-full-access", f"AWS managed policy AmazonSQSFullAccess attached to IAM role"
+          f" {aws_names.EPR_TASK_ROLE} (every SQS action on every queue)",
+          f"preflight test_iam_role_grants_no_more_than_the_manifest_declares[{aws_names.EPR_TASK_ROLE}]",
+          _attach_sqs_full_access, _detach_sqs_full_access),
     Fault("ecs-exec-disabled", f"{aws_names.EPR_SERVICE}: enableExecuteCommand turned off (update-service)",
           "infra test_ecs_exec_can_open_a_shell_in_epr_tasks", _ecs_exec(False), _ecs_exec(True)),
     Fault("ecs-exec-on-without-new-tasks", f"{aws_names.EPR_SERVICE}: ECS Exec turned on after its tasks started,"

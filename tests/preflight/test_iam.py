@@ -1,17 +1,20 @@
 """Preflight: the IAM roles ECS needs exist (seed 000 "Prerequisites" 4 and section 0, seed 001 task roles,
 seed 004 "IAM Roles"); each deployed task definition's execution role lets ECS pull its image, write its
 logs and read its secrets (seed 004 "Execution role: ECR pull, CloudWatch write"); EPR's task role lets its
-containers consume the audit queue and publish document-vault events (seed 004 "Check SQS Permissions",
-"least-privilege IAM policies")."""
+containers consume the audit queue and publish document-vault events (seed 004 "Check SQS Permissions");
+and no role grants more than ``infra/iam/roles.json`` declares (seed 004 "Use least-privilege IAM policies")."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from filot_contract import aws_names
 from filot_gate import execution_role
 from filot_gate.checks import deployed_arn, unless_absent
-from filot_gate.iam_policy import refused, role_name, role_policies
+from filot_gate.iam_policy import beyond, managed_policy, refused, role_name, role_policies
+from filot_gate.manifests import ROLES_FILE, ManifestParams, load_roles
 from filot_gate.messaging import queue_arn, topic_arn
 
 pytestmark = pytest.mark.preflight
@@ -21,6 +24,25 @@ pytestmark = pytest.mark.preflight
 def test_iam_role_exists(target, role):
     found = unless_absent(lambda: target.client("iam").get_role(RoleName=role), "NoSuchEntity")
     assert found is not None, f"IAM role {role}: expected to exist (aws iam get-role), got NoSuchEntity"
+
+
+@pytest.mark.parametrize("role", aws_names.IAM_ROLES)
+def test_iam_role_grants_no_more_than_the_manifest_declares(target, settings, aws_account_id, role, evidence):
+    iam = target.client("iam")
+    live = unless_absent(lambda: role_policies(iam, role), "NoSuchEntity")
+    if live is None:
+        pytest.skip(f"IAM role {role} does not exist: test_iam_role_exists[{role}] fails for it")
+    manifest = next(r for r in load_roles(ManifestParams(aws_account_id, settings.region))
+                    if r.create_role["RoleName"] == role)
+    declared = [json.loads(doc) for doc in manifest.inline_policies.values()]
+    declared += [managed_policy(iam, arn) for arn in manifest.managed_policy_arns]
+    evidence.add(f"policies of {role}", live)
+    extra = beyond(live, declared)
+    assert not extra, (
+        f"IAM role {role}: expected to grant no more than {ROLES_FILE} declares (least privilege, seed 004), it also"
+        f" grants {'; '.join(extra[:5])}{f' and {len(extra) - 5} more' if len(extra) > 5 else ''}"
+        f" (aws iam list-role-policies / list-attached-role-policies --role-name {role})"
+    )
 
 
 @pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
