@@ -160,7 +160,8 @@ SCHEMA: Mapping[str, Section] = {
         "environment": Key(TEXT, "the environment the run lock and the report name (default: the target's name)"),
         "api_url": Key(TEXT, "the FiLot API base URL (env FILOT_API_URL)"),
         "redis_url": Key(TEXT, "Redis URL to use instead of the REDIS_URL of the redis secret", secret=True),
-        "redis_ca_file": Key(TEXT, "CA bundle for a rediss:// URL, relative to the repository root"),
+        "redis_ca_file": Key(TEXT, "CA bundle for a rediss:// URL and EPR's Upstash REST URL when their certificates"
+                                   " are not public, relative to the repository root"),
         "database_url": Key(TEXT, "PostgreSQL URL to use instead of the database-url secret", secret=True),
         "check": Key(COMMAND, "command whose exit code says if the target runs (0 healthy, 3 not running)"),
         "start": Key(COMMAND, "command that starts the target when check says it is not running"),

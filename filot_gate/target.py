@@ -139,6 +139,23 @@ class Target:
 
         return psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
 
+    @property
+    def epr_database_url(self) -> str:
+        return self.secret_key("epr", "EPR_DATABASE_URL")
+
+    def epr_cache(self) -> "httpx.Client":
+        """EPR's Upstash REST API (seed 004 ``EPR_REDIS_URL``) with its secret's bearer token; TLS verified
+        against the profile's CA, or the system's (Upstash's certificate is a public one)."""
+        import ssl
+
+        import httpx
+
+        ca_file = self.settings.profile.get("target.redis_ca_file")
+        tls = ssl.create_default_context(cafile=str(self.rootdir / ca_file) if ca_file else None)
+        return httpx.Client(base_url=self.secret_key("epr", "EPR_REDIS_URL"), verify=tls,
+                            timeout=httpx.Timeout(10.0, connect=5.0),
+                            headers={"Authorization": f"Bearer {self.secret_key('epr', 'EPR_REDIS_TOKEN')}"})
+
     def api(self) -> "httpx.Client":
         return _http_client(self.settings.api_url)
 

@@ -76,7 +76,8 @@ def _start_controller(config: SandboxConfig) -> None:
     managed = controller_process(config)
     if managed.pid():
         return
-    for name, port in (("aws", config.aws_port), ("alb", config.alb_port), ("epr-alb", config.epr_alb_port)):
+    for name, port in (("aws", config.aws_port), ("alb", config.alb_port), ("epr-alb", config.epr_alb_port),
+                       ("upstash", config.upstash_port)):
         require_port_free(name, config.host, port)
     managed.start([sys.executable, "-m", "sandbox.controller"], cwd=REPO_ROOT, env={
         **os.environ, "MOTO_ACCOUNT_ID": config.account_id, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",

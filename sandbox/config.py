@@ -21,7 +21,7 @@ class SandboxConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FILOT_SANDBOX_", frozen=True)
     #: The fields of the ports the sandbox listens on at ``host`` (a second sandbox must move them all).
     LISTENER_PORTS: ClassVar[tuple[str, ...]] = ("aws_port", "redis_port", "postgres_port", "alb_port", "buli2_port",
-                                                 "epr_alb_port")
+                                                 "epr_alb_port", "upstash_port")
 
     home: Path = Field(default=REPO_ROOT / ".sandbox", description="state directory (certs, data, logs, pids)")
     host: str = "127.0.0.1"
@@ -32,6 +32,8 @@ class SandboxConfig(BaseSettings):
     buli2_port: int = 8090
     #: The EPR API's load balancer (seed 004 "Via load balancer"), in front of the EPR tasks.
     epr_alb_port: int = 8001
+    #: Upstash's REST API in front of Redis: EPR's cache (seed 004 ``EPR_REDIS_URL``), HTTPS.
+    upstash_port: int = 8079
     #: Each ECS task gets its own loopback address (like an awsvpc ENI): 127.0.<subnet>.<n>.
     backend_task_subnet: int = 11
     gpu_task_subnet: int = 12
@@ -53,6 +55,10 @@ class SandboxConfig(BaseSettings):
     def api_url(self) -> str:
         """The ALB's listener: the URL clients (and the gate) use."""
         return f"http://{self.host}:{self.alb_port}"
+
+    @property
+    def epr_redis_url(self) -> str:
+        return f"https://{self.host}:{self.upstash_port}"
 
     @property
     def buli2_url(self) -> str:

@@ -125,6 +125,9 @@ def run(config: SandboxConfig) -> int:
                            serving=f"the running tasks of {aws_names.EPR_SERVICE}")
     epr_alb.start()
     log.info("EPR load balancer listener on %s", config.epr_api_url)
+    upstash = _upstash_rest(config, creds)
+    upstash.start()
+    log.info("Upstash REST API (EPR's cache) on %s", config.epr_redis_url)
     shipper = LogShipper(backends.logs)
     monitoring = _monitoring(config, creds, env, backends, alb)
     steps = [(f"reconcile of {r.service_name}", r.reconcile) for r in runners] + [
@@ -146,9 +149,23 @@ def run(config: SandboxConfig) -> int:
             runner.shutdown()
         alb.stop()
         epr_alb.stop()
+        upstash.stop()
         moto.stop()
         (config.run_dir / STATUS_FILE).unlink(missing_ok=True)
     return 0
+
+
+def _upstash_rest(config: SandboxConfig, creds: dict[str, str]) -> Any:
+    """EPR's Upstash REST API on the sandbox's Redis, taking the token the sandbox made for it."""
+    import redis
+
+    from sandbox.upstash_rest import UpstashRest
+
+    client = redis.Redis(host=config.host, port=config.redis_port, password=creds["REDIS_PASSWORD"], ssl=True,
+                         ssl_ca_certs=str(config.ca_file), socket_timeout=5, socket_connect_timeout=5, decode_responses=True)
+    client.response_callbacks.clear()  # Upstash answers with Redis's own replies (PING -> "PONG", not True)
+    return UpstashRest(config.host, config.upstash_port, creds["EPR_REDIS_TOKEN"], lambda: client,
+                       config.tls_dir / "server.pem", config.tls_dir / "server.key")
 
 
 def _monitoring(config: SandboxConfig, creds: dict[str, str], env: dict[str, str], backends: Backends, alb: Any) -> Any:

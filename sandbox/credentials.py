@@ -71,9 +71,9 @@ def environment_values(config: SandboxConfig, creds: dict[str, str]) -> dict[str
         "BULI2_API_URL": config.buli2_url,
         "BULI2_CALLBACK_URL": f"{config.api_url}/internal/reviews",
         "AWS_ACCOUNT_ID": config.account_id,
-        # EPR shares the PostgreSQL cluster; its Upstash REST cache is named, never called, in the sandbox
+        # EPR shares the PostgreSQL cluster; its Upstash cache is the REST API in front of the sandbox's Redis
         "EPR_DATABASE_URL": database_url,
-        "EPR_REDIS_URL": f"https://{config.host}:{config.redis_port}",
+        "EPR_REDIS_URL": config.epr_redis_url,
     }
 
 

@@ -248,3 +248,40 @@ def fresh_redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     with redis_server.client() as client:
         client.flushall()
     yield redis_server
+
+
+@dataclass
+class UpstashServer:
+    """The sandbox's Upstash REST API (``sandbox.upstash_rest``) on a throwaway Redis, HTTPS with its own CA."""
+
+    url: str
+    token: str
+    ca_file: Path
+    rest: object
+
+    def stop(self) -> None:
+        self.rest.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def upstash_server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstashServer]:
+    import secrets
+
+    import trustme
+
+    from sandbox.upstash_rest import UpstashRest
+
+    directory = tmp_path_factory.mktemp("upstash")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(str(directory / "server.key"))
+    cert.cert_chain_pems[0].write_to_path(str(directory / "server.pem"))
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    client = redis_server.client()
+    client.response_callbacks.clear()
+    port, token = free_port(), secrets.token_urlsafe(32)
+    rest = UpstashRest("127.0.0.1", port, token, lambda: client, directory / "server.pem", directory / "server.key")
+    rest.start()
+    server = UpstashServer(f"https://127.0.0.1:{port}", token, directory / "ca.pem", rest)
+    yield server
+    server.stop()

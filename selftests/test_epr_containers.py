@@ -1,6 +1,7 @@
 """The sandbox's EPR image (seed 004) as its containers run it: the audit worker against a real SQS
 queue fed by a real SNS topic (moto server), its refusals of bad configuration, its stop on SIGTERM in
-the middle of a 20 s long poll; the API's ``/healthz`` when its database is down."""
+the middle of a 20 s long poll; the API's ``/healthz`` when its database is down, and its exit at start-up
+when its Upstash cache refuses the token."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import pytest
 
 from filot_contract import aws_names
 from filot_contract.epr import AUDIT_CONSUMED, AUDIT_WORKER_STARTED, synthetic_audit_event
-from selftests.services import NotReady, free_port, wait_for
+from selftests.services import (  # noqa: F401 - redis_server and upstash_server are fixtures
+    NotReady, UpstashServer, free_port, redis_server, upstash_server, wait_for)
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "ap-southeast-2"
@@ -139,11 +141,25 @@ def test_sigterm_in_a_long_poll_stops_the_worker_at_once(worker):
     assert time.monotonic() - started < 5, "SIGTERM waited for the long poll to end"
 
 
-def test_api_health_names_the_unreachable_database(tmp_path):
+def api_environment(upstash: UpstashServer, port: int, token: str | None = None) -> dict[str, str]:
+    return {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "EPR_DATABASE_URL": NOWHERE_DB,
+            "EPR_REDIS_URL": upstash.url, "EPR_REDIS_TOKEN": token or upstash.token, "REDIS_TLS_CA_FILE": str(upstash.ca_file),
+            "PYTHONUNBUFFERED": "1", "EPR_DOCUMENT_VAULT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{aws_names.EPR_DOCUMENT_TOPIC}"}
+
+
+def test_api_exits_at_start_when_upstash_refuses_its_token(upstash_server):
+    wrong = "w" * 32
+    result = subprocess.run([sys.executable, "-m", "sandbox.epr"], cwd=REPO, env=api_environment(upstash_server, free_port(), wrong),
+                            capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"cannot start: EPR_REDIS_URL {upstash_server.url}: EPR_REDIS_TOKEN refused (401 Unauthorized)" in output, output
+    assert wrong not in output
+
+
+def test_api_health_names_the_unreachable_database(tmp_path, upstash_server):
     port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "EPR_DATABASE_URL": NOWHERE_DB,
-           "EPR_REDIS_URL": "https://127.0.0.1:6380", "EPR_REDIS_TOKEN": "t" * 32, "PYTHONUNBUFFERED": "1",
-           "EPR_DOCUMENT_VAULT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{aws_names.EPR_DOCUMENT_TOPIC}"}
+    env = api_environment(upstash_server, port)
     with open(tmp_path / "api.log", "wb") as out:
         api = subprocess.Popen([sys.executable, "-m", "sandbox.epr"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

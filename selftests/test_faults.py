@@ -10,6 +10,7 @@ once), so the module costs the sandbox's start plus each fault's own waits.
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import uuid
@@ -28,7 +29,8 @@ from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
 from sandbox import faults
 from sandbox.config import SandboxConfig
-from sandbox.faults.aws import DELETED_ROLE, DELETED_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM
+from sandbox.faults.aws import (
+    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM)
 from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -158,6 +160,25 @@ def epr_health(box: Box) -> int:
     return httpx.get(f"{box.config.epr_api_url}{aws_names.EPR_HEALTH_CHECK_PATH}", timeout=15).status_code
 
 
+def epr_secret(box: Box, key: str) -> str:
+    return json.loads(box.secret(EPR_SECRET))[key]
+
+
+def epr_database_accepts_the_secret(box: Box) -> bool:
+    try:
+        with psycopg.connect(epr_secret(box, "EPR_DATABASE_URL"), connect_timeout=5) as conn:
+            return conn.execute("SELECT 1").fetchone() == (1,)
+    except psycopg.OperationalError:
+        return False
+
+
+def upstash_ping_status(box: Box) -> int:
+    """What EPR's Upstash REST API answers PING with the secret's token."""
+    tls = ssl.create_default_context(cafile=str(box.config.ca_file))
+    return httpx.post(box.config.epr_redis_url, json=["PING"], timeout=10, verify=tls,
+                      headers={"Authorization": f"Bearer {epr_secret(box, 'EPR_REDIS_TOKEN')}"}).status_code
+
+
 def topic_names(box: Box) -> set[str]:
     return {t["TopicArn"].rsplit(":", 1)[-1] for t in box.aws("sns").list_topics()["Topics"]}
 
@@ -260,6 +281,8 @@ SEEN: dict[str, Seen] = {
     "missing-secret": Seen(lambda b: b.secret(DELETED_SECRET) is not None, False, True),
     "default-jwt-secret": Seen(lambda b: secret_weakness(b.secret(JWT_SECRET)) is None, False, True),
     "redis-not-tls": Seen(lambda b: json.loads(b.secret(REDIS_SECRET))["REDIS_URL"].split("://")[0], "redis", "rediss"),
+    "epr-database-password-wrong": Seen(epr_database_accepts_the_secret, False, True),
+    "epr-redis-token-wrong": Seen(upstash_ping_status, 401, 200),
     "ecr-repository-missing": Seen(lambda b: image_present(b, "ocr-gpu"), False, True),
     "image-missing": Seen(lambda b: image_present(b, "backend"), False, True),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),

@@ -28,9 +28,15 @@ def main(argv: list[str]) -> int:
     settings = load_or_exit(ApiSettings, os.environ, "omen-epr", SECRET_NAMES)
     import uvicorn
 
+    from sandbox.epr import cache
     from sandbox.epr.api import create_app
 
     jsonlog.setup("omen-epr", getattr(logging, settings.log_level))
+    try:
+        cache.ping(settings)
+    except cache.CacheUnavailable as exc:
+        logging.getLogger("epr.api").error("cannot start: %s", exc)
+        return 1
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                 timeout_graceful_shutdown=5)
     return 0

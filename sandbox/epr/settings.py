@@ -47,6 +47,8 @@ class ApiSettings(_Common):
     port: int = Field(8080, ge=1, le=65535, validation_alias="PORT")
     redis_url: Annotated[str, AfterValidator(_https_url)] = Field(validation_alias="EPR_REDIS_URL")
     redis_token: SecretStr = Field(min_length=16, validation_alias="EPR_REDIS_TOKEN")
+    #: The CA that signs ``EPR_REDIS_URL``'s certificate when it is not a public one (the sandbox's own).
+    redis_ca_file: str | None = Field(None, validation_alias="REDIS_TLS_CA_FILE")
     document_topic_arn: str = Field(pattern=r"^arn:aws:sns:", validation_alias="EPR_DOCUMENT_VAULT_TOPIC_ARN")
     #: Seconds the database may take to answer the health check's ``SELECT 1``.
     probe_timeout_s: float = Field(2.0, gt=0, le=30, validation_alias="EPR_HEALTH_PROBE_TIMEOUT_S")

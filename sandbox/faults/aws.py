@@ -4,7 +4,9 @@ would make (boto3 on the sandbox's endpoint); each heal puts back what the manif
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from filot_contract import aws_names
 from filot_gate.deploy import DeployRecord, write_record
@@ -20,6 +22,7 @@ SECRETS_MANIFEST = REPO_ROOT / "production_secrets_required.json"
 DELETED_SECRET = f"{aws_names.SECRETS_PREFIX}/stack-auth"
 JWT_SECRET = f"{aws_names.SECRETS_PREFIX}/jwt-secret"
 REDIS_SECRET = f"{aws_names.SECRETS_PREFIX}/redis"
+EPR_SECRET = f"{aws_names.SECRETS_PREFIX}/epr"
 #: A placeholder of the secrets manifest's knownDefaults: long enough for the length rule, still a default.
 DEFAULT_JWT = "change-this-secret-in-production"
 WATCHED_ALARM = "filot-ocr-gpu-queue-length-high"
@@ -62,6 +65,19 @@ def _plain_redis_url(ctx: FaultContext) -> None:
     value = dict(secret_values(SECRETS_MANIFEST, ctx.env)[REDIS_SECRET])
     value["REDIS_URL"] = "redis://" + value["REDIS_URL"].split("://", 1)[1]
     _put_secret(ctx, REDIS_SECRET, value)
+
+
+def _epr_secret_rewritten(key: str, rewrite: Callable[[str], str]) -> Callable[[FaultContext], None]:
+    """One key of EPR's secret changed in Secrets Manager only: the running tasks keep the value they started with."""
+    def act(ctx: FaultContext) -> None:
+        value = dict(secret_values(SECRETS_MANIFEST, ctx.env)[EPR_SECRET])
+        _put_secret(ctx, EPR_SECRET, {**value, key: rewrite(value[key])})
+    return act
+
+
+def _wrong_password(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:not-{secrets.token_urlsafe(12)}@{parts.hostname}:{parts.port}"))
 
 
 # --- ECR -------------------------------------------------------------------------------------------
@@ -397,6 +413,14 @@ FAULTS = [
     Fault("redis-not-tls", f"REDIS_URL in secret {REDIS_SECRET} rewritten to redis:// (no TLS)",
           "preflight test_redis_url_uses_tls_scheme, test_redis_answers_over_tls_and_requires_auth, manifest rule of redis",
           _plain_redis_url, lambda ctx, saved: _restore_secret(ctx, REDIS_SECRET)),
+    Fault("epr-database-password-wrong", f"EPR_DATABASE_URL in secret {EPR_SECRET} given a password the database does not"
+          " know (running EPR tasks keep the one they started with)",
+          "preflight test_epr_database_answers_with_the_secrets_credentials",
+          _epr_secret_rewritten("EPR_DATABASE_URL", _wrong_password), lambda ctx, saved: _restore_secret(ctx, EPR_SECRET)),
+    Fault("epr-redis-token-wrong", f"EPR_REDIS_TOKEN in secret {EPR_SECRET} replaced by a token Upstash does not know"
+          " (running EPR tasks keep the one they started with)", "preflight test_epr_redis_answers_ping_with_the_secrets_token",
+          _epr_secret_rewritten("EPR_REDIS_TOKEN", lambda _: secrets.token_urlsafe(32)),
+          lambda ctx, saved: _restore_secret(ctx, EPR_SECRET)),
     Fault("ecr-repository-missing", f"ECR repository {aws_names.GPU_REPOSITORY} deleted with its images",
           "preflight test_ecr_repository_exists, test_deployed_image_digest_exists_in_ecr (ocr-gpu)",
           _delete_repository, _recreate_repository),
