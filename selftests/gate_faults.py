@@ -2,7 +2,8 @@
 ways to break it (a ``python -m sandbox fault``, a deploy), and one narrowed gate run per fault that must
 fail exactly the fault's checks with its message and the verdict no-go.
 
-A fault is ``python -m sandbox fault NAME`` (healed with ``python -m sandbox heal NAME``), or a bad
+A fault is ``python -m sandbox fault NAME`` (healed with ``python -m sandbox heal NAME``; both called in
+this process), or a bad
 deploy made with ``python -m sandbox deploy`` and healed by deploying the manifest again, as an
 operator would. The modules that use it (``test_faults_preflight.py``, ``test_faults_infra.py``) run
 on xdist workers of their own, each with its own sandbox.
@@ -21,6 +22,7 @@ from typing import Callable, ContextManager, Iterator
 
 import pytest
 
+from sandbox import faults
 from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
 #: Deadline of the start-up-lines check in these runs: long enough for log delivery on a healthy
@@ -46,11 +48,14 @@ def sandbox_cli(sandbox: PrivateSandbox, *args: str) -> None:
 
 @contextmanager
 def named_fault(sandbox: PrivateSandbox, name: str) -> Iterator[None]:
-    sandbox_cli(sandbox, "fault", name)
+    """``python -m sandbox fault NAME``, healed with ``heal NAME``: called in this process, as the CLI calls
+    them (``test_sandbox_cli.py`` runs the CLI itself). A CLI process per step cost a second of CPU each,
+    which a 2-core machine running four sandboxes pays in wall time."""
+    faults.inject(sandbox.config, name, say=lambda line: None)
     try:
         yield
     finally:
-        sandbox_cli(sandbox, "heal", name)
+        faults.heal(sandbox.config, name, say=lambda line: None)
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from redis import Redis
 
 from filot_contract import aws_names, redis_keys
 from filot_gate.polling import poll_until
+from selftests import gate_faults
 from selftests.gate_faults import sandbox_cli
 from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
@@ -92,13 +93,8 @@ class Box:
 # --- faults: each a context manager that breaks one thing and heals it on exit ----------------------
 
 
-@contextmanager
-def named_fault(box: Box, name: str) -> Iterator[None]:
-    box.cli("fault", name)
-    try:
-        yield
-    finally:
-        box.cli("heal", name)
+def named_fault(box: Box, name: str) -> ContextManager[None]:
+    return gate_faults.named_fault(box.sandbox, name)
 
 
 @contextmanager

@@ -42,6 +42,12 @@ class PrivateSandbox:
                               capture_output=True, text=True, timeout=timeout)
 
     @property
+    def config(self) -> SandboxConfig:
+        """The settings its CLI reads from ``env`` (``FILOT_SANDBOX_*``)."""
+        prefix = "FILOT_SANDBOX_"
+        return SandboxConfig(**{k[len(prefix):].lower(): v for k, v in self.env.items() if k.startswith(prefix)})
+
+    @property
     def aws_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.env['FILOT_SANDBOX_AWS_PORT']}"
 
