@@ -1,6 +1,7 @@
 """Faults in the running services: a hung process (SIGSTOP, as a deadlock or a stuck GPU call leaves
-it: alive, but answering nothing), a crashed one (SIGKILL, as the OOM killer ends it), BULI2 unavailable or signing wrongly (the simulator's admin API),
-and the profile-side "worker on CPU when the GPU is required"."""
+it: alive, but answering nothing), a crashed one (SIGKILL, as the OOM killer ends it), BULI2 unavailable
+or signing wrongly (the simulator's admin API), and the profile-side "worker on CPU when the GPU is
+required"."""
 
 from __future__ import annotations
 
