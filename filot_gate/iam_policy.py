@@ -52,14 +52,14 @@ def beyond(policies: Mapping[str, Mapping[str, Any]], declared: Iterable[Mapping
     manifest's documents) covers, one ``action on resource (policy)`` each. A live pattern is covered when a
     declared pattern matches it as text, so ``sqs:*`` is not covered by ``sqs:ReceiveMessage`` but
     ``.../filot/production/jwt*`` is by ``.../filot/production/*``. A declared Allow with a Condition covers
-    only an Allow with the same Condition; an Allow by NotAction or NotResource is never covered: it grants
-    everything it does not name."""
+    only an Allow with the same Condition; an Allow by NotAction or NotResource is covered only when declared
+    as it stands: it grants everything it does not name."""
     allows_declared = [s for doc in declared for s in _as_list(doc.get("Statement")) if s.get("Effect") == "Allow"]
     extra: list[str] = []
     for name, document in policies.items():
         for statement in _as_list(document.get("Statement")):
-            if statement.get("Effect") != "Allow":
-                continue  # a Deny only narrows
+            if statement.get("Effect") != "Allow" or statement in allows_declared:
+                continue  # a Deny only narrows; a statement declared as it stands is covered
             if "NotAction" in statement or "NotResource" in statement:
                 extra.append(f"every action but {_as_list(statement.get('NotAction')) or 'none'} on every resource but"
                              f" {_as_list(statement.get('NotResource')) or 'none'} ({name})")

@@ -123,3 +123,8 @@ DECLARED = [policy({"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:Del
         "condition-dropped", "same-condition", "not-action"])
 def test_beyond_names_what_a_role_grants_past_its_manifest(statement, extra):
     assert beyond({"live": policy(statement)}, DECLARED) == extra
+
+
+def test_a_not_action_allow_declared_as_it_stands_is_covered():
+    statement = {"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"], "Resource": "*"}
+    assert beyond({"PowerUserAccess": policy(statement)}, [policy(statement)]) == []

@@ -61,18 +61,16 @@ def _default_jwt(ctx: FaultContext) -> None:
     _put_secret(ctx, JWT_SECRET, DEFAULT_JWT)
 
 
-def _plain_redis_url(ctx: FaultContext) -> None:
-    value = dict(secret_values(SECRETS_MANIFEST, ctx.env)[REDIS_SECRET])
-    value["REDIS_URL"] = "redis://" + value["REDIS_URL"].split("://", 1)[1]
-    _put_secret(ctx, REDIS_SECRET, value)
-
-
-def _epr_secret_rewritten(key: str, rewrite: Callable[[str], str]) -> Callable[[FaultContext], None]:
-    """One key of EPR's secret changed in Secrets Manager only: the running tasks keep the value they started with."""
+def _secret_rewritten(secret_id: str, key: str, rewrite: Callable[[str], str]) -> Callable[[FaultContext], None]:
+    """One key of a JSON secret changed in Secrets Manager only: running tasks keep the value they started with."""
     def act(ctx: FaultContext) -> None:
-        value = dict(secret_values(SECRETS_MANIFEST, ctx.env)[EPR_SECRET])
-        _put_secret(ctx, EPR_SECRET, {**value, key: rewrite(value[key])})
+        value = dict(secret_values(SECRETS_MANIFEST, ctx.env)[secret_id])
+        _put_secret(ctx, secret_id, {**value, key: rewrite(value[key])})
     return act
+
+
+def _plain_scheme(url: str) -> str:
+    return "redis://" + url.split("://", 1)[1]
 
 
 def _wrong_password(url: str) -> str:
@@ -412,14 +410,16 @@ FAULTS = [
           _default_jwt, lambda ctx, saved: _restore_secret(ctx, JWT_SECRET)),
     Fault("redis-not-tls", f"REDIS_URL in secret {REDIS_SECRET} rewritten to redis:// (no TLS)",
           "preflight test_redis_url_uses_tls_scheme, test_redis_answers_over_tls_and_requires_auth, manifest rule of redis",
-          _plain_redis_url, lambda ctx, saved: _restore_secret(ctx, REDIS_SECRET)),
+          _secret_rewritten(REDIS_SECRET, "REDIS_URL", _plain_scheme),
+          lambda ctx, saved: _restore_secret(ctx, REDIS_SECRET)),
     Fault("epr-database-password-wrong", f"EPR_DATABASE_URL in secret {EPR_SECRET} given a password the database does not"
           " know (running EPR tasks keep the one they started with)",
           "preflight test_epr_database_answers_with_the_secrets_credentials",
-          _epr_secret_rewritten("EPR_DATABASE_URL", _wrong_password), lambda ctx, saved: _restore_secret(ctx, EPR_SECRET)),
+          _secret_rewritten(EPR_SECRET, "EPR_DATABASE_URL", _wrong_password),
+          lambda ctx, saved: _restore_secret(ctx, EPR_SECRET)),
     Fault("epr-redis-token-wrong", f"EPR_REDIS_TOKEN in secret {EPR_SECRET} replaced by a token Upstash does not know"
           " (running EPR tasks keep the one they started with)", "preflight test_epr_redis_answers_ping_with_the_secrets_token",
-          _epr_secret_rewritten("EPR_REDIS_TOKEN", lambda _: secrets.token_urlsafe(32)),
+          _secret_rewritten(EPR_SECRET, "EPR_REDIS_TOKEN", lambda _: secrets.token_urlsafe(32)),
           lambda ctx, saved: _restore_secret(ctx, EPR_SECRET)),
     Fault("ecr-repository-missing", f"ECR repository {aws_names.GPU_REPOSITORY} deleted with its images",
           "preflight test_ecr_repository_exists, test_deployed_image_digest_exists_in_ecr (ocr-gpu)",
