@@ -87,13 +87,16 @@ def task_ip(task: dict) -> str | None:
     return None
 
 
-def add_service_evidence(evidence: "Evidence", ecs: Any, service_key: str, service: dict | None = None) -> None:
-    """The service's latest events and why its recently stopped tasks stopped."""
+def add_service_evidence(evidence: "Evidence", ecs: Any, service_key: str, service: dict | None = None,
+                         stopped: list[dict] | None = None) -> None:
+    """The service's latest events and why its recently stopped tasks stopped (``service`` and ``stopped``
+    when the caller has read them already)."""
     service = service or describe_service(ecs, service_key)
     evidence.add(f"{service_name(service_key)}: events (latest {EVIDENCE_EVENTS})",
                  [f"{e.get('createdAt')} {e['message']}" for e in service.get("events", [])[:EVIDENCE_EVENTS]])
     evidence.add(f"{service_name(service_key)}: deployments", service.get("deployments", []))
-    stopped = sorted(tasks(ecs, service_key, "STOPPED"), key=lambda t: str(t.get("stoppedAt", "")), reverse=True)
+    stopped = sorted(tasks(ecs, service_key, "STOPPED") if stopped is None else stopped,
+                     key=lambda t: str(t.get("stoppedAt", "")), reverse=True)
     evidence.add(f"{service_name(service_key)}: recently stopped tasks (latest {EVIDENCE_STOPPED_TASKS})", [
         {"task": task_id(t), "taskDefinition": t["taskDefinitionArn"], "stoppedAt": t.get("stoppedAt"),
          "stoppedReason": t.get("stoppedReason")}

@@ -163,8 +163,7 @@ def _upstash_rest(config: SandboxConfig, creds: dict[str, str]) -> Any:
 
     client = redis.Redis(host=config.host, port=config.redis_port, password=creds["REDIS_PASSWORD"], ssl=True,
                          ssl_ca_certs=str(config.ca_file), socket_timeout=5, socket_connect_timeout=5, decode_responses=True)
-    client.response_callbacks.clear()  # Upstash answers with Redis's own replies (PING -> "PONG", not True)
-    return UpstashRest(config.host, config.upstash_port, creds["EPR_REDIS_TOKEN"], lambda: client,
+    return UpstashRest(config.host, config.upstash_port, creds["EPR_REDIS_TOKEN"], client,
                        config.tls_dir / "server.pem", config.tls_dir / "server.key")
 
 

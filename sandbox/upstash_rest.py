@@ -15,7 +15,7 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 log = logging.getLogger("sandbox.upstash")
@@ -25,10 +25,12 @@ MAX_BODY_BYTES = 1 << 20
 
 
 class UpstashRest:
-    """The REST listener: one thread serving HTTPS, each request run on the Redis ``client`` gives."""
+    """The REST listener: one thread serving HTTPS, each request run on ``client``, a Redis client of its
+    own: its reply callbacks are cleared, so that replies pass on as Redis gives them (PING -> "PONG", not True)."""
 
-    def __init__(self, host: str, port: int, token: str, client: Callable[[], Any], certfile: Path, keyfile: Path) -> None:
-        handler = type("Handler", (_Handler,), {"token": token, "client": staticmethod(client)})
+    def __init__(self, host: str, port: int, token: str, client: Any, certfile: Path, keyfile: Path) -> None:
+        client.response_callbacks.clear()
+        handler = type("Handler", (_Handler,), {"token": token, "redis": client})
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -46,7 +48,7 @@ class UpstashRest:
 
 class _Handler(BaseHTTPRequestHandler):
     token: str
-    client: Callable[[], Any]
+    redis: Any
     timeout = 10  # a client that opens a connection and sends nothing is dropped
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
@@ -71,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not (isinstance(command, list) and command and all(isinstance(a, (str, int, float)) for a in command)):
             return self._answer(400, {"error": f"expected a command such as [\"PING\"], got {json.dumps(command)[:100]}"})
         try:
-            result = self.client().execute_command(*command)
+            result = self.redis.execute_command(*command)
         except redis.ResponseError as exc:
             return self._answer(400, {"error": str(exc)})
         except redis.RedisError as exc:

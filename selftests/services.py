@@ -277,10 +277,8 @@ def upstash_server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathF
     cert.private_key_pem.write_to_path(str(directory / "server.key"))
     cert.cert_chain_pems[0].write_to_path(str(directory / "server.pem"))
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    client = redis_server.client()
-    client.response_callbacks.clear()
     port, token = free_port(), secrets.token_urlsafe(32)
-    rest = UpstashRest("127.0.0.1", port, token, lambda: client, directory / "server.pem", directory / "server.key")
+    rest = UpstashRest("127.0.0.1", port, token, redis_server.client(), directory / "server.pem", directory / "server.key")
     rest.start()
     server = UpstashServer(f"https://127.0.0.1:{port}", token, directory / "ca.pem", rest)
     yield server

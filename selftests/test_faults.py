@@ -27,6 +27,7 @@ from filot_contract import aws_names, redis_keys
 from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
+from filot_gate.checks import tasks
 from sandbox import faults
 from sandbox.config import SandboxConfig
 from sandbox.faults.aws import (
@@ -213,30 +214,22 @@ def epr_ecs_exec(box: Box) -> bool | None:
         "services"][0].get("enableExecuteCommand")
 
 
-def described_tasks(box: Box, key: str, desired_status: str = "RUNNING") -> list[dict[str, Any]]:
-    """``aws ecs list-tasks`` + ``describe-tasks`` of one service."""
-    ecs = box.aws("ecs")
-    cluster, service, _, _ = aws_names.SERVICES[key]
-    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus=desired_status)["taskArns"]
-    return ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
-
-
 def crashed_backend_tasks(box: Box) -> int:
     """Backend tasks of the service's current deployment that stopped on a failure of their own."""
     service = box.service("backend")
     revision = service["taskDefinition"]
-    return len(task_stops.failed_since(described_tasks(box, "backend", "STOPPED"), revision,
+    return len(task_stops.failed_since(tasks(box.aws("ecs"), "backend", "STOPPED"), revision,
                                        task_stops.deployment_start(service, revision)))
 
 
 def epr_tasks_ecs_exec(box: Box) -> list[bool | None]:
     """enableExecuteCommand of each running EPR task, as describe-tasks shows it."""
-    return [t.get("enableExecuteCommand") for t in described_tasks(box, "epr")]
+    return [t.get("enableExecuteCommand") for t in tasks(box.aws("ecs"), "epr")]
 
 
 def audit_worker_containers(box: Box) -> list[tuple[str, str, int | None]]:
     """(task status, audit-worker status, its exit code) of each EPR task, as describe-tasks shows them."""
-    return [(t["lastStatus"], c["lastStatus"], c.get("exitCode")) for t in described_tasks(box, "epr") for c in t["containers"]
+    return [(t["lastStatus"], c["lastStatus"], c.get("exitCode")) for t in tasks(box.aws("ecs"), "epr") for c in t["containers"]
             if c["name"] == aws_names.EPR_WORKER_CONTAINER]
 
 

@@ -89,9 +89,10 @@ def test_no_task_of_this_deployment_stopped_on_a_failure(ecs, deploy_record, ser
     expected = deployed_arn(deploy_record, service_key)
     service = describe_service(ecs, service_key)
     since = task_stops.deployment_start(service, expected)
-    failed = [task_stops.describe(t) for t in task_stops.failed_since(tasks(ecs, service_key, "STOPPED"), expected, since)]
+    stopped = tasks(ecs, service_key, "STOPPED")
+    failed = [task_stops.describe(t) for t in task_stops.failed_since(stopped, expected, since)]
     evidence.add("tasks of this deployment that stopped on a failure (aws ecs describe-tasks)", failed)
-    add_service_evidence(evidence, ecs, service_key, service)
+    add_service_evidence(evidence, ecs, service_key, service, stopped)
     assert not failed, (
         f"{service_name(service_key)}: expected no task of {expected.rsplit('/', 1)[-1]} stopped on a failure since its"
         f" deployment began ({since.isoformat(timespec='seconds') if since else 'no deployment of it listed'});"
