@@ -31,6 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 TASK_DEFINITION_FILES = {"backend": "infra/ecs/filot-backend-task.json", "ocr-gpu": "infra/ecs/filot-ocr-gpu-task.json",
                          "epr": "infra/ecs/omen-epr-task.json"}
+#: Optional integrations a deployment may turn on (``ManifestParams.features``): each file adds environment
+#: variables and secrets to one container of one service's task definition.
+FEATURE_FILES = {"temporal": "infra/ecs/features/temporal.json"}
 SERVICE_FILES = {"backend": "infra/ecs/filot-backend-service.json", "ocr-gpu": "infra/ecs/filot-ocr-gpu-service.json",
                  "epr": "infra/ecs/omen-epr-service.json"}
 MESSAGING_FILE = "infra/messaging/omen-epr.json"
@@ -103,6 +106,8 @@ class ManifestParams:
     #: service key ("backend", "ocr-gpu", "epr") -> environment variables set on (or replacing those of) its
     #: container, for targets that need extra settings (the sandbox); empty for AWS.
     env_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: the optional integrations this deployment uses (keys of FEATURE_FILES, e.g. "temporal")
+    features: frozenset[str] = frozenset()
 
     @classmethod
     def from_image_versions(
@@ -210,13 +215,35 @@ def load_task_definition(name: str, params: ManifestParams, root: Path = REPO_RO
     """The ``register-task-definition`` input of service ``name`` ("backend", "ocr-gpu", "epr")."""
     relative = _file_for(TASK_DEFINITION_FILES, name)
     taskdef = render(read_json(relative, root), params, relative)
+    for feature in sorted(params.features):
+        _add_feature(taskdef, name, feature, params, root)
     overrides = params.env_overrides.get(name, {})
     if overrides:
         for container in taskdef["containerDefinitions"]:
-            env = {e["name"]: e["value"] for e in container.get("environment", [])}
-            env.update(overrides)
-            container["environment"] = [{"name": k, "value": v} for k, v in env.items()]
+            _set_environment(container, overrides)
     return taskdef
+
+
+def _add_feature(taskdef: dict[str, Any], service: str, feature: str, params: ManifestParams, root: Path) -> None:
+    """Add feature ``feature``'s variables and secrets to its container, when it is one of ``service``'s."""
+    if feature not in FEATURE_FILES:
+        raise ManifestError(f"unknown feature {feature!r}; known: {', '.join(FEATURE_FILES)}")
+    relative = FEATURE_FILES[feature]
+    overlay = render(read_json(relative, root), params, relative)
+    if overlay["service"] != service:
+        return
+    container = next((c for c in taskdef["containerDefinitions"] if c["name"] == overlay["container"]), None)
+    if container is None:
+        raise ManifestError(f"{relative}: task definition of {service} has no container {overlay['container']!r}")
+    _set_environment(container, {e["name"]: e["value"] for e in overlay.get("environment", [])})
+    names = {s["name"] for s in overlay.get("secrets", [])}
+    container["secrets"] = [s for s in container.get("secrets", []) if s["name"] not in names] + overlay.get("secrets", [])
+
+
+def _set_environment(container: dict[str, Any], values: Mapping[str, str]) -> None:
+    env = {e["name"]: e["value"] for e in container.get("environment", [])}
+    env.update(values)
+    container["environment"] = [{"name": k, "value": v} for k, v in env.items()]
 
 
 def load_service(

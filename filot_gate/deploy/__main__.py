@@ -27,7 +27,7 @@ from filot_gate.deploy import (
     service_names,
     wait_for_stable,
 )
-from filot_gate.manifests import ManifestError
+from filot_gate.manifests import FEATURE_FILES, ManifestError
 
 DEFAULT_RECORD = "deploy-record.json"
 
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--run-id", default=os.environ.get("FILOT_DEPLOY_RUN_ID"),
                         help="deploy run id; deploys with the same id merge into one record (default: $FILOT_DEPLOY_RUN_ID, else new)")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for the service to be stable")
+    deploy.add_argument("--with", dest="features", action="append", choices=sorted(FEATURE_FILES), default=[],
+                        help="an optional integration the deployment uses (repeatable): adds its settings from"
+                             " infra/ecs/features/<name>.json")
 
     rollback = commands.add_parser("rollback", parents=[aws], help="point a service back at an earlier revision, or scale it to zero")
     rollback.add_argument("--service", required=True, choices=sorted(SERVICES))
@@ -89,7 +92,8 @@ def aws_clients(args: argparse.Namespace, *names: str) -> list[Any]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     ecs, ecr, sts, secretsmanager = aws_clients(args, "ecs", "ecr", "sts", "secretsmanager")
-    params = resolve_params(sts=sts, ecr=ecr, secretsmanager=secretsmanager, region=args.region, choice=args.image_tag)
+    params = resolve_params(sts=sts, ecr=ecr, secretsmanager=secretsmanager, region=args.region, choice=args.image_tag,
+                            features=frozenset(args.features))
     record = deploy_service(ecs, args.service, params)
     run_id = args.run_id or new_run_id()
     written, replaced = record_service(args.record, run_id, args.region, args.service, record)

@@ -28,6 +28,7 @@ def resolve_params(
     region: str,
     choice: ImageChoice = "current",
     env_overrides: Mapping[str, Mapping[str, str]] | None = None,
+    features: frozenset[str] = frozenset(),
     root: Path = REPO_ROOT,
 ) -> ManifestParams:
     """The parameters a task definition needs, read from the target account.
@@ -45,6 +46,7 @@ def resolve_params(
         images=images,
         secret_arns=secret_arns(secretsmanager),
         env_overrides=dict(env_overrides or {}),
+        features=features,
     )
 
 
