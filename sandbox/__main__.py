@@ -18,14 +18,14 @@ from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.controller import read_status
 from sandbox.credentials import environment_values, load_or_create
 from sandbox.processes import SandboxError, is_alive, port_open, require_port_free, stop_process_group, tail, wait_until
+from sandbox.temporal_server import start_temporal, temporal_process
 
 PROGRESS_EVERY_S = 10
 
 
 def up(config: SandboxConfig) -> int:
     started = time.monotonic()
-    restarted = {m.name for m in (datastores.redis_process(config), buli2_process(config), controller_process(config))
-                 if m.pid() is None}
+    restarted = {c.name for c in components(config).values() if c.name != "postgres" and c.managed.pid() is None}
     creds = load_or_create(config)
     env = environment_values(config, creds)
     datastores.ensure_tls(config)
@@ -37,6 +37,9 @@ def up(config: SandboxConfig) -> int:
     print("migrations  applied")
     _start_buli2(config, env)
     print(f"buli2       up   {config.buli2_url} (simulator)")
+    if config.temporal:
+        start_temporal(config)
+        print(f"temporal    up   {config.temporal_endpoint} namespace {config.temporal_namespace} (dev server)")
     _start_controller(config)
     _wait_healthy(config, started)
     print(f"sandbox healthy in {time.monotonic() - started:.0f}s: API {config.api_url}, EPR {config.epr_api_url},"
@@ -121,7 +124,7 @@ def _last_stop(service: dict) -> str:
 
 def down(config: SandboxConfig) -> int:
     status = read_status(config)
-    for managed in (controller_process(config), buli2_process(config),
+    for managed in (controller_process(config), temporal_process(config), buli2_process(config),
                     datastores.postgres_process(config), datastores.redis_process(config)):
         print(f"{managed.name:<11} {'stopped' if managed.stop(deadline_s=30) else 'not running'}")
     for service in (status or {}).get("services", {}).values():

@@ -379,6 +379,7 @@ class ServiceRunner:
             "WORKER_HEALTH_PORT": str(self.config.container_port),
             "WORKER_ID": f"{self.key}-{task_id[:8]}",
             "REDIS_TLS_CA_FILE": str(self.config.ca_file),
+            "TEMPORAL_TLS": "false",  # the sandbox's Temporal is the CLI's dev server: plaintext gRPC
             "FILOT_TASK_DEFINITION_ARN": task_definition_arn,
             "FILOT_TASK_ARN": task_id,
             "FILOT_IMAGE": container["image"],

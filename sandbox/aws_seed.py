@@ -94,13 +94,15 @@ def seed(
     account_id: str,
     secret_values: Mapping[str, str | Mapping[str, str]],
     task_env: Mapping[str, Mapping[str, str]],
+    features: frozenset[str] = frozenset(),
 ) -> SeedResult:
     """Create FiLot's AWS resources in moto at ``endpoint_url``.
 
     ``secret_values``: secret id (``filot/production/...``) -> value (a str for string secrets, a
     mapping of key -> str for JSON secrets); every required secret of the manifest, valid by its rules.
     ``task_env``: service key ("backend", "ocr-gpu", "epr") -> environment variables added to (or replacing
-    those of) its container in every revision the seed registers.
+    those of) its container in every revision the seed registers. ``features``: the optional integrations
+    (``filot_gate.manifests.FEATURE_FILES``) every revision is registered with.
     """
     aws = _Clients(endpoint_url, region)
     _check_account(aws.client("sts"), account_id, endpoint_url)
@@ -108,7 +110,7 @@ def seed(
     if unknown:
         raise SeedError(f"task_env has unknown services {sorted(unknown)}; known: {', '.join(SERVICES)}")
     params = ManifestParams.from_image_versions(account_id, region, "current",
-                                                env_overrides={k: dict(v) for k, v in task_env.items()})
+                                                env_overrides={k: dict(v) for k, v in task_env.items()}, features=features)
     result = SeedResult(endpoint_url, region, account_id, params)
     _network(aws, result)
     _security_groups(aws, result)

@@ -1,5 +1,5 @@
-"""The sandbox's four long-running components (Redis, PostgreSQL, the BULI2 simulator, the controller
-with the AWS endpoint and the tasks), where each listens, and the check a command makes before it
+"""The sandbox's long-running components (Redis, PostgreSQL, the BULI2 simulator, Temporal when FiLot uses
+it, the controller with the AWS endpoint and the tasks), where each listens, and the check a command makes before it
 talks to one: a component that is not running is a ``NotRunning`` naming it, not a connection error.
 """
 
@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from sandbox import datastores
 from sandbox.config import SandboxConfig
 from sandbox.processes import Managed, SandboxError, port_open
+from sandbox.temporal_server import temporal_process
 
 #: The components, in start order; ``Fault.needs`` and ``up``'s restarted set use these names.
-NAMES = ("redis", "postgres", "buli2", "controller")
+NAMES = ("redis", "postgres", "buli2", "temporal", "controller")
 
 
 class NotRunning(SandboxError):
@@ -42,14 +43,17 @@ class Component:
 
 
 def components(config: SandboxConfig) -> dict[str, Component]:
-    return {
+    """The components this sandbox runs (Temporal only where ``config.temporal``), in start order."""
+    every = {
         "redis": Component("redis", datastores.redis_process(config), config.redis_port,
                            f"{config.host}:{config.redis_port}"),
         "postgres": Component("postgres", datastores.postgres_process(config), config.postgres_port,
                               f"{config.host}:{config.postgres_port}"),
         "buli2": Component("buli2", buli2_process(config), config.buli2_port, config.buli2_url),
+        "temporal": Component("temporal", temporal_process(config), config.temporal_port, config.temporal_endpoint),
         "controller": Component("controller", controller_process(config), config.aws_port, config.aws_endpoint_url),
     }
+    return {name: c for name, c in every.items() if name != "temporal" or config.temporal}
 
 
 def require_running(config: SandboxConfig, needs: Iterable[str]) -> None:
@@ -57,7 +61,7 @@ def require_running(config: SandboxConfig, needs: Iterable[str]) -> None:
     every = components(config)
     unknown = sorted(set(needs) - set(every))
     if unknown:
-        raise ValueError(f"unknown sandbox components {unknown}; known: {', '.join(NAMES)}")
+        raise ValueError(f"unknown sandbox components {unknown}; known: {', '.join(every)}")
     down = [every[name] for name in needs if not every[name].running(config)]
     if not down:
         return

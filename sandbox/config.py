@@ -21,7 +21,8 @@ class SandboxConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FILOT_SANDBOX_", frozen=True)
     #: The fields of the ports the sandbox listens on at ``host`` (a second sandbox must move them all).
     LISTENER_PORTS: ClassVar[tuple[str, ...]] = ("aws_port", "redis_port", "postgres_port", "alb_port", "buli2_port",
-                                                 "epr_alb_port", "upstash_port")
+                                                 "epr_alb_port", "upstash_port", "temporal_port",
+                                                 "temporal_http_port", "temporal_metrics_port")
 
     home: Path = Field(default=REPO_ROOT / ".sandbox", description="state directory (certs, data, logs, pids)")
     host: str = "127.0.0.1"
@@ -34,6 +35,13 @@ class SandboxConfig(BaseSettings):
     epr_alb_port: int = 8001
     #: Upstash's REST API in front of Redis: EPR's cache (seed 004 ``EPR_REDIS_URL``), HTTPS.
     upstash_port: int = 8079
+    #: Temporal (the Temporal CLI's dev server): its gRPC frontend, HTTP API and metrics.
+    temporal_port: int = 7233
+    temporal_http_port: int = 7243
+    temporal_metrics_port: int = 7244
+    #: The backend uses Temporal (deployed ``--with temporal``; the local profile's ``[temporal] enabled``).
+    temporal: bool = True
+    temporal_namespace: str = "filot"
     #: Each ECS task gets its own loopback address (like an awsvpc ENI): 127.0.<subnet>.<n>.
     backend_task_subnet: int = 11
     gpu_task_subnet: int = 12
@@ -59,6 +67,16 @@ class SandboxConfig(BaseSettings):
     @property
     def epr_redis_url(self) -> str:
         return f"https://{self.host}:{self.upstash_port}"
+
+    @property
+    def temporal_endpoint(self) -> str:
+        """``host:port`` of Temporal's frontend, as ``TEMPORAL_ENDPOINT`` names it (no scheme)."""
+        return f"{self.host}:{self.temporal_port}"
+
+    @property
+    def features(self) -> frozenset[str]:
+        """The optional integrations the sandbox deploys FiLot with (``filot_gate.manifests.FEATURE_FILES``)."""
+        return frozenset({"temporal"} if self.temporal else ())
 
     @property
     def buli2_url(self) -> str:

@@ -112,7 +112,8 @@ def run(config: SandboxConfig) -> int:
     creds = load_or_create(config)
     env = environment_values(config, creds)
     seeded = seed(config.aws_endpoint_url, config.region, config.account_id,
-                  secret_values(REPO_ROOT / "production_secrets_required.json", env), task_env={})
+                  secret_values(REPO_ROOT / "production_secrets_required.json", env), task_env={},
+                  features=config.features)
     write_initial_deploy_record(config, seeded)
     log.info("emulated AWS seeded from the manifests; deploy record %s", config.deploy_record)
     backends = Backends(config)

@@ -47,6 +47,8 @@ def _new_credentials() -> dict[str, str]:
         "STACK_SECRET_SERVER_KEY": secrets.token_urlsafe(40),
         "STACK_PUBLISHABLE_CLIENT_KEY": secrets.token_urlsafe(24),
         "EPR_REDIS_TOKEN": secrets.token_urlsafe(32),
+        # the dev server checks no key, but FiLot sends one, as it does to Temporal Cloud
+        "TEMPORAL_API_KEY": secrets.token_urlsafe(40),
     }
 
 
@@ -62,7 +64,9 @@ def _write(path: Path, values: dict[str, str]) -> None:
 def environment_values(config: SandboxConfig, creds: dict[str, str]) -> dict[str, str]:
     """Every variable a FiLot secret holds, as this sandbox's real endpoints and credentials."""
     database_url = f"postgresql://filot:{creds['POSTGRES_PASSWORD']}@{config.host}:{config.postgres_port}/filot"
+    temporal = {"TEMPORAL_ENDPOINT": config.temporal_endpoint, "TEMPORAL_NAMESPACE": config.temporal_namespace}
     return {
+        **(temporal if config.temporal else {}),
         **{k: v for k, v in creds.items() if k != "POSTGRES_PASSWORD"},
         "DATABASE_URL": database_url,
         "REDIS_URL": f"rediss://:{creds['REDIS_PASSWORD']}@{config.host}:{config.redis_port}/0",
@@ -84,6 +88,6 @@ def secret_values(manifest_path: Path, env: dict[str, str]) -> dict[str, str | d
     for secret in manifest["secrets"]:
         keys = [k["name"] for k in secret["keys"] if k["name"] in env]
         if len(keys) != len(secret["keys"]):
-            continue  # an optional integration (Temporal) the sandbox does not run
+            continue  # an optional integration (Temporal) this sandbox does not run
         out[secret["id"]] = env[keys[0]] if secret["format"] == "string" else {k: env[k] for k in keys}
     return out

@@ -21,10 +21,11 @@ import socket
 import subprocess
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -283,3 +284,32 @@ def upstash_server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathF
     server = UpstashServer(f"https://127.0.0.1:{port}", token, directory / "ca.pem", rest)
     yield server
     server.stop()
+
+
+@dataclass
+class TemporalServer:
+    """The sandbox's Temporal (the CLI's dev server), started by ``sandbox.temporal_server`` in a scratch home."""
+
+    config: Any
+
+    @property
+    def endpoint(self) -> str:
+        return self.config.temporal_endpoint
+
+    @property
+    def namespace(self) -> str:
+        return self.config.temporal_namespace
+
+
+@pytest.fixture(scope="module")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+    from sandbox.config import SandboxConfig
+    from sandbox.temporal_server import start_temporal, temporal_process
+
+    config = SandboxConfig(home=tmp_path_factory.mktemp("temporal"), temporal_port=free_port(),
+                           temporal_http_port=free_port(), temporal_metrics_port=free_port())
+    with warnings.catch_warnings():  # the sandbox detaches its components: their Popen is dropped while they run
+        warnings.simplefilter("ignore", ResourceWarning)
+        start_temporal(config)
+    yield TemporalServer(config)
+    temporal_process(config).stop(deadline_s=10)

@@ -35,9 +35,10 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from filot_contract import buli2, redis_keys
+from filot_contract import buli2, redis_keys, temporal
 from filot_contract.messages import OcrJob, OcrResult
 from filot_contract.secrets import KNOWN_DEFAULT_SECRETS
+from filot_gate.temporal_runs import TemporalConnection, follow_run
 from sandbox.api import callbacks
 from sandbox.api.app import create_app
 from sandbox.api.errors import ApiError
@@ -47,10 +48,12 @@ from selftests.services import (  # noqa: F401  (pytest fixtures are used by nam
     NotReady,
     PostgresServer,
     RedisServer,
+    TemporalServer,
     free_port,
     postgres_server,
     redis_server,
     start_redis,
+    temporal_server,
     wait_for,
 )
 
@@ -905,6 +908,44 @@ def test_evaluate_needs_admin_and_rescores(stack: Stack, http: httpx.Client) -> 
     not_yet = http.post("/verification/evaluate", json={"documentId": pending["documentId"]}, headers=admin)
     assert not_yet.status_code == 409 and "no OCR result" in not_yet.json()["error"], not_yet.text
     assert http.post("/verification/evaluate", json={"documentId": "x'--"}, headers=admin).status_code == 422
+
+
+def temporal_environ(environ: dict[str, str], server: TemporalServer, namespace: str | None = None) -> dict[str, str]:
+    """``environ`` with Temporal on, against the selftest's dev server, on a task queue of its own."""
+    return {**environ, "TEMPORAL_DISABLED": "false", "TEMPORAL_ENDPOINT": server.endpoint, "TEMPORAL_TLS": "false",
+            "TEMPORAL_NAMESPACE": namespace or server.namespace, "TEMPORAL_API_KEY": secrets.token_urlsafe(40),
+            "TEMPORAL_TASK_QUEUE": f"selftest-{uuid.uuid4().hex[:8]}"}
+
+
+def test_evaluate_starts_a_workflow_that_rescores_where_temporal_is_used(stack: Stack, temporal_server: TemporalServer) -> None:
+    api = RunningApi(temporal_environ(stack.api.environ, temporal_server)).start()
+    try:
+        with httpx.Client(base_url=api.url, timeout=10) as http:
+            body = stack.upload(http).json()
+            stack.finish_job(body["jobId"], 0.9)
+            stack.wait_status(http, body["documentId"], "auto_approved")
+            admin = bearer(token("ops-admin", role="admin"))
+            started = http.post("/verification/evaluate", json={"documentId": body["documentId"]}, headers=admin)
+            unknown = http.post("/verification/evaluate", json={"documentId": str(uuid.uuid4())}, headers=admin)
+        assert started.status_code == 202 and started.json()["workflowId"].startswith("document-verification-"), started.text
+        connection = TemporalConnection(temporal_server.endpoint, temporal_server.namespace, tls=False)
+        run = follow_run(connection, started.json()["workflowId"], started.json()["runId"], deadline_s=DEADLINE_S)
+    finally:
+        api.stop()
+    assert unknown.status_code == 404, unknown.text
+    assert run.status == "COMPLETED" and run.activities == [temporal.EVALUATE_ACTIVITY], run.explain()
+    assert run.result["status"] == "auto_approved" and run.result["score"] == pytest.approx(90.0), run.result
+    scores = stack.query("SELECT count(*) FROM verification_results WHERE document_id = %s AND source = 'evaluate'",
+                         (body["documentId"],))
+    assert scores == [(1,)], f"the workflow's evaluation must be stored once, got {scores}"
+
+
+def test_the_api_exits_at_start_up_on_a_namespace_temporal_does_not_know(temporal_server: TemporalServer) -> None:
+    environ = api_environ("postgresql://127.0.0.1:1/db", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "http://127.0.0.1:1")
+    done = subprocess.run([sys.executable, "-m", "sandbox.api"], env=temporal_environ(environ, temporal_server, "nope"),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    assert "cannot start: TEMPORAL_ENDPOINT" in done.stdout and "Namespace nope is not found" in done.stdout, done.stdout
 
 
 def test_known_defaults_cover_the_secrets_manifest() -> None:

@@ -31,6 +31,16 @@ def main() -> int:
         refuse(SERVICE, str(error))
     jsonlog.setup(SERVICE)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per BULI2 health probe is noise
+    if not settings.temporal_disabled:
+        import asyncio
+
+        from sandbox.api.temporal_worker import TemporalUnavailable, connect
+
+        try:
+            asyncio.run(connect(settings))  # a namespace Temporal does not know ends the task here, saying so
+        except TemporalUnavailable as exc:
+            logging.getLogger("filot.api").error("cannot start: %s", exc)
+            return 1
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10
     )

@@ -52,6 +52,9 @@ def _started_line(settings: ApiSettings) -> None:
             "autoReject": settings.ai_score_threshold_auto_reject,
         },
         corsAllowedOrigins=settings.cors_allowed_origins,
+        temporal="disabled" if settings.temporal_disabled else {
+            "endpoint": settings.temporal_endpoint, "namespace": settings.temporal_namespace,
+            "taskQueue": settings.temporal_task_queue},
     )
 
 

@@ -1,7 +1,7 @@
-"""Everything a running API holds: clients, the pool, and the two background loops.
+"""Everything a running API holds: clients, the pool, and the background loops.
 
 Built without I/O; ``start`` opens the pool (connecting in the background) and starts the results
-consumer and the BULI2 retry loop; ``stop`` ends them within a bounded time. A background loop that
+consumer, the BULI2 retry loop and, where Temporal is used, the Temporal client and worker; ``stop`` ends them within a bounded time. A background loop that
 died of a bug is reported by ``/health`` (503), so that the orchestrator replaces the task.
 """
 
@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+from temporalio.client import Client as TemporalClient
 
 from sandbox.api.buli2 import Buli2Client
 from sandbox.api.consumer import ResultsConsumer
@@ -28,6 +29,7 @@ from sandbox.api.redis_client import make_redis
 from sandbox.api.scoring import Judge
 from sandbox.api.settings import ApiSettings
 from sandbox.api.storage import ObjectStore
+from sandbox.api.temporal_worker import VerificationActivities, connect, worker
 from sandbox.api.uploads import Uploads
 from sandbox.jsonlog import fields
 
@@ -48,6 +50,8 @@ class Services:
     limiter: RateLimiter
     escalator: Escalator
     consumer: ResultsConsumer
+    #: Temporal's client, where the backend uses it (TEMPORAL_DISABLED=false); set by start
+    temporal: TemporalClient | None = None
     started_at: float = field(default_factory=time.monotonic)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
@@ -75,6 +79,10 @@ class Services:
         await self.pool.open(wait=False)
         self._spawn("resultsConsumer", self.consumer.run())
         self._spawn("buli2RetryLoop", self.escalator.run())
+        if not self.settings.temporal_disabled:
+            self.temporal = await connect(self.settings)
+            activities = VerificationActivities(self.pool, self.judge, self.escalator)
+            self._spawn("temporalWorker", worker(self.temporal, self.settings.temporal_task_queue, activities).run())
 
     def _spawn(self, name: str, loop: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(loop, name=name)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from filot_contract import buli2
+from filot_contract import buli2, temporal
 from filot_contract.documents import AUTO_APPROVE_THRESHOLD, AUTO_REJECT_THRESHOLD
 from filot_contract.secrets import secret_weakness
 from sandbox.envsettings import describe, from_env
@@ -99,6 +99,15 @@ class ApiSettings(BaseSettings):
     #: How often the results consumer re-reads the durable result store (missed pub/sub messages).
     results_sweep_interval_s: float = Field(default=15.0, gt=0)
 
+    #: Temporal (seed 002 section 4): "false" starts a workflow per evaluation and runs their worker here.
+    temporal_disabled: bool = True
+    temporal_endpoint: str | None = None
+    temporal_namespace: str | None = None
+    temporal_api_key: SecretStr | None = None
+    #: Unset: TLS when an API key is given (Temporal Cloud); the sandbox's dev server speaks plaintext.
+    temporal_tls: bool | None = None
+    temporal_task_queue: str = Field(default=temporal.TASK_QUEUE, min_length=1)
+
     #: Set by the (sandbox) ECS agent; logged in the start-up line so the gate can match the deployment.
     filot_task_definition_arn: str | None = None
     filot_image: str | None = None
@@ -145,6 +154,9 @@ class ApiSettings(BaseSettings):
             raise ValueError(f"{'; '.join(relaxed)}; refusing to start (only NODE_ENV=development relaxes these)")
         if self.node_env == "production" and not self.redis_url.get_secret_value().startswith("rediss://"):
             raise ValueError("REDIS_URL must use TLS (rediss://) when NODE_ENV=production")
+        if not self.temporal_disabled and not (self.temporal_endpoint and self.temporal_namespace):
+            raise ValueError("TEMPORAL_DISABLED=false needs TEMPORAL_ENDPOINT and TEMPORAL_NAMESPACE"
+                             " (secret filot/production/temporal)")
         if self.buli2_retry_base_s > self.buli2_retry_max_s:
             raise ValueError("BULI2_RETRY_BASE_S must not exceed BULI2_RETRY_MAX_S")
         return self

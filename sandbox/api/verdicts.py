@@ -199,6 +199,18 @@ class Reevaluation:
     status_changed: bool
     review_request_id: uuid.UUID | None
 
+    def summary(self) -> dict[str, Any]:
+        """The JSON answer of an evaluation (the route's body, the workflow's result)."""
+        return {
+            "documentId": str(self.document_id),
+            "score": self.verdict.score,
+            "decision": self.verdict.decision.value,
+            "reasons": self.verdict.reasons,
+            "status": self.status,
+            "statusChanged": self.status_changed,
+            "reviewRequestId": str(self.review_request_id) if self.review_request_id else None,
+        }
+
 
 class NothingToScore(Exception):
     """The document has no successful OCR result (yet); the message says which case."""

@@ -17,13 +17,14 @@ from typing import Any, Callable
 
 from sandbox.components import require_running
 from sandbox.config import SandboxConfig
-from sandbox.faults import aws, datastores, epr, processes
+from sandbox.faults import aws, datastores, epr, processes, temporal
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError
 
 __all__ = ["FAULTS", "FaultError", "active", "describe", "forget_undone", "heal", "heal_all", "inject"]
 
-FAULTS: dict[str, Fault] = {f.name: f for f in [*aws.FAULTS, *datastores.FAULTS, *processes.FAULTS, *epr.FAULTS]}
+FAULTS: dict[str, Fault] = {f.name: f for f in [*aws.FAULTS, *datastores.FAULTS, *processes.FAULTS, *epr.FAULTS,
+                                             *temporal.FAULTS]}
 STATE_FILE = "faults.json"
 
 

@@ -41,7 +41,7 @@ def _put_secret(ctx: FaultContext, secret_id: str, value: Any) -> None:
     ctx.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=encoded)
 
 
-def _restore_secret(ctx: FaultContext, secret_id: str, _: Saved | None = None) -> None:
+def restore_secret(ctx: FaultContext, secret_id: str, _: Saved | None = None) -> None:
     """The secret's value from the sandbox's credentials, as the seed stored it."""
     _put_secret(ctx, secret_id, secret_values(SECRETS_MANIFEST, ctx.env)[secret_id])
 
@@ -54,14 +54,14 @@ def _undelete_secret(ctx: FaultContext, _: Saved) -> None:
     sm = ctx.client("secretsmanager")
     if sm.describe_secret(SecretId=DELETED_SECRET).get("DeletedDate"):
         sm.restore_secret(SecretId=DELETED_SECRET)
-    _restore_secret(ctx, DELETED_SECRET)
+    restore_secret(ctx, DELETED_SECRET)
 
 
 def _default_jwt(ctx: FaultContext) -> None:
     _put_secret(ctx, JWT_SECRET, DEFAULT_JWT)
 
 
-def _secret_rewritten(secret_id: str, key: str, rewrite: Callable[[str], str]) -> Callable[[FaultContext], None]:
+def secret_rewritten(secret_id: str, key: str, rewrite: Callable[[str], str]) -> Callable[[FaultContext], None]:
     """One key of a JSON secret changed in Secrets Manager only: running tasks keep the value they started with."""
     def act(ctx: FaultContext) -> None:
         value = dict(secret_values(SECRETS_MANIFEST, ctx.env)[secret_id])
@@ -289,8 +289,13 @@ def _failed_deployment(ctx: FaultContext) -> Saved:
 
 def _serving_revision_back(ctx: FaultContext, saved: Saved) -> None:
     """The service back on the revision that served before, the breaker and the deploy record as they were."""
-    _run_backend_revision(ctx, saved["taskDefinitionArn"])
+    backend_back(ctx, saved)
     _breaker_back(ctx, saved)
+
+
+def backend_back(ctx: FaultContext, saved: Saved) -> None:
+    """The backend back on ``saved["taskDefinitionArn"]``, and the deploy record ``saved["record"]`` again."""
+    _run_backend_revision(ctx, saved["taskDefinitionArn"])
     write_record(ctx.config.deploy_record, DeployRecord.from_json(saved["record"]))
 
 
@@ -407,20 +412,20 @@ FAULTS = [
           _delete_secret, _undelete_secret),
     Fault("default-jwt-secret", f"secret {JWT_SECRET} set to a known default placeholder (new tasks would use it)",
           "preflight test_jwt_secret_is_long_and_not_a_known_default (+ the manifest rule check of jwt-secret)",
-          _default_jwt, lambda ctx, saved: _restore_secret(ctx, JWT_SECRET)),
+          _default_jwt, lambda ctx, saved: restore_secret(ctx, JWT_SECRET)),
     Fault("redis-not-tls", f"REDIS_URL in secret {REDIS_SECRET} rewritten to redis:// (no TLS)",
           "preflight test_redis_url_uses_tls_scheme, test_redis_answers_over_tls_and_requires_auth, manifest rule of redis",
-          _secret_rewritten(REDIS_SECRET, "REDIS_URL", _plain_scheme),
-          lambda ctx, saved: _restore_secret(ctx, REDIS_SECRET)),
+          secret_rewritten(REDIS_SECRET, "REDIS_URL", _plain_scheme),
+          lambda ctx, saved: restore_secret(ctx, REDIS_SECRET)),
     Fault("epr-database-password-wrong", f"EPR_DATABASE_URL in secret {EPR_SECRET} given a password the database does not"
           " know (running EPR tasks keep the one they started with)",
           "preflight test_epr_database_answers_with_the_secrets_credentials",
-          _secret_rewritten(EPR_SECRET, "EPR_DATABASE_URL", _wrong_password),
-          lambda ctx, saved: _restore_secret(ctx, EPR_SECRET)),
+          secret_rewritten(EPR_SECRET, "EPR_DATABASE_URL", _wrong_password),
+          lambda ctx, saved: restore_secret(ctx, EPR_SECRET)),
     Fault("epr-redis-token-wrong", f"EPR_REDIS_TOKEN in secret {EPR_SECRET} replaced by a token Upstash does not know"
           " (running EPR tasks keep the one they started with)", "preflight test_epr_redis_answers_ping_with_the_secrets_token",
-          _secret_rewritten(EPR_SECRET, "EPR_REDIS_TOKEN", lambda _: secrets.token_urlsafe(32)),
-          lambda ctx, saved: _restore_secret(ctx, EPR_SECRET)),
+          secret_rewritten(EPR_SECRET, "EPR_REDIS_TOKEN", lambda _: secrets.token_urlsafe(32)),
+          lambda ctx, saved: restore_secret(ctx, EPR_SECRET)),
     Fault("ecr-repository-missing", f"ECR repository {aws_names.GPU_REPOSITORY} deleted with its images",
           "preflight test_ecr_repository_exists, test_deployed_image_digest_exists_in_ecr (ocr-gpu)",
           _delete_repository, _recreate_repository),

@@ -1,5 +1,8 @@
 """``GET /verification/status/{documentId}`` and ``POST /verification/evaluate`` (admin).
 
+Where the backend uses Temporal, ``evaluate`` starts a ``DocumentVerification`` workflow and answers 202
+with its ids (seed 000 section 4: "start a test workflow via API"); otherwise it evaluates at once.
+
 The status route needs no token (seed 000's smoke flow reads it with a bare curl): document ids are
 random UUIDs and the answer holds the verdict, not the card's fields.
 """
@@ -11,14 +14,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from sandbox.api.auth import Principal, authenticate, require_admin
 from sandbox.api.db import Connection, fetch_all, fetch_one
 from sandbox.api.errors import ApiError
 from sandbox.api.logs import one_line
-from sandbox.api.services import ServicesDep
+from sandbox.api.services import Services, ServicesDep
+from sandbox.api.temporal_worker import start_workflow
 from sandbox.api.verdicts import NothingToScore, parse_uuid, reevaluate
 
 router = APIRouter(prefix="/verification")
@@ -125,9 +131,12 @@ def _admin(request: Request, services: ServicesDep) -> Principal:
 
 @router.post("/evaluate")
 async def evaluate(
-    body: EvaluateRequest, admin: Annotated[Principal, Depends(_admin)], services: ServicesDep
+    body: EvaluateRequest, admin: Annotated[Principal, Depends(_admin)], services: ServicesDep, response: Response
 ) -> dict[str, Any]:
     document_id = _document_id(body.documentId)
+    if services.temporal is not None:
+        response.status_code = 202
+        return await _start_verification(services, services.temporal, document_id, admin.subject)
     try:
         async with services.pool.connection() as conn, conn.transaction():
             outcome = await reevaluate(conn, services.judge, document_id, actor=admin.subject)
@@ -139,11 +148,19 @@ async def evaluate(
         raise ApiError(404, f"no document {document_id}")
     if outcome.review_request_id is not None:
         await services.escalator.escalate(str(outcome.review_request_id))
-    return {
-        "documentId": str(outcome.document_id),
-        "score": outcome.verdict.score,
-        "decision": outcome.verdict.decision.value,
-        "reasons": outcome.verdict.reasons,
-        "status": outcome.status,
-        "statusChanged": outcome.status_changed,
-    }
+    return outcome.summary()
+
+
+async def _start_verification(services: Services, client: Client, document_id: uuid.UUID, actor: str) -> dict[str, Any]:
+    """Start the document's workflow, once the document is known to exist."""
+    try:
+        async with services.pool.connection() as conn:
+            known = await fetch_one(conn, "SELECT 1 AS known FROM documents WHERE id = %s", (document_id,))
+    except psycopg.Error as error:
+        raise _db_down(error) from None
+    if known is None:
+        raise ApiError(404, f"no document {document_id}")
+    try:
+        return await start_workflow(client, services.settings.temporal_task_queue, document_id, actor)
+    except RPCError as error:
+        raise ApiError(503, f"Temporal unavailable: {one_line(error)}") from None
