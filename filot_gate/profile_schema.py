@@ -209,6 +209,7 @@ SCHEMA: Mapping[str, Section] = {
         "escalation_s": Key(SECONDS, "BULI2 to accept a manual-review escalation"),
         "logs_s": Key(SECONDS, "a log line to reach CloudWatch"),
         "audit_event_s": Key(SECONDS, "an audit event published to the EPR audit topic to be consumed"),
+        "workflow_s": Key(SECONDS, "a Temporal workflow run started by the gate to complete"),
     }),
     "e2e": Section("The end-to-end checks", {
         "max_documents": Key(COUNT, "documents one run may create through the API"),
@@ -223,6 +224,7 @@ SCHEMA: Mapping[str, Section] = {
     }),
     "temporal": Section("FiLot's Temporal workflows", {
         "enabled": Key(BOOL, "the backend uses Temporal (TEMPORAL_DISABLED=false)"),
+        "tls": Key(BOOL, "TLS to TEMPORAL_ENDPOINT (unset: when an API key is given, as Temporal Cloud needs)"),
     }),
     "lock": Section("One run per environment", {
         "enabled": Key(BOOL, "take the Redis run lock"),

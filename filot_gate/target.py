@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import httpx
     import psycopg
 
+    from filot_gate.temporal_runs import TemporalConnection
+
 
 class TargetUnavailable(Exception):
     """A dependency of the target could not be reached or read; the message says which and why."""
@@ -142,6 +144,20 @@ class Target:
     @property
     def epr_database_url(self) -> str:
         return self.secret_key("epr", "EPR_DATABASE_URL")
+
+    @property
+    def temporal(self) -> "TemporalConnection":
+        """FiLot's Temporal, with the values of secret ``<prefix>/temporal``; the profile's ``[temporal] tls``
+        overrides the SDK's choice (TLS when an API key is given)."""
+        from filot_contract import temporal
+        from filot_gate.temporal_runs import TemporalConnection
+
+        return TemporalConnection(
+            endpoint=self.secret_key(temporal.SECRET_NAME, temporal.ENDPOINT_KEY),
+            namespace=self.secret_key(temporal.SECRET_NAME, temporal.NAMESPACE_KEY),
+            api_key=self.secret_key(temporal.SECRET_NAME, temporal.API_KEY_KEY) or None,
+            tls=self.settings.profile.get("temporal.tls"),
+        )
 
     def epr_cache(self) -> "httpx.Client":
         """EPR's Upstash REST API (seed 004 ``EPR_REDIS_URL``) with its secret's bearer token; TLS verified

@@ -83,6 +83,9 @@ static_credentials = ["sandbox", "sandbox"]
 require_cuda = false
 [epr]
 api_url = "http://127.0.0.1:{self.env['FILOT_SANDBOX_EPR_ALB_PORT']}"
+[temporal]
+enabled = true
+tls = false
 [rollback]
 mode = "{rollback}"
 [deploy]

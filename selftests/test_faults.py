@@ -23,15 +23,17 @@ import pytest
 import redis
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from filot_contract import aws_names, redis_keys
+from filot_contract import aws_names, redis_keys, temporal
 from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
 from filot_gate.checks import tasks
+from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, describe_namespace
 from sandbox import faults
 from sandbox.config import SandboxConfig
 from sandbox.faults.aws import (
     DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM)
+from sandbox.faults.temporal import SECRET as TEMPORAL_SECRET
 from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -180,6 +182,24 @@ def upstash_ping_status(box: Box) -> int:
                       headers={"Authorization": f"Bearer {epr_secret(box, 'EPR_REDIS_TOKEN')}"}).status_code
 
 
+def temporal_namespace_found(box: Box) -> bool:
+    """Whether Temporal knows the namespace secret filot/production/temporal names."""
+    values = json.loads(box.secret(TEMPORAL_SECRET))
+    connection = TemporalConnection(values[temporal.ENDPOINT_KEY], values[temporal.NAMESPACE_KEY],
+                                    values[temporal.API_KEY_KEY], tls=False)
+    try:
+        return describe_namespace(connection)["state"] == "REGISTERED"
+    except TemporalUnreachable:
+        return False
+
+
+def backend_temporal_switch(box: Box) -> str | None:
+    """TEMPORAL_DISABLED of the backend's live task definition."""
+    arn = box.service("backend")["taskDefinition"]
+    container = box.aws("ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]
+    return next((e["value"] for e in container["environment"] if e["name"] == temporal.SWITCH), None)
+
+
 def topic_names(box: Box) -> set[str]:
     return {t["TopicArn"].rsplit(":", 1)[-1] for t in box.aws("sns").list_topics()["Topics"]}
 
@@ -276,6 +296,8 @@ SEEN: dict[str, Seen] = {
     "redis-not-tls": Seen(lambda b: json.loads(b.secret(REDIS_SECRET))["REDIS_URL"].split("://")[0], "redis", "rediss"),
     "epr-database-password-wrong": Seen(epr_database_accepts_the_secret, False, True),
     "epr-redis-token-wrong": Seen(upstash_ping_status, 401, 200),
+    "temporal-namespace-wrong": Seen(temporal_namespace_found, False, True),
+    "temporal-dropped": Seen(backend_temporal_switch, "true", "false"),
     "ecr-repository-missing": Seen(lambda b: image_present(b, "ocr-gpu"), False, True),
     "image-missing": Seen(lambda b: image_present(b, "backend"), False, True),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),

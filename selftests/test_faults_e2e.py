@@ -29,11 +29,12 @@ FAULTS = [
         Check("e2e", "test_npwp.py::test_npwp_upload_is_scored_and_approved", "the backend failed the document"),
     )),
     # one backend revision with two configuration drifts (one deploy instead of two: the module's time)
-    Fault("backend-thresholds-50-10-and-temporal-on", lambda box: deployed(
-        box, "backend", "AI_SCORE_THRESHOLD_AUTO_APPROVE=50", "AI_SCORE_THRESHOLD_AUTO_REJECT=10", "TEMPORAL_DISABLED=false"), (
+    Fault("backend-thresholds-50-10-and-temporal-off", lambda box: deployed(
+        box, "backend", "AI_SCORE_THRESHOLD_AUTO_APPROVE=50", "AI_SCORE_THRESHOLD_AUTO_REJECT=10", "TEMPORAL_DISABLED=true"), (
         Check("e2e", "test_decision_paths.py::test_invalid_ktp_is_auto_rejected", "expected auto_rejected, got"),
         Check("e2e", "test_buli2_review.py::test_degraded_ktp_is_routed_to_manual_review", "expected decision manual_review, got auto_approved"),
-        Check("e2e", "test_temporal.py::test_temporal_workflows_show_correct_transitions", "Temporal in use"),
+        Check("e2e", "test_temporal.py::test_temporal_workflows_show_correct_transitions",
+              "sets TEMPORAL_DISABLED='true' but profile"),
     )),
     named("buli2-down",
           Check("e2e", "test_buli2_review.py::test_manual_review_is_escalated_to_buli2_and_accepted", "expected BULI2 to accept the escalation")),

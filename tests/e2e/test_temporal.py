@@ -1,42 +1,79 @@
-"""E2E step 7 (seed 000 section 7): Temporal workflows show correct transitions, where Temporal is used.
+"""E2E step 7 (seed 000 sections 4 and 7): Temporal workflows show correct transitions, where Temporal is used.
 
-Whether it is used is the profile's ``[temporal] enabled``; the check also reads the backend's live
-task definition, so that a deployment which turned Temporal on behind the profile's back fails here
-instead of being skipped.
+As the seed's smoke commands do: ``POST /verification/evaluate`` (admin) for the approved KTP starts a
+``DocumentVerification`` run; the gate then reads that run's history from Temporal. Whether Temporal is used
+is the profile's ``[temporal] enabled``; the check also reads the backend's live task definition, so that a
+deployment that disagrees with the profile fails here instead of being skipped or waiting on no worker.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from filot_contract import aws_names
+from filot_contract import aws_names, temporal
+from filot_gate import corpus
 from filot_gate.checks import describe_service
+from filot_gate.temporal_runs import TemporalUnreachable, follow_run
+from filot_gate.tokens import sign_token
 
 pytestmark = pytest.mark.e2e
 
-#: The backend's switch (prod.env.template): "true" means the Temporal worker is not used.
-TEMPORAL_SWITCH = "TEMPORAL_DISABLED"
+CARD = corpus.first("KTP", "auto_approve")
 
 
-def backend_environment(ecs) -> dict[str, str]:
+def backend_environment(ecs) -> tuple[str, dict[str, str]]:
+    """The backend's live revision (family:revision) and its container's environment."""
     arn = describe_service(ecs, "backend")["taskDefinition"]
     definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
     container = next(c for c in definition["containerDefinitions"] if c["name"] == aws_names.BACKEND_CONTAINER)
-    return {e["name"]: e["value"] for e in container.get("environment", [])}
+    return arn.rsplit("/", 1)[-1], {e["name"]: e["value"] for e in container.get("environment", [])}
 
 
-def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence):
+def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, api, jwt_secret, synthetic, journey,
+                                                     target, db):
     enabled_in_profile = bool(settings.profile.get("temporal.enabled", False))
-    switch = backend_environment(ecs).get(TEMPORAL_SWITCH)
-    evidence.add("Temporal", {"profile [temporal] enabled": enabled_in_profile, f"backend {TEMPORAL_SWITCH}": switch})
+    revision, environment = backend_environment(ecs)
+    switch = environment.get(temporal.SWITCH)
+    evidence.add("Temporal", {"profile [temporal] enabled": enabled_in_profile, f"backend {temporal.SWITCH}": switch})
     deployed_on = switch is not None and switch.strip().lower() not in ("true", "1", "yes")
-    assert not deployed_on or enabled_in_profile, (
-        f"backend task definition sets {TEMPORAL_SWITCH}={switch!r} (Temporal in use) but profile"
-        f" {settings.profile.path.name} has [temporal] enabled = false: the gate would skip the workflow check"
+    profile = settings.profile.path.name
+    assert deployed_on == enabled_in_profile, (
+        f"backend task definition {revision} sets {temporal.SWITCH}={switch!r} but profile {profile} has [temporal] enabled ="
+        f" {str(enabled_in_profile).lower()}: " + (
+            "the gate would skip the workflow check" if deployed_on else
+            "the deployment dropped Temporal (deploy the backend --with temporal, seed 002 section 4), so no workflow"
+            " is started and none of the backend's tasks polls the task queue")
     )
     if not enabled_in_profile:
-        pytest.skip(f"profile {settings.profile.path.name}: Temporal not used ([temporal] enabled = false; backend"
-                    f" {TEMPORAL_SWITCH}={switch!r}); seed 000 step 7 applies only where Temporal is used")
-    raise NotImplementedError(
-        f"profile {settings.profile.path.name} enables Temporal, but this gate has no Temporal client to read workflow"
-        " histories with: the run is inconclusive until a Temporal check is added")
+        pytest.skip(f"profile {profile}: Temporal not used ([temporal] enabled = false; backend"
+                    f" {temporal.SWITCH}={switch!r}); seed 000 step 7 applies only where Temporal is used")
+
+    approved = journey(CARD)
+    approved.require("an approved KTP to evaluate", approved.status is not None)
+    admin = sign_token(jwt_secret, synthetic.subject("admin"), role="admin")
+    answer = api.post("/verification/evaluate", json={"documentId": approved.document_id},
+                      headers={"Authorization": f"Bearer {admin}"})
+    started = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+    evidence.add("POST /verification/evaluate", {"status": answer.status_code, "body": started})
+    assert answer.status_code == 202 and started.get("workflowId"), (
+        f"POST /verification/evaluate for document {approved.document_id}: expected 202 with the workflowId of the"
+        f" {temporal.WORKFLOW} run it started, got {answer.status_code} {answer.text[:300]}"
+    )
+
+    deadline_s = float(settings.profile.get("deadlines.workflow_s", 60))
+    try:
+        run = follow_run(target.temporal, started["workflowId"], started.get("runId", ""), deadline_s)
+    except TemporalUnreachable as exc:
+        pytest.fail(f"reading workflow {started['workflowId']}: {exc}")
+    evidence.add("workflow run", run.explain())
+    assert run.status == "COMPLETED", f"expected COMPLETED within {deadline_s:g}s, got {run.explain()}"
+
+    expected = temporal.expected_activities(run.result)
+    assert run.activities == expected and all(s.outcome == "completed" for s in run.steps), (
+        f"workflow {run.workflow_id}: expected activities {' -> '.join(expected)}, each completed; got {run.explain()}"
+    )
+    stored = db.execute("SELECT verification_status FROM documents WHERE id = %s", (approved.document_id,)).fetchone()
+    assert stored and run.result.get("status") == stored[0] and run.result.get("documentId") == approved.document_id, (
+        f"workflow {run.workflow_id}: expected its result to be document {approved.document_id} with the status"
+        f" documents.verification_status holds ({stored[0] if stored else 'no row'}), got {run.result}"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from filot_contract import temporal
 from filot_contract.secrets import secret_weakness
 from filot_gate.manifests import load_secrets_manifest
 from filot_gate.secret_store import read_secret_string, secret_id_on_target
@@ -15,11 +16,17 @@ pytestmark = pytest.mark.preflight
 MANIFEST = load_secrets_manifest()
 
 
+def required_here(spec, settings) -> bool:
+    """Required by the manifest, or the Temporal secret where the profile says the backend uses Temporal."""
+    uses_temporal = spec.id.endswith("/" + temporal.SECRET_NAME) and settings.profile.get("temporal.enabled", False)
+    return spec.required or bool(uses_temporal)
+
+
 @pytest.mark.parametrize("spec", MANIFEST.secrets, ids=lambda spec: spec.id)
-def test_secret_exists_and_passes_the_manifests_rules(target, spec):
+def test_secret_exists_and_passes_the_manifests_rules(target, settings, spec):
     secret_id = secret_id_on_target(target, spec.id)
     secret_string = read_secret_string(target, spec.id)
-    if secret_string is None and not spec.required:
+    if secret_string is None and not required_here(spec, settings):
         pytest.skip(f"optional secret {secret_id} is not set (used by {', '.join(spec.used_by)} only when enabled)")
     assert secret_string is not None, (
         f"secret {secret_id}: expected to exist in Secrets Manager (required by {', '.join(spec.used_by)}), it does not"
