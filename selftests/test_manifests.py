@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import pytest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-from filot_contract import aws_names, documents, metrics, redis_keys
+from filot_contract import aws_names, documents, metrics, redis_keys, temporal
 from filot_gate import execution_role, taskdef_rules
 from filot_gate.iam_policy import refused, role_name
 from filot_gate.manifests import (
@@ -132,6 +133,20 @@ def test_backend_task_definition_is_seed_000(params: ManifestParams) -> None:
     assert env["OCR_GPU_PUBLISH_CHANNEL"] == redis_keys.OCR_RESULTS_CHANNEL
     current = load_image_versions()[aws_names.BACKEND_REPOSITORY].current
     assert c["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/filot-backend@{current.digest}"
+
+
+def test_the_temporal_feature_adds_its_switch_and_secrets_to_the_backend_only(params: ManifestParams) -> None:
+    with_temporal = replace(params, features=frozenset({"temporal"}))
+    backend = load_task_definition("backend", with_temporal)
+    assert env_of(load_task_definition("backend", params))[temporal.SWITCH] == "true"
+    assert env_of(backend)[temporal.SWITCH] == "false"
+    added = {e["name"]: e["valueFrom"] for e in container(backend)["secrets"] if e["name"].startswith("TEMPORAL_")}
+    arn = params.secret_arns[f"{aws_names.SECRETS_PREFIX}/{temporal.SECRET_NAME}"]
+    assert added == {k: f"{arn}:{k}::" for k in (temporal.ENDPOINT_KEY, temporal.NAMESPACE_KEY, temporal.API_KEY_KEY)}
+    assert load_task_definition("epr", with_temporal) == load_task_definition("epr", params)
+    validate_input("ecs", "RegisterTaskDefinition", backend, "backend --with temporal")
+    with pytest.raises(ManifestError, match="unknown feature 'kafka'; known: temporal"):
+        load_task_definition("backend", replace(params, features=frozenset({"kafka"})))
 
 
 def test_gpu_task_definition_is_seed_001(params: ManifestParams) -> None:
