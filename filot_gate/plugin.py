@@ -377,9 +377,11 @@ class GatePlugin:
                 run.skip_reasons.setdefault(gate, []).append(reason)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        """Ctrl-C, or a ``pytest.exit`` (the target did not start): say which in the summary."""
+        """Ctrl-C, a ``pytest.exit`` (the target did not start) or pytest stopping the session itself (errors
+        during collection, ``-x``): say which in the summary."""
         if self.run.interrupts is not None:
-            self.run.interrupts.stopped(str(excinfo.value) if excinfo.errisinstance(pytest.exit.Exception) else "Ctrl-C")
+            told = excinfo.errisinstance((pytest.exit.Exception, pytest.Session.Interrupted))
+            self.run.interrupts.stopped(str(excinfo.value) if told else "Ctrl-C")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -99,6 +99,15 @@ def test_a_test_with_two_gates_is_a_collection_error(gate_project):
     assert result.ret == 2
 
 
+def test_a_collection_error_is_what_the_summary_says_stopped_the_run(gate_project):
+    pytester = gate_project(test_broken="import no_such_module\n")
+    result = pytester.runpytest()
+    assert result.ret == 2
+    data = summary(pytester)
+    assert (data["interrupted"], data["interruptedBy"]) == (True, "1 error during collection"), data
+    result.stdout.fnmatch_lines(["*interrupted: 1 error during collection*"])
+
+
 def test_unknown_marker_is_refused(gate_project):
     pytester = gate_project(test_typo="""
         import pytest

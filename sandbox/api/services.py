@@ -1,8 +1,9 @@
 """Everything a running API holds: clients, the pool, and the background loops.
 
 Built without I/O; ``start`` opens the pool (connecting in the background) and starts the results
-consumer, the BULI2 retry loop and, where Temporal is used, the Temporal client and worker; ``stop`` ends them within a bounded time. A background loop that
-died of a bug is reported by ``/health`` (503), so that the orchestrator replaces the task.
+consumer, the BULI2 retry loop and, where Temporal is used, its client and worker; ``stop`` ends them
+within a bounded time. A background loop that died of a bug is reported by ``/health`` (503), so that
+the orchestrator replaces the task.
 """
 
 from __future__ import annotations

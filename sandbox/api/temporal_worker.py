@@ -6,6 +6,7 @@ and its two activities.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import uuid
 from datetime import timedelta
@@ -43,7 +44,7 @@ async def connect(settings: ApiSettings) -> Client:
     try:
         client = await asyncio.wait_for(
             Client.connect(settings.temporal_endpoint or "", namespace=settings.temporal_namespace or "", api_key=api_key,
-                           tls=settings.temporal_tls, identity=f"filot-backend@{socket.gethostname()}"),
+                           tls=settings.temporal_tls, identity=f"filot-backend-{os.getpid()}@{socket.gethostname()}"),
             CONNECT_TIMEOUT_S)
         await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace),
                                                          timeout=timedelta(seconds=CONNECT_TIMEOUT_S))
