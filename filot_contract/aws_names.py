@@ -38,6 +38,9 @@ EPR_AUDIT_TOPIC = "epr-audit-events"
 EPR_AUDIT_QUEUE = "epr-audit-events-queue"
 #: Where the audit worker's queue moves a message it could not handle after a few receives.
 EPR_AUDIT_DEAD_LETTER_QUEUE = "epr-audit-events-dlq"
+#: EPR's load balancer and the target group its tasks register in, health-checked on /healthz.
+EPR_ALB_NAME = "omen-epr-alb"
+EPR_TARGET_GROUP_NAME = "omen-epr-tg"
 #: Security groups of EPR's load balancer and of its tasks (seed 004 "Restrict security group rules").
 EPR_LB_SECURITY_GROUP = "omen-epr-lb"
 EPR_TASKS_SECURITY_GROUP = "omen-epr-tasks"
@@ -73,3 +76,5 @@ LOG_GROUPS = {"backend": BACKEND_LOG_GROUP, "ocr-gpu": GPU_LOG_GROUP, "epr": EPR
 HEALTH_CHECK_PATH = "/health"
 #: The EPR API's health route (seed 004 "Health Check Endpoint").
 EPR_HEALTH_CHECK_PATH = "/healthz"
+#: The target group of each service behind a load balancer, and the health route it checks.
+TARGET_GROUPS = {"backend": (TARGET_GROUP_NAME, HEALTH_CHECK_PATH), "epr": (EPR_TARGET_GROUP_NAME, EPR_HEALTH_CHECK_PATH)}

@@ -9,7 +9,9 @@ between environments. Rendering fills them from :class:`ManifestParams`:
 * ``${IMAGE:<repository>}``: the ECR image reference ``<registry>/<repository>@<digest>``;
 * ``${SECRET:<secret id>}``: the secret's full ARN (partial ARNs are ambiguous for names that end in a
   hyphen and six characters, such as ``jwt-secret``);
-* ``${SECURITY_GROUP:<group name>}``: the id of a security group of ``infra/ec2/omen-epr-security-groups.json``.
+* ``${SECURITY_GROUP:<group name>}``: the id of a security group of ``infra/ec2/omen-epr-security-groups.json``;
+* ``${LOAD_BALANCER:<name>}``, ``${TARGET_GROUP:<name>}``: the ARN of a load balancer or target group of
+  ``infra/elb/`` (EPR's; the backend's ALB keeps ``LOAD_BALANCER_ARN`` and ``TARGET_GROUP_ARN``).
 
 A placeholder without a value is an error naming the file and the parameter, so nothing half-rendered
 ever reaches AWS. :func:`validate_input` checks a rendered document against botocore's service model.
@@ -40,7 +42,8 @@ MESSAGING_FILE = "infra/messaging/omen-epr.json"
 SECURITY_GROUPS_FILE = "infra/ec2/omen-epr-security-groups.json"
 CLUSTERS_FILE = "infra/ecs/cluster.json"
 ROLES_FILE = "infra/iam/roles.json"
-ALB_FILE = "infra/elb/filot-backend-alb.json"
+#: The load balancer, target group and listener in front of each service that has one.
+ALB_FILES = {"backend": "infra/elb/filot-backend-alb.json", "epr": "infra/elb/omen-epr-alb.json"}
 LAUNCH_TEMPLATE_FILE = "infra/ec2/filot-ocr-gpu-template.json"
 ASG_FILE = "infra/autoscaling/filot-ocr-gpu-asg.json"
 ALARMS_FILE = "alerts/cloudwatch-alarms.json"
@@ -103,6 +106,9 @@ class ManifestParams:
     target_group_arn: str | None = None
     #: security group name -> id, for the groups the manifests name (EPR's load balancer and tasks)
     security_group_ids: Mapping[str, str] = field(default_factory=dict)
+    #: load balancer / target group name -> ARN, for the ones the manifests name (EPR's)
+    load_balancers: Mapping[str, str] = field(default_factory=dict)
+    target_groups: Mapping[str, str] = field(default_factory=dict)
     #: service key ("backend", "ocr-gpu", "epr") -> environment variables set on (or replacing those of) its
     #: container, for targets that need extra settings (the sandbox); empty for AWS.
     env_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -125,6 +131,10 @@ class ManifestParams:
             return self.secret_arns.get(arg or "")
         if name == "SECURITY_GROUP":
             return self.security_group_ids.get(arg or "")
+        if name == "LOAD_BALANCER":
+            return self.load_balancers.get(arg or "")
+        if name == "TARGET_GROUP":
+            return self.target_groups.get(arg or "")
         simple = {
             "AWS_ACCOUNT_ID": self.account_id,
             "AWS_REGION": self.region,
@@ -138,7 +148,7 @@ class ManifestParams:
         }
         if name not in simple:
             raise ManifestError(f"unknown placeholder ${{{name}}}; known: IMAGE:<repo>, SECRET:<id>, SECURITY_GROUP:<name>,"
-                                f" {', '.join(simple)}")
+                                f" LOAD_BALANCER:<name>, TARGET_GROUP:<name>, {', '.join(simple)}")
         return simple[name]
 
 
@@ -187,6 +197,8 @@ _PARAM_HINTS = {
     "IMAGE": "images: repository -> ImageRef, from image-versions.json",
     "SECRET": "secret_arns: secret id -> full ARN; does the secret exist?",
     "SECURITY_GROUP": "security_group_ids: group name -> id; does the group exist?",
+    "LOAD_BALANCER": "load_balancers: name -> ARN; does the load balancer exist?",
+    "TARGET_GROUP": "target_groups: name -> ARN; does the target group exist?",
     "SUBNET_IDS": "subnets",
     "SUBNET_IDS_CSV": "subnets",
     "SECURITY_GROUP_IDS": "security_groups",
@@ -315,13 +327,14 @@ def load_roles(params: ManifestParams, root: Path = REPO_ROOT) -> list[RoleManif
     return roles
 
 
-def load_alb(part: AlbPart, params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:
-    """One part of the backend's ALB: the ``create-load-balancer``, ``create-target-group`` or
+def load_alb(part: AlbPart, params: ManifestParams, service: str = "backend", root: Path = REPO_ROOT) -> dict[str, Any]:
+    """One part of a service's load balancer: the ``create-load-balancer``, ``create-target-group`` or
     ``create-listener`` input (rendered separately, because each needs the ARN of the one before)."""
-    document = read_json(ALB_FILE, root)
+    relative = _file_for(ALB_FILES, service)
+    document = read_json(relative, root)
     if part not in document:
-        raise ManifestError(f"{ALB_FILE}: no {part!r} section")
-    return render(document[part], params, f"{ALB_FILE} [{part}]")
+        raise ManifestError(f"{relative}: no {part!r} section")
+    return render(document[part], params, f"{relative} [{part}]")
 
 
 def load_launch_template(params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:

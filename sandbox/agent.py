@@ -230,7 +230,7 @@ class ServiceRunner:
 
     def _check_health(self, service: Any) -> None:
         """Main-container health from its health check's route; target health from the target group's own check."""
-        group = self.backends.target_group() if self.key == "backend" else None
+        group = self.backends.target_group_of(service)
         for task in self.tasks.values():
             answer = self.probe.latest(f"http://{task.ip}:{self.config.container_port}{task.health_path}")
             task.healthy = bool(answer and answer.matches())
@@ -516,11 +516,11 @@ class ServiceRunner:
             ecs_events.record(service, ecs_events.steady())
         self.steady = steady
 
-    # --- the ALB's target group (backend tasks) -----------------------------------------------------
+    # --- the service's target group (backend and EPR tasks) --------------------------------------------
 
     def _register_target(self, service: Any, task: LocalTask) -> None:
         """ECS registers a task's ENI address in the service's target group when the task starts."""
-        group = self.backends.target_group() if self.key == "backend" else None
+        group = self.backends.target_group_of(service)
         if group is None:
             return
         group.targets[task.ip] = {"Id": task.ip, "Port": self.config.container_port, "observed": INITIAL}
@@ -528,17 +528,14 @@ class ServiceRunner:
         ecs_events.record(service, ecs_events.registered(group.arn))
 
     def _deregister_target(self, service: Any, task: LocalTask) -> None:
-        group = self.backends.target_group() if self.key == "backend" else None
+        group = self.backends.target_group_of(service)
         if group is None or group.targets.pop(task.ip, None) is None:
             return
         ecs_events.record(service, ecs_events.deregistered(group.arn))
 
-    def healthy_task_addresses(self) -> list[str]:
-        """Tasks whose main container passes its health check (a load balancer without a target group)."""
-        return [t.ip for t in list(self.tasks.values()) if t.healthy]
-
     def healthy_addresses(self) -> list[str]:
-        group = self.backends.target_group()
+        """The addresses the service's target group reports healthy: where its load balancer sends requests."""
+        group = self.backends.target_group_of(self.service())
         if group is None:
             return []
         return [ip for ip, t in list(group.targets.items()) if t.get("observed", ("",))[0] == "healthy"]

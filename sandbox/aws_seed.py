@@ -25,6 +25,7 @@ from botocore.config import Config
 
 from filot_contract.aws_names import GPU_ASG, GPU_CLUSTER, LOG_RETENTION_DAYS, SERVICES
 from filot_gate.manifests import (
+    ALB_FILES,
     ManifestParams,
     load_alarms,
     load_alb,
@@ -59,10 +60,9 @@ class SeedResult:
     vpc_id: str = ""
     subnets: tuple[str, ...] = ()
     security_groups: tuple[str, ...] = ()
+    #: the backend's ALB and target group (EPR's are in ``params``, by name)
     load_balancer_arn: str = ""
-    load_balancer_dns: str = ""
     target_group_arn: str = ""
-    listener_arn: str = ""
     repositories: dict[str, str] = field(default_factory=dict)
     #: repository -> {"previous": digest, "current": digest}, as ECR holds them.
     image_digests: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -118,7 +118,7 @@ def seed(
     _images(aws, result)
     _secrets(aws, result, secret_values)
     _log_groups(aws, result)
-    _load_balancer(aws, result)
+    _load_balancers(aws, result)
     _clusters(aws, result)
     _gpu_capacity(aws, result)
     _messaging(aws, result)
@@ -327,26 +327,28 @@ def _log_groups(aws: _Clients, result: SeedResult) -> None:
     result.log_groups = sorted(groups)
 
 
-def _load_balancer(aws: _Clients, result: SeedResult) -> None:
-    """The backend's ALB, its target group (health check /health) and listener."""
+def _load_balancers(aws: _Clients, result: SeedResult) -> None:
+    """Each service's load balancer, its target group (health check on the service's health route) and listener."""
     elb = aws.client("elbv2")
-    spec = load_alb("loadBalancer", result.params)
-    try:
-        lb = elb.describe_load_balancers(Names=[spec["Name"]])["LoadBalancers"][0]
-    except elb.exceptions.LoadBalancerNotFoundException:
-        lb = elb.create_load_balancer(**spec)["LoadBalancers"][0]
-    result.load_balancer_arn, result.load_balancer_dns = lb["LoadBalancerArn"], lb["DNSName"]
-    result.params = replace(result.params, load_balancer_arn=result.load_balancer_arn)
-    spec = load_alb("targetGroup", result.params)
-    try:
-        tg = elb.describe_target_groups(Names=[spec["Name"]])["TargetGroups"][0]
-    except elb.exceptions.TargetGroupNotFoundException:
-        tg = elb.create_target_group(**spec)["TargetGroups"][0]
-    result.target_group_arn = tg["TargetGroupArn"]
-    result.params = replace(result.params, target_group_arn=result.target_group_arn)
-    listeners = elb.describe_listeners(LoadBalancerArn=result.load_balancer_arn)["Listeners"]
-    listener = listeners[0] if listeners else elb.create_listener(**load_alb("listener", result.params))["Listeners"][0]
-    result.listener_arn = listener["ListenerArn"]
+    for service in ALB_FILES:
+        spec = load_alb("loadBalancer", result.params, service)
+        try:
+            lb = elb.describe_load_balancers(Names=[spec["Name"]])["LoadBalancers"][0]
+        except elb.exceptions.LoadBalancerNotFoundException:
+            lb = elb.create_load_balancer(**spec)["LoadBalancers"][0]
+        result.params = replace(result.params, load_balancers={**result.params.load_balancers, spec["Name"]: lb["LoadBalancerArn"]})
+        spec = load_alb("targetGroup", result.params, service)
+        try:
+            tg = elb.describe_target_groups(Names=[spec["Name"]])["TargetGroups"][0]
+        except elb.exceptions.TargetGroupNotFoundException:
+            tg = elb.create_target_group(**spec)["TargetGroups"][0]
+        result.params = replace(result.params, target_groups={**result.params.target_groups, spec["Name"]: tg["TargetGroupArn"]})
+        if service == "backend":
+            result.load_balancer_arn, result.target_group_arn = lb["LoadBalancerArn"], tg["TargetGroupArn"]
+            result.params = replace(result.params, load_balancer_arn=result.load_balancer_arn,
+                                    target_group_arn=result.target_group_arn)
+        if not elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
+            elb.create_listener(**load_alb("listener", result.params, service))
 
 
 def _clusters(aws: _Clients, result: SeedResult) -> None:

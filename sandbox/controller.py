@@ -44,8 +44,10 @@ class Backends:
             "iam", endpoint_url=config.aws_endpoint_url,
             config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}))
 
-    def target_group(self) -> Any:
-        return next((g for g in self.elbv2.target_groups.values() if g.name == aws_names.TARGET_GROUP_NAME), None)
+    def target_group_of(self, service: Any) -> Any:
+        """The target group a service registers its tasks in (its ``loadBalancers``), or None."""
+        arns = [lb.get("targetGroupArn") for lb in getattr(service, "load_balancers", None) or []]
+        return next((self.elbv2.target_groups[arn] for arn in arns if arn in self.elbv2.target_groups), None)
 
     def alb_dimension(self) -> str | None:
         """The ``LoadBalancer`` dimension of the ALB's CloudWatch metrics (None when it is gone)."""
@@ -69,12 +71,14 @@ def observe_target_health() -> None:
     """Make moto's target health report what the agent observed (moto alone says always healthy)."""
     from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
 
+    from sandbox.agent import INITIAL
+
     original = FakeTargetGroup.health_for
 
     def health_for(self: Any, target: dict, ec2_backend: Any) -> Any:
         known = self.targets.get(target["Id"])
-        if known is not None and "observed" in known:
-            return FakeHealthStatus(known["Id"], known["Port"], self.health_check_port, *known["observed"])
+        if known is not None:  # registered: "initial" until the agent has seen its first health check
+            return FakeHealthStatus(known["Id"], known["Port"], self.health_check_port, *known.get("observed", INITIAL))
         return original(self, target, ec2_backend)
 
     FakeTargetGroup.health_for = health_for
@@ -122,8 +126,8 @@ def run(config: SandboxConfig) -> int:
     alb = LoadBalancer(config.host, config.alb_port, config.container_port, by_key["backend"].healthy_addresses)
     alb.start()
     log.info("ALB listener on %s", config.api_url)
-    epr_alb = LoadBalancer(config.host, config.epr_alb_port, config.container_port, by_key["epr"].healthy_task_addresses,
-                           serving=f"the running tasks of {aws_names.EPR_SERVICE}")
+    epr_alb = LoadBalancer(config.host, config.epr_alb_port, config.container_port, by_key["epr"].healthy_addresses,
+                           serving=f"the healthy targets of {aws_names.EPR_TARGET_GROUP_NAME}")
     epr_alb.start()
     log.info("EPR load balancer listener on %s", config.epr_api_url)
     upstash = _upstash_rest(config, creds)

@@ -73,9 +73,9 @@ class Box:
         cluster, name, _, _ = aws_names.SERVICES[key]
         return self.aws("ecs").describe_services(cluster=cluster, services=[name])["services"][0]
 
-    def target_states(self) -> dict[str, str]:
+    def target_states(self, service: str = "backend") -> dict[str, str]:
         elb = self.aws("elbv2")
-        arn = elb.describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])["TargetGroups"][0]["TargetGroupArn"]
+        arn = elb.describe_target_groups(Names=[aws_names.TARGET_GROUPS[service][0]])["TargetGroups"][0]["TargetGroupArn"]
         return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
 
     def secret(self, secret_id: str) -> str | None:
@@ -311,6 +311,8 @@ SEEN: dict[str, Seen] = {
     "circuit-breaker-off": Seen(lambda b: b.service("backend")["deploymentConfiguration"]["deploymentCircuitBreaker"],
                                 {"enable": False, "rollback": False}, {"enable": True, "rollback": True}),
     "target-deregistered": Seen(lambda b: sorted(b.target_states()) == sorted(t["ip"] for t in b.tasks("backend")), False, True),
+    "epr-target-deregistered": Seen(lambda b: (b.target_states("epr") == {t["ip"]: "healthy" for t in b.tasks("epr")},
+                                               epr_health(b)), (False, 503), (True, 200)),
     "health-check-path-wrong": Seen(lambda b: (b.aws("elbv2").describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])[
         "TargetGroups"][0]["HealthCheckPath"], set(b.target_states().values())), ("/metrics", {"healthy"}), ("/health", {"healthy"})),
     "log-group-retention-wrong": Seen(lambda b: b.aws("logs").describe_log_groups(logGroupNamePrefix=aws_names.BACKEND_LOG_GROUP)[

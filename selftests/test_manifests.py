@@ -20,6 +20,7 @@ from filot_contract import aws_names, documents, metrics, redis_keys, temporal
 from filot_gate import execution_role, taskdef_rules
 from filot_gate.iam_policy import refused, role_name
 from filot_gate.manifests import (
+    ALB_FILES,
     REPO_ROOT,
     ManifestError,
     ManifestParams,
@@ -42,6 +43,8 @@ ACCOUNT = "070017891928"
 REGION = "ap-southeast-2"
 ALB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/filot-backend-alb/50dc6c495c0c9188"
 TG_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/filot-backend-tg/73e2d6bc24d8a067"
+EPR_ALB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/omen-epr-alb/2b1e0c7d9a8f6e54"
+EPR_TG_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/omen-epr-tg/1f0e9d8c7b6a5948"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,7 @@ def params() -> ManifestParams:
         subnets=("subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"), security_groups=("sg-0123456789abcdef0",),
         vpc_id="vpc-0123456789abcdef0", load_balancer_arn=ALB_ARN, target_group_arn=TG_ARN,
         security_group_ids={"omen-epr-lb": "sg-0e1d2c3b4a5968778", "omen-epr-tasks": "sg-0a9b8c7d6e5f40312"},
+        load_balancers={aws_names.EPR_ALB_NAME: EPR_ALB_ARN}, target_groups={aws_names.EPR_TARGET_GROUP_NAME: EPR_TG_ARN},
     )
 
 
@@ -82,9 +86,10 @@ def rendered_inputs(params: ManifestParams) -> list[tuple[str, str, str, dict]]:
         inputs.append((f"role:{name}", "iam", "CreateRole", role.create_role))
         inputs += [(f"policy:{name}/{p}", "iam", "PutRolePolicy", {"RoleName": name, "PolicyName": p, "PolicyDocument": d})
                    for p, d in role.inline_policies.items()]
-    for part, operation in (("loadBalancer", "CreateLoadBalancer"), ("targetGroup", "CreateTargetGroup"),
-                            ("listener", "CreateListener")):
-        inputs.append((f"alb:{part}", "elbv2", operation, load_alb(part, params)))
+    for service in ALB_FILES:
+        for part, operation in (("loadBalancer", "CreateLoadBalancer"), ("targetGroup", "CreateTargetGroup"),
+                                ("listener", "CreateListener")):
+            inputs.append((f"alb:{service}:{part}", "elbv2", operation, load_alb(part, params, service)))
     inputs.append(("launch-template", "ec2", "CreateLaunchTemplate", load_launch_template(params)))
     inputs.append(("asg", "autoscaling", "CreateAutoScalingGroup", load_auto_scaling_group(params)))
     return inputs
@@ -207,12 +212,10 @@ def test_service_manifest(params: ManifestParams, key: str) -> None:
     assert (service["cluster"], service["serviceName"], service["taskDefinition"]) == (cluster, service_name, family)
     assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert service["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == list(params.subnets)
-    if key == "epr":  # seed 004: Fargate, one task; no target group, so no grace period (ECS refuses one)
-        assert (service["launchType"], service["desiredCount"]) == ("FARGATE", 1)
-        assert "loadBalancers" not in service and "healthCheckGracePeriodSeconds" not in service
-        return
     assert service["healthCheckGracePeriodSeconds"] == 120
-    if key == "backend":
+    if key == "epr":  # seed 004: Fargate, one task, behind its load balancer
+        assert (service["launchType"], service["desiredCount"]) == ("FARGATE", 1)
+    elif key == "backend":
         assert service["launchType"] == "FARGATE"
         assert service["loadBalancers"] == [{"targetGroupArn": TG_ARN, "containerName": container_name, "containerPort": 8080}]
     else:
@@ -238,6 +241,17 @@ def test_clusters_roles_and_gpu_capacity(params: ManifestParams) -> None:
     assert load_alb("loadBalancer", params)["Name"] == aws_names.ALB_NAME
     target_group = load_alb("targetGroup", params)
     assert (target_group["Name"], target_group["HealthCheckPath"], target_group["Port"]) == (aws_names.TARGET_GROUP_NAME, "/health", 8080)
+
+
+def test_epr_sits_behind_its_load_balancer_health_checked_on_healthz(params: ManifestParams) -> None:
+    """Seed 004 "Health Check Endpoint" ("Via load balancer"), Security 3 ("inbound 8080 only from load balancer")."""
+    balancer, target_group = load_alb("loadBalancer", params, "epr"), load_alb("targetGroup", params, "epr")
+    assert balancer["SecurityGroups"] == [params.security_group_ids[aws_names.EPR_LB_SECURITY_GROUP]]
+    assert (target_group["Name"], target_group["HealthCheckPath"], target_group["Port"], target_group["TargetType"]) == (
+        aws_names.EPR_TARGET_GROUP_NAME, aws_names.EPR_HEALTH_CHECK_PATH, aws_names.EPR_API_PORT, "ip")
+    assert load_alb("listener", params, "epr")["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": EPR_TG_ARN}]
+    assert load_service("epr", params)["loadBalancers"] == [
+        {"targetGroupArn": EPR_TG_ARN, "containerName": aws_names.EPR_CONTAINER, "containerPort": aws_names.EPR_API_PORT}]
 
 
 #: Seed 000 section 6 and seed 002 section 7: (metric, comparison, threshold) of each alarm.

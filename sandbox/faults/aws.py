@@ -319,34 +319,40 @@ def _activate_gpu_instance(ctx: FaultContext, _: Saved) -> None:
     ctx.wait_stable("ocr-gpu")
 
 
-# --- the ALB's target group ---------------------------------------------------------------------------
+# --- the services' target groups -----------------------------------------------------------------------
 
-def target_group_arn(ctx: FaultContext) -> str:
-    return ctx.client("elbv2").describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME])["TargetGroups"][0]["TargetGroupArn"]
+def target_group_arn(ctx: FaultContext, service: str = "backend") -> str:
+    name = aws_names.TARGET_GROUPS[service][0]
+    return ctx.client("elbv2").describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
 
 
-def target_states(ctx: FaultContext) -> dict[str, str]:
+def target_states(ctx: FaultContext, service: str = "backend") -> dict[str, str]:
     """ip -> target state, as describe-target-health reports it."""
-    described = ctx.client("elbv2").describe_target_health(TargetGroupArn=target_group_arn(ctx))["TargetHealthDescriptions"]
+    described = ctx.client("elbv2").describe_target_health(
+        TargetGroupArn=target_group_arn(ctx, service))["TargetHealthDescriptions"]
     return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in described}
 
 
-def _deregister_target(ctx: FaultContext) -> Saved:
-    task = ctx.tasks("backend")[0]
-    ctx.client("elbv2").deregister_targets(TargetGroupArn=target_group_arn(ctx),
-                                           Targets=[{"Id": task["ip"], "Port": ctx.config.container_port}])
-    return {"ip": task["ip"]}
+def _deregister_target(service: str) -> Callable[[FaultContext], Saved]:
+    def act(ctx: FaultContext) -> Saved:
+        task = ctx.tasks(service)[0]
+        ctx.client("elbv2").deregister_targets(TargetGroupArn=target_group_arn(ctx, service),
+                                               Targets=[{"Id": task["ip"], "Port": ctx.config.container_port}])
+        return {"ip": task["ip"]}
+    return act
 
 
-def _register_targets(ctx: FaultContext, _: Saved) -> None:
-    """Register every running backend task that is not a target (the one deregistered, or its replacement)."""
-    registered = target_states(ctx)
-    missing = [t["ip"] for t in ctx.tasks("backend") if t["ip"] not in registered]
-    if missing:
-        ctx.client("elbv2").register_targets(TargetGroupArn=target_group_arn(ctx),
-                                             Targets=[{"Id": ip, "Port": ctx.config.container_port} for ip in missing])
-    ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(t["ip"]) == "healthy" for t in ctx.tasks("backend")),
-             "every backend task a healthy target")
+def _register_targets(service: str) -> Callable[[FaultContext, Saved], None]:
+    """Register every running task of ``service`` that is not a target (the one deregistered, or its replacement)."""
+    def act(ctx: FaultContext, _: Saved) -> None:
+        registered = target_states(ctx, service)
+        missing = [t["ip"] for t in ctx.tasks(service) if t["ip"] not in registered]
+        if missing:
+            ctx.client("elbv2").register_targets(TargetGroupArn=target_group_arn(ctx, service),
+                                                 Targets=[{"Id": ip, "Port": ctx.config.container_port} for ip in missing])
+        ctx.wait(lambda: target_states(ctx, service), lambda s: all(s.get(t["ip"]) == "healthy" for t in ctx.tasks(service)),
+                 f"every {service} task a healthy target")
+    return act
 
 
 def _health_check_path(path: str):
@@ -458,9 +464,13 @@ FAULTS = [
     Fault("circuit-breaker-off", f"{aws_names.BACKEND_SERVICE} deploymentCircuitBreaker enable=false rollback=false",
           "infra test_circuit_breaker_is_enabled_with_rollback[backend]", _breaker_off, _breaker_back),
     Fault("target-deregistered", f"one backend task deregistered from target group {aws_names.TARGET_GROUP_NAME}",
-          "infra test_every_backend_task_is_a_healthy_target", _deregister_target, _register_targets),
+          "infra test_every_task_of_the_service_is_a_healthy_target[backend]",
+          _deregister_target("backend"), _register_targets("backend")),
+    Fault("epr-target-deregistered", f"the EPR task deregistered from target group {aws_names.EPR_TARGET_GROUP_NAME}: its"
+          " load balancer has no target to send /healthz to", "infra test_every_task_of_the_service_is_a_healthy_target[epr]",
+          _deregister_target("epr"), _register_targets("epr")),
     Fault("health-check-path-wrong", f"target group health check path set to {WRONG_HEALTH_CHECK_PATH} (answers 200 whatever the dependencies)",
-          "infra test_target_group_health_check_is_the_backends_health_route",
+          "infra test_target_group_health_check_is_the_services_health_route[backend]",
           _health_check_path(WRONG_HEALTH_CHECK_PATH), _health_check_path(aws_names.HEALTH_CHECK_PATH)),
     Fault("log-group-retention-wrong", f"log group {aws_names.BACKEND_LOG_GROUP} retention set to {WRONG_RETENTION_DAYS} days",
           f"infra test_log_group_exists_with_the_retention_policy[{aws_names.BACKEND_LOG_GROUP}]",

@@ -231,5 +231,6 @@ FAULTS = [
     Fault("audit-worker-frozen", f"the {aws_names.EPR_WORKER_CONTAINER} process frozen (SIGSTOP): RUNNING, consuming nothing",
           "e2e test_audit_event_published_to_the_audit_topic_is_consumed_by_the_worker", _freeze_audit_worker, _thaw),
     Fault("epr-api-unhealthy", "every EPR API container frozen (SIGSTOP): /healthz times out, its load balancer answers 503",
-          "e2e test_epr_healthz_answers_ok_through_the_load_balancer", _freeze_epr_api, _thaw_epr_api),
+          "infra test_every_task_of_the_service_is_a_healthy_target[epr]; e2e"
+          " test_epr_healthz_answers_ok_through_the_load_balancer", _freeze_epr_api, _thaw_epr_api),
 ]

@@ -1,5 +1,7 @@
-"""Infra: the backend behind its ALB (seed 000 section 2 "Attach ecs service to ALB target group with
-health check /health", "Health checks green"; Acceptance Criteria "behind ALB, health checks green")."""
+"""Infra: each service behind its load balancer, health-checked on its own health route (seed 000 section 2
+"Attach ecs service to ALB target group with health check /health", "Health checks green"; Acceptance
+Criteria "behind ALB, health checks green"; seed 004 "Health Check Endpoint" "Via load balancer": EPR's
+``/healthz``)."""
 
 from __future__ import annotations
 
@@ -10,38 +12,44 @@ from filot_gate.checks import add_service_evidence, task_id, task_ip, tasks, unl
 
 pytestmark = pytest.mark.infra
 
+BEHIND_A_LOAD_BALANCER = list(aws_names.TARGET_GROUPS)
 
-def describe_target_group(target) -> dict:
-    found = unless_absent(lambda: target.client("elbv2").describe_target_groups(Names=[aws_names.TARGET_GROUP_NAME]),
-                          "TargetGroupNotFound")
-    assert found and found["TargetGroups"], f"ALB target group {aws_names.TARGET_GROUP_NAME}: expected to exist, it does not"
+
+def describe_target_group(target, name: str) -> dict:
+    found = unless_absent(lambda: target.client("elbv2").describe_target_groups(Names=[name]), "TargetGroupNotFound")
+    assert found and found["TargetGroups"], f"target group {name}: expected to exist, it does not"
     return found["TargetGroups"][0]
 
 
-def test_target_group_health_check_is_the_backends_health_route(target):
-    target_group = describe_target_group(target)
+@pytest.mark.parametrize("service", BEHIND_A_LOAD_BALANCER)
+def test_target_group_health_check_is_the_services_health_route(target, service):
+    name, route = aws_names.TARGET_GROUPS[service]
+    target_group = describe_target_group(target, name)
     path = target_group.get("HealthCheckPath")
-    assert target_group.get("HealthCheckEnabled", True) and path == aws_names.HEALTH_CHECK_PATH, (
-        f"ALB target group {aws_names.TARGET_GROUP_NAME}: expected health check on {aws_names.HEALTH_CHECK_PATH},"
-        f" got enabled={target_group.get('HealthCheckEnabled')} path={path}"
+    assert target_group.get("HealthCheckEnabled", True) and path == route, (
+        f"target group {name}: expected health check on {route}, got enabled={target_group.get('HealthCheckEnabled')}"
+        f" path={path}"
     )
 
 
-def test_every_backend_task_is_a_healthy_target(target, ecs, evidence):
-    target_group = describe_target_group(target)
+@pytest.mark.parametrize("service", BEHIND_A_LOAD_BALANCER)
+def test_every_task_of_the_service_is_a_healthy_target(target, ecs, evidence, service):
+    name, route = aws_names.TARGET_GROUPS[service]
+    service_name = aws_names.SERVICES[service][1]
+    target_group = describe_target_group(target, name)
     health = target.client("elbv2").describe_target_health(TargetGroupArn=target_group["TargetGroupArn"])
     described = health["TargetHealthDescriptions"]
-    evidence.add(f"target health of {aws_names.TARGET_GROUP_NAME}", described)
-    running = {task_ip(t): task_id(t) for t in tasks(ecs, "backend")}
-    add_service_evidence(evidence, ecs, "backend")
-    where = f"ALB target group {aws_names.TARGET_GROUP_NAME}"
-    assert running, f"{where}: expected running backend tasks to register, {aws_names.BACKEND_SERVICE} has none"
+    evidence.add(f"target health of {name}", described)
+    running = {task_ip(t): task_id(t) for t in tasks(ecs, service)}
+    add_service_evidence(evidence, ecs, service)
+    where = f"target group {name}"
+    assert running, f"{where}: expected running {service} tasks to register, {service_name} has none"
     registered = {d["Target"]["Id"] for d in described}
     unregistered = [f"{running[ip]} ({ip})" for ip in running if ip not in registered]
-    assert not unregistered, f"{where}: expected every running backend task registered; not registered: {', '.join(unregistered)}"
+    assert not unregistered, f"{where}: expected every running {service} task registered; not registered: {', '.join(unregistered)}"
     unhealthy = [
         f"{d['Target']['Id']}:{d['Target'].get('Port')} {d['TargetHealth']['State']}"
         f" ({d['TargetHealth'].get('Reason')}: {d['TargetHealth'].get('Description')})"
         for d in described if d["TargetHealth"]["State"] != "healthy"
     ]
-    assert not unhealthy, f"{where}: expected every target healthy on {aws_names.HEALTH_CHECK_PATH}; {'; '.join(unhealthy)}"
+    assert not unhealthy, f"{where}: expected every target healthy on {route}; {'; '.join(unhealthy)}"
