@@ -3,8 +3,9 @@
 ``POST /verification/evaluate`` (admin) starts one ``DocumentVerification`` run on the task queue below,
 and answers with its workflow and run ids. The backend's Temporal worker runs it: activity
 ``evaluate_document`` scores the stored OCR result again, and when that opens a manual review, activity
-``escalate_review`` hands it to BULI2. The gate reads the run's history from Temporal: its activities, in
-order, are the transitions it checks.
+``escalate_review`` hands it to BULI2. ``GET /verification/status/{documentId}`` shows the document's newest
+run (its ids and status). The gate reads the run's history from Temporal: its activities, in order, are the
+transitions it checks.
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ ESCALATE_ACTIVITY = "escalate_review"
 ACTIVITY_TIMEOUT_S = 30
 
 
+def workflow_id_prefix(document_id: str) -> str:
+    """What every workflow id of one document starts with (``WorkflowId STARTS_WITH`` finds its runs)."""
+    return f"document-verification-{document_id}-"
+
+
 def workflow_id(document_id: str, request_id: str) -> str:
     """One run per evaluation request: ``document-verification-<document>-<request>``."""
-    return f"document-verification-{document_id}-{request_id}"
+    return workflow_id_prefix(document_id) + request_id
 
 
 def expected_activities(result: dict) -> list[str]:

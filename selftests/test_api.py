@@ -930,8 +930,17 @@ def test_evaluate_starts_a_workflow_that_rescores_where_temporal_is_used(stack: 
         assert started.status_code == 202 and started.json()["workflowId"].startswith("document-verification-"), started.text
         connection = TemporalConnection(temporal_server.endpoint, temporal_server.namespace, tls=False)
         run = follow_run(connection, started.json()["workflowId"], started.json()["runId"], deadline_s=DEADLINE_S)
+
+        def status_shows_the_run() -> dict[str, Any]:
+            shown = httpx.get(f"{api.url}/verification/status/{body['documentId']}", timeout=10).json()["workflow"]
+            if not shown or shown["status"] != "COMPLETED":
+                raise NotReady(f"workflow shown: {shown}")
+            return shown
+
+        shown = wait_for(status_shows_the_run, "the status route to show the completed run", DEADLINE_S)
     finally:
         api.stop()
+    assert (shown["workflowId"], shown["runId"]) == (run.workflow_id, run.run_id), shown
     assert unknown.status_code == 404, unknown.text
     assert run.status == "COMPLETED" and run.activities == [temporal.EVALUATE_ACTIVITY], run.explain()
     assert run.result["status"] == "auto_approved" and run.result["score"] == pytest.approx(90.0), run.result

@@ -30,6 +30,8 @@ from sandbox.api.workflow import DocumentVerification
 
 #: Seconds the API waits for Temporal to answer at start-up.
 CONNECT_TIMEOUT_S = 10.0
+#: Seconds the status route waits for Temporal's visibility (the rest of the answer does not wait on it).
+STATUS_TIMEOUT_S = 2.0
 
 
 class TemporalUnavailable(Exception):
@@ -92,6 +94,15 @@ async def start_workflow(client: Client, task_queue: str, document_id: uuid.UUID
                                          id=workflow_id, task_queue=task_queue, execution_timeout=timedelta(hours=1))
     return {"documentId": str(document_id), "workflowId": workflow_id, "runId": handle.result_run_id or "",
             "taskQueue": task_queue}
+
+
+async def latest_run(client: Client, document_id: uuid.UUID) -> dict[str, Any] | None:
+    """The document's newest ``DocumentVerification`` run as Temporal's visibility lists it, or None."""
+    query = f'WorkflowId STARTS_WITH "{temporal.workflow_id_prefix(str(document_id))}"'
+    async for run in client.list_workflows(query, limit=1, rpc_timeout=timedelta(seconds=STATUS_TIMEOUT_S)):
+        return {"workflowId": run.id, "runId": run.run_id, "status": run.status.name if run.status else None,
+                "startedAt": run.start_time.isoformat(), "closedAt": run.close_time.isoformat() if run.close_time else None}
+    return None
 
 
 def worker(client: Client, task_queue: str, activities: VerificationActivities) -> Worker:

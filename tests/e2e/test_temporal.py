@@ -1,7 +1,8 @@
 """E2E step 7 (seed 000 sections 4 and 7): Temporal workflows show correct transitions, where Temporal is used.
 
 As the seed's smoke commands do: ``POST /verification/evaluate`` (admin) for the approved KTP starts a
-``DocumentVerification`` run; the gate then reads that run's history from Temporal. Whether Temporal is used
+``DocumentVerification`` run, and ``GET /verification/status/<documentId>`` shows it; the gate reads that
+run's history from Temporal. Whether Temporal is used
 is the profile's ``[temporal] enabled``; the check also reads the backend's live task definition, so that a
 deployment that disagrees with the profile fails here instead of being skipped or waiting on no worker.
 """
@@ -13,12 +14,15 @@ import pytest
 from filot_contract import aws_names, temporal
 from filot_gate import corpus
 from filot_gate.checks import describe_service
+from filot_gate.polling import poll_until
 from filot_gate.temporal_runs import TemporalUnreachable, follow_run
 from filot_gate.tokens import sign_token
 
 pytestmark = pytest.mark.e2e
 
 CARD = corpus.first("KTP", "auto_approve")
+#: Seconds Temporal's visibility (what the status route lists) may lag behind the run's own state.
+STATUS_DEADLINE_S = 10.0
 
 
 def backend_environment(ecs) -> tuple[str, dict[str, str]]:
@@ -71,6 +75,14 @@ def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, ap
     expected = temporal.expected_activities(run.result)
     assert run.activities == expected and all(s.outcome == "completed" for s in run.steps), (
         f"workflow {run.workflow_id}: expected activities {' -> '.join(expected)}, each completed; got {run.explain()}"
+    )
+    shown = poll_until(lambda: api.get(f"/verification/status/{approved.document_id}").json().get("workflow") or {},
+                       lambda workflow: (workflow.get("workflowId"), workflow.get("status")) == (run.workflow_id, run.status),
+                       deadline_s=STATUS_DEADLINE_S, awaited="the status route to show the completed run", interval_s=0.5)
+    evidence.add("GET /verification/status: workflow", shown)
+    assert (shown.get("workflowId"), shown.get("status")) == (run.workflow_id, run.status), (
+        f"GET /verification/status/{approved.document_id}: expected its newest workflow {run.workflow_id} {run.status}"
+        f" (seed 000 section 4 \"check workflow status\"), got {shown or 'no workflow'}"
     )
     stored = db.execute("SELECT verification_status FROM documents WHERE id = %s", (approved.document_id,)).fetchone()
     assert stored and run.result.get("status") == stored[0] and run.result.get("documentId") == approved.document_id, (

@@ -1,7 +1,8 @@
 """``GET /verification/status/{documentId}`` and ``POST /verification/evaluate`` (admin).
 
 Where the backend uses Temporal, ``evaluate`` starts a ``DocumentVerification`` workflow and answers 202
-with its ids (seed 000 section 4: "start a test workflow via API"); otherwise it evaluates at once.
+with its ids (seed 000 section 4: "start a test workflow via API"), and ``status`` shows the document's newest
+run ("check workflow status"); otherwise ``evaluate`` evaluates at once.
 
 The status route needs no token (seed 000's smoke flow reads it with a bare curl): document ids are
 random UUIDs and the answer holds the verdict, not the card's fields.
@@ -24,7 +25,7 @@ from sandbox.api.db import Connection, fetch_all, fetch_one
 from sandbox.api.errors import ApiError
 from sandbox.api.logs import one_line
 from sandbox.api.services import Services, ServicesDep
-from sandbox.api.temporal_worker import start_workflow
+from sandbox.api.temporal_worker import latest_run, start_workflow
 from sandbox.api.verdicts import NothingToScore, parse_uuid, reevaluate
 
 router = APIRouter(prefix="/verification")
@@ -114,7 +115,17 @@ async def document_status(document_id: str, services: ServicesDep) -> dict[str, 
         raise _db_down(error) from None
     if view is None:
         raise ApiError(404, f"no document {parsed}")
+    if services.temporal is not None:
+        view["workflow"] = await _workflow_view(services.temporal, parsed)
     return view
+
+
+async def _workflow_view(client: Client, document_id: uuid.UUID) -> dict[str, Any] | None:
+    """The document's newest workflow run (seed 000 section 4: "check workflow status"), or what kept it away."""
+    try:
+        return await latest_run(client, document_id)
+    except RPCError as error:
+        return {"error": f"Temporal unavailable: {one_line(error)}"}
 
 
 class EvaluateRequest(BaseModel):
