@@ -64,7 +64,7 @@ def describe_namespace(connection: TemporalConnection) -> dict[str, Any]:
         answer = await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=connection.namespace), timeout=timedelta(seconds=RPC_TIMEOUT_S))
         info = answer.namespace_info
-        return {"name": info.name, "state": _enum_name(info.state, "NAMESPACE_STATE_"),
+        return {"name": info.name, "state": NamespaceState.Name(info.state).removeprefix("NAMESPACE_STATE_"),
                 "retention": str(answer.config.workflow_execution_retention_ttl.ToTimedelta())}
 
     return connection.call(describe)
@@ -183,7 +183,6 @@ def _read_history(events: Any, report: RunReport) -> None:
             report.failure = event.workflow_execution_failed_event_attributes.failure.message
 
 
-
 def _pending(activity: Any) -> str:
     failure = activity.last_failure.message if activity.HasField("last_failure") else "none"
     return f"{activity.activity_type.name} attempt {activity.attempt} (last failure: {failure})"
@@ -199,7 +198,3 @@ async def _pollers(client: Client, task_queue: str) -> dict[str, int]:
                                      task_queue_type=queue_type), timeout=timedelta(seconds=RPC_TIMEOUT_S))
         counts[kind] = len(answer.pollers)
     return counts
-
-
-def _enum_name(value: int, prefix: str) -> str:
-    return NamespaceState.Name(value).removeprefix(prefix)

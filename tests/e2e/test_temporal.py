@@ -2,9 +2,9 @@
 
 As the seed's smoke commands do: ``POST /verification/evaluate`` (admin) for the approved KTP starts a
 ``DocumentVerification`` run, and ``GET /verification/status/<documentId>`` shows it; the gate reads that
-run's history from Temporal. Whether Temporal is used
-is the profile's ``[temporal] enabled``; the check also reads the backend's live task definition, so that a
-deployment that disagrees with the profile fails here instead of being skipped or waiting on no worker.
+run's history from Temporal. Whether Temporal is used is the profile's ``[temporal] enabled``; the check
+also reads the backend's live task definition, so that a deployment that disagrees with the profile fails
+here instead of being skipped or waiting on no worker.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from filot_contract import aws_names, temporal
 from filot_gate import corpus
 from filot_gate.checks import describe_service
 from filot_gate.polling import poll_until
-from filot_gate.temporal_runs import TemporalUnreachable, follow_run
+from filot_gate.temporal_runs import RunReport, TemporalUnreachable, follow_run
 from filot_gate.tokens import sign_token
 
 pytestmark = pytest.mark.e2e
@@ -33,8 +33,8 @@ def backend_environment(ecs) -> tuple[str, dict[str, str]]:
     return arn.rsplit("/", 1)[-1], {e["name"]: e["value"] for e in container.get("environment", [])}
 
 
-def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, api, jwt_secret, synthetic, journey,
-                                                     target, db):
+def require_temporal_where_the_profile_says(ecs, settings, evidence) -> None:
+    """Fail when the deployment and the profile disagree; skip where neither uses Temporal."""
     enabled_in_profile = bool(settings.profile.get("temporal.enabled", False))
     revision, environment = backend_environment(ecs)
     switch = environment.get(temporal.SWITCH)
@@ -42,8 +42,8 @@ def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, ap
     deployed_on = switch is not None and switch.strip().lower() not in ("true", "1", "yes")
     profile = settings.profile.path.name
     assert deployed_on == enabled_in_profile, (
-        f"backend task definition {revision} sets {temporal.SWITCH}={switch!r} but profile {profile} has [temporal] enabled ="
-        f" {str(enabled_in_profile).lower()}: " + (
+        f"backend task definition {revision} sets {temporal.SWITCH}={switch!r} but profile {profile} has [temporal]"
+        f" enabled = {str(enabled_in_profile).lower()}: " + (
             "the gate would skip the workflow check" if deployed_on else
             "the deployment dropped Temporal (deploy the backend --with temporal, seed 002 section 4), so no workflow"
             " is started and none of the backend's tasks polls the task queue")
@@ -52,17 +52,34 @@ def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, ap
         pytest.skip(f"profile {profile}: Temporal not used ([temporal] enabled = false; backend"
                     f" {temporal.SWITCH}={switch!r}); seed 000 step 7 applies only where Temporal is used")
 
-    approved = journey(CARD)
-    approved.require("an approved KTP to evaluate", approved.status is not None)
-    admin = sign_token(jwt_secret, synthetic.subject("admin"), role="admin")
-    answer = api.post("/verification/evaluate", json={"documentId": approved.document_id},
-                      headers={"Authorization": f"Bearer {admin}"})
+
+def start_verification(api, admin_token: str, document_id: str, evidence) -> dict:
+    """``POST /verification/evaluate`` as an admin: the ids of the run it started."""
+    answer = api.post("/verification/evaluate", json={"documentId": document_id},
+                      headers={"Authorization": f"Bearer {admin_token}"})
     started = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
     evidence.add("POST /verification/evaluate", {"status": answer.status_code, "body": started})
     assert answer.status_code == 202 and started.get("workflowId"), (
-        f"POST /verification/evaluate for document {approved.document_id}: expected 202 with the workflowId of the"
+        f"POST /verification/evaluate for document {document_id}: expected 202 with the workflowId of the"
         f" {temporal.WORKFLOW} run it started, got {answer.status_code} {answer.text[:300]}"
     )
+    return started
+
+
+def workflow_shown_by_the_status_route(api, document_id: str, run: RunReport) -> dict:
+    """The ``workflow`` of ``GET /verification/status``, once it is the run (Temporal's visibility may lag)."""
+    return poll_until(lambda: api.get(f"/verification/status/{document_id}").json().get("workflow") or {},
+                      lambda shown: (shown.get("workflowId"), shown.get("status")) == (run.workflow_id, run.status),
+                      deadline_s=STATUS_DEADLINE_S, awaited="the status route to show the completed run", interval_s=0.5)
+
+
+def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, api, jwt_secret, synthetic, journey,
+                                                     target, db):
+    require_temporal_where_the_profile_says(ecs, settings, evidence)
+    approved = journey(CARD)
+    approved.require("an approved KTP to evaluate", approved.status is not None)
+    admin = sign_token(jwt_secret, synthetic.subject("admin"), role="admin")
+    started = start_verification(api, admin, approved.document_id, evidence)
 
     deadline_s = float(settings.profile.get("deadlines.workflow_s", 60))
     try:
@@ -71,14 +88,12 @@ def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, ap
         pytest.fail(f"reading workflow {started['workflowId']}: {exc}")
     evidence.add("workflow run", run.explain())
     assert run.status == "COMPLETED", f"expected COMPLETED within {deadline_s:g}s, got {run.explain()}"
-
     expected = temporal.expected_activities(run.result)
     assert run.activities == expected and all(s.outcome == "completed" for s in run.steps), (
         f"workflow {run.workflow_id}: expected activities {' -> '.join(expected)}, each completed; got {run.explain()}"
     )
-    shown = poll_until(lambda: api.get(f"/verification/status/{approved.document_id}").json().get("workflow") or {},
-                       lambda workflow: (workflow.get("workflowId"), workflow.get("status")) == (run.workflow_id, run.status),
-                       deadline_s=STATUS_DEADLINE_S, awaited="the status route to show the completed run", interval_s=0.5)
+
+    shown = workflow_shown_by_the_status_route(api, approved.document_id, run)
     evidence.add("GET /verification/status: workflow", shown)
     assert (shown.get("workflowId"), shown.get("status")) == (run.workflow_id, run.status), (
         f"GET /verification/status/{approved.document_id}: expected its newest workflow {run.workflow_id} {run.status}"
