@@ -134,7 +134,7 @@ async def _follow(client: Client, workflow_id: str, run_id: str, deadline_s: flo
         description = await handle.describe(rpc_timeout=timedelta(seconds=RPC_TIMEOUT_S))
         if description.status != WorkflowExecutionStatus.RUNNING or time.monotonic() >= give_up:
             break
-        await asyncio.sleep(poll_s)
+        await asyncio.sleep(poll_s)  # sleep-ok: Temporal has no "wait for close" with a deadline we control
     report = RunReport(workflow_id, description.run_id, description.status.name, description.task_queue)
     history = await handle.fetch_history(rpc_timeout=timedelta(seconds=RPC_TIMEOUT_S))
     _read_history(history.events, report)

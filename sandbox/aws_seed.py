@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import boto3
 from botocore.config import Config
@@ -332,16 +332,14 @@ def _load_balancers(aws: _Clients, result: SeedResult) -> None:
     elb = aws.client("elbv2")
     for service in ALB_FILES:
         spec = load_alb("loadBalancer", result.params, service)
-        try:
-            lb = elb.describe_load_balancers(Names=[spec["Name"]])["LoadBalancers"][0]
-        except elb.exceptions.LoadBalancerNotFoundException:
-            lb = elb.create_load_balancer(**spec)["LoadBalancers"][0]
+        lb = _described_or_created(lambda: elb.describe_load_balancers(Names=[spec["Name"]])["LoadBalancers"][0],
+                                   lambda: elb.create_load_balancer(**spec)["LoadBalancers"][0],
+                                   elb.exceptions.LoadBalancerNotFoundException)
         result.params = replace(result.params, load_balancers={**result.params.load_balancers, spec["Name"]: lb["LoadBalancerArn"]})
         spec = load_alb("targetGroup", result.params, service)
-        try:
-            tg = elb.describe_target_groups(Names=[spec["Name"]])["TargetGroups"][0]
-        except elb.exceptions.TargetGroupNotFoundException:
-            tg = elb.create_target_group(**spec)["TargetGroups"][0]
+        tg = _described_or_created(lambda: elb.describe_target_groups(Names=[spec["Name"]])["TargetGroups"][0],
+                                   lambda: elb.create_target_group(**spec)["TargetGroups"][0],
+                                   elb.exceptions.TargetGroupNotFoundException)
         result.params = replace(result.params, target_groups={**result.params.target_groups, spec["Name"]: tg["TargetGroupArn"]})
         if service == "backend":
             result.load_balancer_arn, result.target_group_arn = lb["LoadBalancerArn"], tg["TargetGroupArn"]
@@ -349,6 +347,14 @@ def _load_balancers(aws: _Clients, result: SeedResult) -> None:
                                     target_group_arn=result.target_group_arn)
         if not elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
             elb.create_listener(**load_alb("listener", result.params, service))
+
+
+def _described_or_created(describe: Callable[[], Any], create: Callable[[], Any], missing: type[Exception]) -> Any:
+    """The resource as it is, or created when ``describe`` says it is ``missing``."""
+    try:
+        return describe()
+    except missing:
+        return create()
 
 
 def _clusters(aws: _Clients, result: SeedResult) -> None:
