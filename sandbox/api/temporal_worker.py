@@ -28,8 +28,8 @@ from sandbox.api.settings import ApiSettings
 from sandbox.api.verdicts import NothingToScore, reevaluate
 from sandbox.api.workflow import DocumentVerification
 
-#: Seconds the API waits for Temporal to answer at start-up.
-CONNECT_TIMEOUT_S = 10.0
+#: Seconds the API waits for one call to Temporal (connecting at start-up, starting a run).
+RPC_TIMEOUT_S = 10.0
 #: Seconds the status route waits for Temporal's visibility (the rest of the answer does not wait on it).
 STATUS_TIMEOUT_S = 2.0
 
@@ -47,9 +47,9 @@ async def connect(settings: ApiSettings) -> Client:
         client = await asyncio.wait_for(
             Client.connect(settings.temporal_endpoint or "", namespace=settings.temporal_namespace or "", api_key=api_key,
                            tls=settings.temporal_tls, identity=f"filot-backend-{os.getpid()}@{socket.gethostname()}"),
-            CONNECT_TIMEOUT_S)
+            RPC_TIMEOUT_S)
         await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace),
-                                                         timeout=timedelta(seconds=CONNECT_TIMEOUT_S))
+                                                         timeout=timedelta(seconds=RPC_TIMEOUT_S))
     except (RPCError, RuntimeError, asyncio.TimeoutError) as exc:
         raise TemporalUnavailable(f"{where}: {_reason(exc)}") from None
     return client
@@ -57,7 +57,7 @@ async def connect(settings: ApiSettings) -> Client:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
-        return f"no answer within {CONNECT_TIMEOUT_S:g}s"
+        return f"no answer within {RPC_TIMEOUT_S:g}s"
     return str(exc).splitlines()[0] or type(exc).__name__
 
 
@@ -91,7 +91,8 @@ async def start_workflow(client: Client, task_queue: str, document_id: uuid.UUID
     """Start one ``DocumentVerification`` run; its ids, as ``POST /verification/evaluate`` answers them."""
     workflow_id = temporal.workflow_id(str(document_id), uuid.uuid4().hex[:12])
     handle = await client.start_workflow(temporal.WORKFLOW, {"documentId": str(document_id), "actor": actor},
-                                         id=workflow_id, task_queue=task_queue, execution_timeout=timedelta(hours=1))
+                                         id=workflow_id, task_queue=task_queue, execution_timeout=timedelta(hours=1),
+                                         rpc_timeout=timedelta(seconds=RPC_TIMEOUT_S))
     return {"documentId": str(document_id), "workflowId": workflow_id, "runId": handle.result_run_id or "",
             "taskQueue": task_queue}
 
