@@ -30,7 +30,7 @@ from sandbox.api.workflow import DocumentVerification
 
 #: Seconds the API waits for one call to Temporal (connecting at start-up, starting a run).
 RPC_TIMEOUT_S = 10.0
-#: Seconds the status route waits for Temporal's visibility (the rest of the answer does not wait on it).
+#: Seconds the status route waits for Temporal's visibility; past it the answer says Temporal was unavailable.
 STATUS_TIMEOUT_S = 2.0
 
 
