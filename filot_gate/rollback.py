@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
+from filot_gate.gates import POST_DEPLOY_GATES
 
 @dataclass(frozen=True)
 class RollbackTrigger:
@@ -75,6 +76,12 @@ class EcsRollback:
     def pytest_filot_gate_rollback(self, config: pytest.Config, trigger: RollbackTrigger) -> list[RollbackAction]:
         if trigger.deploy_record is None:
             return [RollbackAction("*", trigger.mode, "nothing-to-undo", "no deploy record: nothing is known to have been deployed")]
+        if trigger.gate not in POST_DEPLOY_GATES:
+            # a deploy record left from an earlier, accepted deploy must not undo it when the next
+            # deploy's preflight fails: preflight judges the environment, not a deployed revision
+            return [RollbackAction("*", trigger.mode, "nothing-to-undo",
+                                   f"gate {trigger.gate} checks the environment before a deploy; "
+                                   f"only a failure in {'/'.join(POST_DEPLOY_GATES)} undoes a deployed revision")]
         from filot_gate import deploy
 
         ecs = self.target_factory().client("ecs")
@@ -84,7 +91,12 @@ class EcsRollback:
                 continue
             self.done.add(name)
             strategy = self.gpu_strategy if name == "ocr-gpu" else "previous-revision"
-            actions.append(self._one(deploy, ecs, name, record, strategy, trigger))
+            try:
+                actions.append(self._one(deploy, ecs, name, record, strategy, trigger))
+            except Exception as exc:  # noqa: BLE001 - one service's failed rollback must not skip the others
+                detail = f"{strategy} of {record.get('service', name)}: {type(exc).__name__}: {exc}"
+                trigger.progress(f"rollback {name} ({trigger.mode}) failed: {detail}")
+                actions.append(RollbackAction(name, trigger.mode, "failed", detail))
         return actions
 
     def _one(self, deploy: Any, ecs: Any, name: str, record: dict, strategy: str, trigger: RollbackTrigger) -> RollbackAction:

@@ -100,6 +100,36 @@ def test_preflight_failure_before_deploy_changes_nothing(gate_project, moto_endp
     result.stdout.fnmatch_lines(["*rollback ?: nothing-to-undo (auto) no deploy record*"])
 
 
+def test_preflight_failure_never_undoes_an_earlier_deploy_named_by_a_stale_record(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), test_gate="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_secret():
+            assert False, "JWT_SECRET shorter than 32 characters"
+    """)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))  # left by the last, accepted deploy
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*rollback ?: nothing-to-undo (auto) gate preflight checks the environment before a deploy*"])
+    live = ecs.describe_services(cluster=cluster, services=["api-service"])["services"][0]["taskDefinition"]
+    assert live == arns[1], f"a preflight failure rolled api-service back to {live}"
+
+
+def test_a_service_whose_rollback_fails_is_reported_and_the_others_still_roll_back(gate_project, deployed, moto_endpoint):
+    ecs, cluster, arns, record = deployed
+    gone = dict(record["services"]["backend"], service="deleted-service")
+    record["services"] = {"epr": gone, **record["services"]}
+    pytester = gate_project(profile("plan"), aws(moto_endpoint), **FAILING_INFRA)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    result = pytester.runpytest()
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    outcomes = {a["service"]: (a["outcome"], a["detail"]) for a in summary["rollback"]["actions"]}
+    assert outcomes["epr"][0] == "failed" and "deleted-service" in outcomes["epr"][1], outcomes
+    assert outcomes["backend"][0] == "planned", outcomes
+    result.stdout.fnmatch_lines(["*rollback epr: failed (plan) previous-revision of deleted-service: DeployError*"])
+
+
 def test_auto_updates_the_service_to_the_previous_revision(gate_project, deployed, moto_endpoint):
     ecs, cluster, arns, record = deployed
     pytester = gate_project(profile("auto"), aws(moto_endpoint), **FAILING_INFRA)
