@@ -414,13 +414,15 @@ class GatePlugin:
             prefix.extend(html_summary(self.run))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self.run.controls_session:
-            if self.run.interrupts is not None:
-                self.run.interrupts.uninstall()
-            from filot_gate.session import close_session
+        try:
+            if self.run.controls_session:
+                if self.run.interrupts is not None:
+                    self.run.interrupts.uninstall()
+                from filot_gate.session import close_session
 
-            close_session(config, self.run)
-        self.run.unmask_logs()
+                close_session(config, self.run)
+        finally:
+            self.run.unmask_logs()
 
 
 blocked_key = pytest.StashKey[str]()

@@ -35,7 +35,7 @@ def start_session(config: pytest.Config, run: "GateRun") -> None:
         try:
             found = run.target_process.ensure_up(deadline_s=settings.profile.get("deadlines.start_s", 600))
             say(f"filot-gate: target {settings.target}: {found}")
-        except (TargetUnavailable, OSError) as exc:
+        except TargetUnavailable as exc:
             pytest.exit(f"filot-gate: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
     target = Target(settings, run.redactor, config.rootpath)
     if settings.profile.get("masking.preload_secrets", True):
@@ -238,11 +238,17 @@ def html_summary(run: "GateRun") -> list[str]:
 
 def close_session(config: pytest.Config, run: "GateRun") -> None:
     """Release the lock, stop a target the gate started, and scrub every output file of secrets."""
-    _release_lock(run)  # when the session ended before finish_session (an early exit)
-    if run.target_process is not None and run.target_process.started and not run.settings.keep_target:
-        _say(config)(f"filot-gate: stopping target {run.settings.target} (started by this run; --keep-target keeps it)")
-        run.target_process.shut_down()
-    scrub_outputs(Path(config.rootpath, run.settings.reports_dir), run)
+    try:
+        _release_lock(run)  # when the session ended before finish_session (an early exit)
+        if run.target_process is not None and run.target_process.started and not run.settings.keep_target:
+            say = _say(config)
+            say(f"filot-gate: stopping target {run.settings.target} (started by this run; --keep-target keeps it)")
+            try:
+                run.target_process.shut_down()
+            except TargetUnavailable as exc:
+                say(f"filot-gate: {exc}; stop it by hand")
+    finally:
+        scrub_outputs(Path(config.rootpath, run.settings.reports_dir), run)
 
 
 def _release_lock(run: "GateRun") -> None:

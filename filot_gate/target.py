@@ -210,7 +210,7 @@ class TargetProcess:
 
     def state(self) -> int:
         """The check command's exit code: 0 healthy, 3 not running, anything else running but unhealthy."""
-        return subprocess.run(self.check, cwd=self.cwd, capture_output=True, timeout=60).returncode
+        return self._run(self.check, "check", deadline_s=60, capture_output=True)
 
     def ensure_up(self, deadline_s: float) -> str:
         """Start the target when it is not running (the gate owns it then); says what it found or did.
@@ -222,14 +222,26 @@ class TargetProcess:
             return "running and healthy"
         if state != NOT_RUNNING:
             return f"running but not healthy ({shlex.join(self.check)} exited {state}); the gates check it as it is"
-        result = subprocess.run(self.start, cwd=self.cwd, timeout=deadline_s)
-        if result.returncode != 0:
-            raise TargetUnavailable(f"target did not start: {shlex.join(self.start)} exited {result.returncode}")
+        returncode = self._run(self.start, "start", deadline_s=deadline_s)
+        if returncode != 0:
+            raise TargetUnavailable(f"target did not start: {shlex.join(self.start)} exited {returncode}")
         self.started = True
         return "was not running: started (stopped again after the run unless --keep-target)"
 
     def shut_down(self, deadline_s: float = 120) -> None:
-        subprocess.run(self.stop, cwd=self.cwd, timeout=deadline_s)
+        returncode = self._run(self.stop, "stop", deadline_s=deadline_s)
+        if returncode != 0:
+            raise TargetUnavailable(f"target did not stop: {shlex.join(self.stop)} exited {returncode}")
+
+    def _run(self, argv: list[str], what: str, deadline_s: float, capture_output: bool = False) -> int:
+        """One of the profile's target commands; a missing program or one past its deadline is TargetUnavailable."""
+        try:
+            return subprocess.run(argv, cwd=self.cwd, capture_output=capture_output, timeout=deadline_s).returncode
+        except subprocess.TimeoutExpired:
+            raise TargetUnavailable(f"target {what} command {shlex.join(argv)} did not finish within {deadline_s:g} s "
+                                    f"(profile [target] {what}; deadlines.start_s bounds the start)") from None
+        except OSError as exc:
+            raise TargetUnavailable(f"target {what} command {shlex.join(argv)} could not run: {exc}") from None
 
 
 def _argv(command: str | list[str]) -> list[str]:

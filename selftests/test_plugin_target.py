@@ -1,0 +1,48 @@
+"""The gate starts the target the profile names when it is down, and stops it after the run; a start
+or stop command that hangs or fails ends in one line that says which command, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from selftests.conftest import BASE_PROFILE
+
+PASSING = {"test_gate": """
+    import pytest
+
+    @pytest.mark.preflight
+    def test_ok():
+        pass
+"""}
+
+
+def target_profile(pytester: pytest.Pytester, start: str, stop: str, start_s: int = 30) -> None:
+    """A profile whose target is down (check exits 3) and comes up with ``start``."""
+    profile = BASE_PROFILE.format(aws="").replace('[target]\n', f"""[target]
+check = 'python -c "raise SystemExit(3)"'
+start = '{start}'
+stop = '{stop}'
+""") + f"[deadlines]\nstart_s = {start_s}\n"
+    (pytester.path / "profiles" / "local.toml").write_text(profile)
+
+
+def test_a_start_command_past_its_deadline_ends_the_run_in_one_line(gate_project):
+    pytester = gate_project(**PASSING)
+    target_profile(pytester, start='python -c "import time; time.sleep(60)"', stop="true", start_s=1)
+    result = pytester.runpytest_subprocess(timeout=60)
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*filot-gate: target start command * did not finish within 1 s*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_stop_command_that_fails_is_named_and_the_reports_are_still_written(gate_project):
+    pytester = gate_project(**PASSING)
+    target_profile(pytester, start='python -c "pass"', stop='python -c "raise SystemExit(1)"')
+    result = pytester.runpytest_subprocess(timeout=60)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*filot-gate: target {target}: was not running: started*".format(target="unit"),
+        "*filot-gate: target did not stop: * exited 1; stop it by hand*",
+    ])
+    assert (pytester.path / "reports" / "summary.json").exists()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
