@@ -352,15 +352,18 @@ class GatePlugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         gate = next((g for g in GATES if g in report.keywords), None)
-        outcome = _final_outcome(report)
-        if gate is None or outcome is None:
+        if gate is None:
             return
         run = self.run
+        outcome = _final_outcome(report)
         previous = run.outcomes.get(report.nodeid)
-        if previous is None or previous.outcome == gates.PASSED:
+        if outcome is not None and (previous is None or previous.outcome == gates.PASSED):
             run.outcomes[report.nodeid] = Outcome(report.nodeid, gate, outcome)
-            if run.is_worker or run.ledger.path is None:
-                run.ledger.record(run.outcomes[report.nodeid])
+        if report.when == "teardown" and report.nodeid in run.outcomes and (run.is_worker or run.ledger.path is None):
+            # only now is the outcome final: a later gate's test waiting on it must see a teardown error
+            run.ledger.record(run.outcomes[report.nodeid])
+        if outcome is None:
+            return
         if getattr(report, "start", None) is not None:
             span = run.timing.setdefault(gate, [report.start, report.stop])
             span[0], span[1] = min(span[0], report.start), max(span[1], report.stop)

@@ -283,6 +283,33 @@ def test_xdist_gives_the_same_verdict_and_blocks_across_workers(gate_project):
     assert data["gates"]["e2e"]["counts"]["blocked"] == 4
 
 
+def test_under_xdist_a_teardown_error_blocks_the_later_gate_on_another_worker(gate_project):
+    pytester = gate_project(test_pre="""
+        import time
+        import pytest
+
+        @pytest.fixture
+        def synthetic_user():
+            yield "gate-user"
+            time.sleep(2)  # the later gate's worker is already waiting on this test
+            raise RuntimeError("synthetic user gate-user could not be deleted")
+
+        @pytest.mark.preflight
+        def test_pre(synthetic_user):
+            pass
+    """, test_post="""
+        import pytest
+
+        @pytest.mark.infra
+        def test_infra():
+            pass
+    """)
+    result = pytester.runpytest("-n", "2", "-p", "xdist", "--dist", "loadfile")
+    data = summary(pytester)
+    assert data["gates"]["preflight"]["status"] == "error", result.stdout.str()
+    assert data["gates"]["infra"]["counts"]["blocked"] == 1, result.stdout.str()
+
+
 def test_summary_json_has_the_documented_shape(gate_project):
     pytester = gate_project(**GATE_TESTS)
     pytester.runpytest("--run-id", "shape-check")
