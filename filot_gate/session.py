@@ -118,12 +118,16 @@ def _roll_back_if_needed(
     if mode == "off":
         return [RollbackAction("*", "off", "not-run", f"gate {failing.name} {failing.status}; rollback is off")]
     say = _say(config)
+    try:
+        record = load_deploy_record(run.settings.deploy_record_path(config.rootpath))
+    except pytest.UsageError as exc:  # found at the end of the run: the summary must still be written
+        return [RollbackAction("*", mode, "failed", f"gate {failing.name} {failing.status}, but {exc}")]
     trigger = RollbackTrigger(
         gate=failing.name,
         verdict=run.verdict,
         mode=mode,
         failures=failing.failures,
-        deploy_record=load_deploy_record(run.settings.deploy_record_path(config.rootpath)),
+        deploy_record=record,
         interrupted=interrupted,
         progress=say,
     )

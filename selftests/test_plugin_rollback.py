@@ -130,6 +130,17 @@ def test_a_service_whose_rollback_fails_is_reported_and_the_others_still_roll_ba
     result.stdout.fnmatch_lines(["*rollback epr: failed (plan) previous-revision of deleted-service: DeployError*"])
 
 
+def test_a_corrupt_deploy_record_fails_the_rollback_in_one_line_and_the_summary_is_written(gate_project, moto_endpoint):
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), **FAILING_INFRA)
+    (pytester.path / "deploy-record.json").write_text('{"runId": "deploy-1", "services": {')  # cut off mid-write
+    result = pytester.runpytest()
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*rollback ?: failed (auto) gate infra failed, but deploy record * is not valid JSON*",
+                                 "*VERDICT: NO-GO*"])
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert summary["rollback"]["actions"][0]["outcome"] == "failed"
+
+
 def test_auto_updates_the_service_to_the_previous_revision(gate_project, deployed, moto_endpoint):
     ecs, cluster, arns, record = deployed
     pytester = gate_project(profile("auto"), aws(moto_endpoint), **FAILING_INFRA)
