@@ -23,8 +23,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    """Constant-time check of a callback signature."""
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    """Constant-time check of a callback signature (as bytes: ``compare_digest`` raises on non-ASCII text)."""
+    return hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode("utf-8", "replace"))
 
 
 def parse_timestamp(value: str) -> float:

@@ -67,7 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _run(self, command: Any) -> None:
         import redis
 
-        if not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {self.token}"):
+        # as bytes: compare_digest raises TypeError on a non-ASCII header, which would be a 500
+        if not hmac.compare_digest(self.headers.get("Authorization", "").encode("utf-8", "replace"),
+                                   f"Bearer {self.token}".encode()):
             log.warning("refused %s %s from %s: missing or wrong bearer token", self.command, self.path, self.client_address[0])
             return self._answer(401, {"error": "Unauthorized"})
         if not (isinstance(command, list) and command and all(isinstance(a, (str, int, float)) for a in command)):

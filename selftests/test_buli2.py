@@ -308,3 +308,10 @@ def test_callback_timestamp_that_is_not_unix_seconds_is_refused_naming_it(stamp:
 @pytest.mark.parametrize(("stamp", "seconds"), [("1700000000", 1700000000.0), ("1700000000.25", 1700000000.25), ("0", 0.0)])
 def test_callback_timestamp_in_unix_seconds_is_read(stamp: str, seconds: float) -> None:
     assert buli2.parse_timestamp(stamp) == seconds, f"parse_timestamp({stamp!r}): expected {seconds}"
+
+
+@pytest.mark.parametrize("signature", ["sha256=\u00e9" * 3, "sha256=" + "0" * 63 + "\u0660", ""])
+def test_a_signature_header_with_non_ascii_text_is_a_mismatch_not_an_error(signature: str) -> None:
+    """``hmac.compare_digest`` raises TypeError on non-ASCII str: the API answered such a callback with a 500."""
+    matches = buli2.verify(SECRET, "1700000000", b"{}", signature)
+    assert matches is False, f"buli2.verify(signature={signature!r}): expected False, got {matches!r}"

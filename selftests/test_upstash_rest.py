@@ -25,7 +25,7 @@ def test_a_command_as_json_or_as_a_path_gets_redis_s_own_reply(cache):
     assert cache.post("/", json=["INCRBY", "epr:counter", 2]).json() == {"result": 2}
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer not-the-token", "Basic x"])
+@pytest.mark.parametrize("authorization", [None, "Bearer not-the-token", "Basic x", "Bearer t\u00f6ken".encode("latin-1")])
 def test_a_missing_or_wrong_token_is_refused_with_401(upstash_server, authorization):
     headers = {"Authorization": authorization} if authorization else {}
     answer = httpx.post(upstash_server.url, json=["PING"], headers=headers, timeout=10,
