@@ -345,6 +345,22 @@ def test_heartbeat_is_fresh_has_a_ttl_and_follows_polls(harness: Harness, start_
     until(lambda: not harness.redis.exists(key), "the heartbeat key to go on shutdown")
 
 
+def test_redis_refusing_writes_pauses_polling_and_the_worker_carries_on_after(harness: Harness, start_worker) -> None:
+    """OOM (or READONLY after a failover) is a ResponseError, not a connection error: it used to end the
+    loop, skip the shutdown and kill the heartbeat thread."""
+    worker, _ = start_worker(WORKER_ID="w-oom", OCR_GPU_POLL_INTERVAL_MS="200")
+    until(lambda: heartbeat_of(harness.redis, "w-oom"), "the first heartbeat of w-oom")
+    harness.redis.config_set("maxmemory", 1)  # every write refused: OOM command not allowed
+    try:
+        until(lambda: not worker.state.redis_ok, "w-oom to pause polling while Redis refuses writes")
+    finally:
+        harness.redis.config_set("maxmemory", 0)
+    job = harness.enqueue(b"ok")
+    [result] = harness.wait_results(1)
+    assert (result.jobId, result.status, result.workerId) == (job.jobId, "succeeded", "w-oom"), result
+    assert worker.state.redis_ok, "w-oom: expected polling to resume once Redis accepts writes again"
+
+
 def test_health_reports_ok_then_names_redis_when_it_is_down(s3_endpoint: str) -> None:
     server = start_redis()
     settings = from_env(WorkerSettings, _env_for(server.url, s3_endpoint))

@@ -36,8 +36,8 @@ class Heartbeat:
         while not halt.wait(REFRESH_S):
             try:
                 self.beat()
-            except (redis.ConnectionError, redis.TimeoutError) as error:
-                log.warning("heartbeat not written: Redis unreachable", extra=fields(key=self.key, error=str(error)))
+            except redis.RedisError as error:
+                log.warning("heartbeat not written: Redis unreachable or refusing commands", extra=fields(key=self.key, error=str(error)))
 
     def clear(self) -> None:
         """Remove the key on a clean shutdown, so nobody waits a TTL to learn the worker is gone."""

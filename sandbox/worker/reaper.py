@@ -51,8 +51,8 @@ class Reaper:
         while not halt.wait(self.interval_s):
             try:
                 self.reap_if_turn()
-            except (redis.ConnectionError, redis.TimeoutError) as error:
-                log.warning("reaper skipped a sweep: Redis unreachable", extra=fields(error=str(error)))
+            except redis.RedisError as error:
+                log.warning("reaper skipped a sweep: Redis unreachable or refusing commands", extra=fields(error=str(error)))
 
     def reap_if_turn(self) -> list[str]:
         """Sweep unless another worker holds the reaper lock; the re-queued job ids."""

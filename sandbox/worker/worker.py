@@ -93,9 +93,11 @@ class Worker:
         self.heartbeat.beat()
         for name, target in (("heartbeat", self.heartbeat.run), ("reaper", self.reaper.run)):
             threading.Thread(target=target, args=(self._halt,), name=name, daemon=True).start()
-        while not self._stop.is_set():
-            self._iterate()
-        self._shutdown()
+        try:
+            while not self._stop.is_set():
+                self._iterate()
+        finally:
+            self._shutdown()
 
     def _wait_for_redis(self) -> bool:
         """True once Redis answers; False when stopped while waiting; RedisUnreachable past the deadline."""
@@ -158,9 +160,9 @@ class Worker:
                 returned = self.queue.requeue(claim.raw, claim.job_id, claim.record, to_head=True)
                 log.warning("job unfinished at shutdown", extra=fields(jobId=claim.job_id, returnedToQueue=returned))
             self.heartbeat.clear()
-        except REDIS_UNREACHABLE as error:
+        except redis.RedisError as error:
             log.error(
-                "Redis unreachable at shutdown: unfinished jobs wait for the reaper",
+                "Redis failed at shutdown: unfinished jobs wait for the reaper",
                 extra=fields(jobs=[c.job_id for c in unfinished], error=str(error)),
             )
         log.info("ocr worker stopped", extra=fields(workerId=self.settings.worker_id, jobsDone=self.state.jobs_done))
@@ -175,7 +177,7 @@ class Worker:
             return
         try:
             claim = self._poll(poll_s)
-        except REDIS_UNREACHABLE as error:
+        except redis.RedisError as error:  # unreachable, or refusing for now (OOM, READONLY, NOAUTH)
             self._slots.release()
             self._redis_down(error)
             return
@@ -196,7 +198,7 @@ class Worker:
 
     def _redis_down(self, error: Exception) -> None:
         if not self._redis_was_down:
-            log.error("Redis unreachable; polling paused", extra=fields(redis=self.settings.redis_url_redacted, error=str(error)))
+            log.error("Redis unreachable or refusing commands; polling paused", extra=fields(redis=self.settings.redis_url_redacted, error=str(error)))
         self._redis_was_down = True
         self.state.redis_ok = False
         self._stop.wait(self.settings.poll_interval_s)  # pace reconnect attempts; wakes on shutdown
@@ -214,9 +216,9 @@ class Worker:
         finished = False
         try:
             finished = self._handle(claim)
-        except REDIS_UNREACHABLE as error:
+        except redis.RedisError as error:
             # The claim stays in processing: the reaper hands the job on once this worker is gone.
-            log.error("job left in processing: Redis unreachable", extra=fields(jobId=claim.job_id, error=str(error)))
+            log.error("job left in processing: Redis unreachable or refusing commands", extra=fields(jobId=claim.job_id, error=str(error)))
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(claim.job_id, None)
