@@ -42,6 +42,7 @@ from filot_gate.temporal_runs import TemporalConnection, follow_run
 from sandbox.api import callbacks
 from sandbox.api.app import create_app
 from sandbox.api.errors import ApiError
+from sandbox.api.escalations import Escalator
 from sandbox.api.settings import ConfigError, load_settings
 from sandbox.migrations import apply as apply_migrations
 from selftests.services import (  # noqa: F401  (pytest fixtures are used by name)
@@ -886,6 +887,32 @@ def test_buli2_down_or_5xx_goes_to_retry_queue_and_is_delivered_once(stack: Stac
 
     wait_for(taken, "the stale entry to be taken", DEADLINE_S)
     assert len(stack.buli2.deliveries(review_request_id)) == 2, "escalation sent again after a success"
+
+
+def test_a_pending_review_that_lost_its_schedule_is_escalated_without_a_restart(stack: Stack, http: httpx.Client) -> None:
+    """A first attempt that could not run (Redis or the database blinked) leaves a pending row and no
+    schedule entry: the retry loop's periodic sweep (once per BULI2_RETRY_MAX_S) must find it."""
+    stack.buli2.stop()
+    try:
+        _, review_request_id = _to_manual_review(stack, http)
+
+        def forgotten() -> None:  # taken out by us, not by the loop: no attempt of it is in flight
+            members = [m for m in stack.redis.zrange(redis_keys.BULI2_RETRY_QUEUE, 0, -1)
+                       if json.loads(m)["reviewRequestId"] == review_request_id]
+            if not (members and stack.redis.zrem(redis_keys.BULI2_RETRY_QUEUE, *members)):
+                raise NotReady(f"retry queue {members}")
+
+        wait_for(forgotten, "the escalation's schedule entry, to drop it", DEADLINE_S)
+    finally:
+        stack.buli2.start()
+    state, _, review_id, _ = _wait_review_state(stack, review_request_id, "escalated")
+    assert review_id == f"rv-{review_request_id}", (state, review_id)
+
+
+def test_backoff_delay_stays_at_the_cap_however_many_attempts() -> None:
+    escalator = Escalator(None, None, None, base_delay_s=2.0, max_delay_s=300.0)  # type: ignore[arg-type]
+    delays = [escalator.delay(attempt) for attempt in (1, 2, 9, 1025, 10**6)]
+    assert delays == [2.0, 4.0, 300.0, 300.0, 300.0], f"BULI2 retry delays: expected 2, 4 then the 300 s cap, got {delays}"
 
 
 # ----------------------------------------------------------------------------------------- evaluate

@@ -8,8 +8,9 @@ The ``manual_reviews`` row is the truth (state ``pending`` until BULI2 accepts);
   posts only while the row is ``pending`` and records ``escalated`` in the same transaction. A second
   deliverer (another API task, a stale schedule entry) finds the row locked or no longer pending.
 * Never lost: a failed attempt is scheduled again with exponential backoff; a schedule entry is taken
-  with ZREM (one taker); and on start every ``pending`` row without a schedule entry is scheduled, so
-  a crash between commit and ZADD only delays the escalation.
+  with ZREM (one taker); and at start, then once per backoff cap, every ``pending`` row without a
+  schedule entry is scheduled, so a crash between commit and ZADD, or a first attempt that could not
+  run, only delays the escalation.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ POLL_INTERVAL_S = 1.0
 RECONNECT_DELAY_S = 1.0
 #: Entries taken per look at the schedule.
 BATCH = 20
+#: Backoff doublings counted at most (base * 2^64 is past any cap).
+MAX_DOUBLINGS = 64
 
 
 class Delivery(StrEnum):
@@ -69,7 +72,8 @@ class Escalator:
         """Seconds before attempt ``attempt + 1``: base * 2^(attempt-1), capped; the cap when pointless."""
         if not retryable:
             return self._max_delay_s
-        return min(self._max_delay_s, self._base_delay_s * 2 ** max(0, attempt - 1))
+        doublings = min(max(0, attempt - 1), MAX_DOUBLINGS)  # 2.0 ** 1024 overflows: the cap is reached long before
+        return min(self._max_delay_s, self._base_delay_s * 2 ** doublings)
 
     async def escalate(self, review_request_id: str) -> None:
         """First attempt for a new review, in the background (a slow BULI2 must not stall the caller)."""
@@ -166,11 +170,16 @@ class Escalator:
         self._wake.set()
 
     async def run(self) -> None:
-        """The retry loop: schedule forgotten pending reviews, then deliver entries as they fall due."""
+        """The retry loop: deliver entries as they fall due, and schedule forgotten pending reviews at
+        start and then once per backoff cap (a first attempt that could not even run, or a crash between
+        commit and ZADD, leaves a pending row that nothing else would schedule)."""
         while True:
+            next_sweep = 0.0
             try:
-                await self.schedule_forgotten()
                 while True:
+                    if time.monotonic() >= next_sweep:
+                        await self.schedule_forgotten()
+                        next_sweep = time.monotonic() + self._max_delay_s
                     await self._deliver_due()
                     await self._wait_for_next()
             except (RedisError, OSError, psycopg.Error) as error:
