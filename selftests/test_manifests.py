@@ -205,6 +205,16 @@ def test_secrets_only_through_value_from(params: ManifestParams, key: str) -> No
         assert wanted <= referenced, f"backend lacks secrets {sorted(wanted - referenced)}"
 
 
+def test_a_value_from_naming_a_key_the_secret_lacks_is_a_problem_naming_the_keys(params: ManifestParams) -> None:
+    manifest = load_secrets_manifest()
+    spec = next(s for s in manifest.secrets if s.format == "json")
+    value_from = f"{params.secret_arns[spec.id]}:NO_SUCH_KEY::"
+    with pytest.raises(ValueError) as refused_ref:
+        manifest.resolve_ref(value_from)
+    expected = f"names key NO_SUCH_KEY that secret {spec.id} does not have (expected one of {spec.keys[0].name}"
+    assert expected in str(refused_ref.value), f"resolve_ref({value_from!r}): expected {expected!r}, got {refused_ref.value!r}"
+
+
 @pytest.mark.parametrize("key", list(aws_names.SERVICES))
 def test_service_manifest(params: ManifestParams, key: str) -> None:
     cluster, service_name, family, container_name = aws_names.SERVICES[key]
