@@ -628,6 +628,41 @@ def test_upload_stores_object_row_and_job(stack: Stack, http: httpx.Client) -> N
     assert history == [("queued",)]
 
 
+def test_a_job_reaches_the_queue_only_once_its_document_is_committed(stack: Stack, http: httpx.Client) -> None:
+    """A worker that takes the job at once must find the document: a result for an unknown document is dropped.
+    A deferred trigger makes each commit take 0.5 s, so that a job pushed before its commit is seen early."""
+    seen: list[tuple[str, int]] = []
+    earlier_jobs = stack.redis.lrange(redis_keys.OCR_QUEUE, 0, -1)
+    stack.redis.delete(redis_keys.OCR_QUEUE)
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql"
+                     " AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$")
+        conn.execute("CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON documents"
+                     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()")
+
+    def take_at_once() -> None:  # plays the fastest worker: looks the document up the moment the job is there
+        for _ in range(3):
+            popped = stack.redis.brpop([redis_keys.OCR_QUEUE], timeout=DEADLINE_S)
+            if popped is None:
+                return
+            document_id = json.loads(popped[1])["documentId"]
+            seen.append((document_id, stack.query("SELECT count(*) FROM documents WHERE id = %s", (document_id,))[0][0]))
+
+    worker = threading.Thread(target=take_at_once)
+    worker.start()
+    try:
+        for _ in range(3):
+            assert stack.upload(http).status_code == 202
+    finally:
+        worker.join(DEADLINE_S)
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER test_slow_commit ON documents")
+            conn.execute("DROP FUNCTION test_slow_commit()")
+        if earlier_jobs:
+            stack.redis.rpush(redis_keys.OCR_QUEUE, *earlier_jobs)
+    assert [rows for _, rows in seen] == [1, 1, 1], f"documents not yet committed when their job was taken: {seen}"
+
+
 def test_failure_in_the_middle_leaves_nothing_behind(stack: Stack, http: httpx.Client) -> None:
     """The queue key holds a string, so LPUSH fails after the object and the row were written."""
     saved = stack.redis.lrange(redis_keys.OCR_QUEUE, 0, -1)

@@ -57,8 +57,11 @@ class Uploads:
                 undo.push_async_callback(self._delete_object, job.objectKey)
                 async with self.pool.connection() as conn, conn.transaction():
                     await _insert_document(conn, principal, job, image)
-                    undo.push_async_callback(self._remove_job, job.to_json())
-                    await self.redis.lpush(OCR_QUEUE, job.to_json())
+                undo.push_async_callback(self._delete_document, job.documentId)
+                # only after the commit: a worker that answers at once must find the document, as the
+                # results consumer drops a result for a document it does not know
+                undo.push_async_callback(self._remove_job, job.to_json())
+                await self.redis.lpush(OCR_QUEUE, job.to_json())
                 undo.pop_all()
         except StorageError as error:
             raise ApiError(503, f"document storage unavailable, nothing was stored: {error}") from None
@@ -83,6 +86,14 @@ class Uploads:
             await self.store.delete(key)
         except StorageError as error:
             event(log, logging.ERROR, "undo failed: object left in the bucket", objectKey=key, error=str(error))
+
+    async def _delete_document(self, document_id: str) -> None:
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
+        except psycopg.Error as error:
+            event(log, logging.ERROR, "undo failed: document row left queued without a job", documentId=document_id,
+                  error=one_line(error))
 
     async def _remove_job(self, job_json: str) -> None:
         try:
