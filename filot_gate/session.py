@@ -60,11 +60,13 @@ def _register_secrets(target: Target, say: Any) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        count = target.register_all_secrets()
+        count, unreadable = target.register_all_secrets()
     except (BotoCoreError, ClientError, TargetUnavailable) as exc:
         say(f"filot-gate: secrets not readable for masking ({type(exc).__name__}); preflight will report why")
         return
     say(f"filot-gate: {count} secret(s) under {target.secrets_prefix} registered for masking")
+    for reason in unreadable:
+        say(f"filot-gate: not registered for masking: {reason}; preflight will report why")
 
 
 def finish_session(config: pytest.Config, run: "GateRun", exitstatus: int) -> int:

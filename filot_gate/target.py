@@ -70,12 +70,14 @@ class Target:
 
             secret_id = f"{self.secrets_prefix}/{name}"
             try:
-                raw = self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+                raw = self.client("secretsmanager").get_secret_value(SecretId=secret_id).get("SecretString")
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "?")
                 raise TargetUnavailable(f"secret {secret_id}: {code}: {exc.response.get('Error', {}).get('Message', '')}") from None
             except BotoCoreError as exc:
                 raise TargetUnavailable(f"secret {secret_id}: AWS unreachable: {exc}") from None
+            if raw is None:
+                raise TargetUnavailable(f"secret {secret_id}: expected a SecretString (JSON or text), got a SecretBinary")
             value: Any = raw
             if raw.lstrip().startswith("{"):
                 try:
@@ -95,17 +97,23 @@ class Target:
             return value[key]
         return value
 
-    def register_all_secrets(self) -> int:
-        """Read every secret under the prefix so that the redactor knows each value; returns the count."""
+    def register_all_secrets(self) -> tuple[int, list[str]]:
+        """Read every secret under the prefix so that the redactor knows each value; returns how many
+        were registered, and why each of the others could not be read (one unreadable secret must not
+        leave the rest unmasked)."""
         paginator = self.client("secretsmanager").get_paginator("list_secrets")
         names = [
             s["Name"][len(self.secrets_prefix) + 1 :]
             for page in paginator.paginate(Filters=[{"Key": "name", "Values": [self.secrets_prefix + "/"]}])
             for s in page["SecretList"]
         ]
+        unreadable = []
         for name in names:
-            self.secret(name)
-        return len(names)
+            try:
+                self.secret(name)
+            except TargetUnavailable as exc:
+                unreadable.append(str(exc))
+        return len(names) - len(unreadable), unreadable
 
     # --- data plane -------------------------------------------------------------------------------
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import boto3
+
 from filot_gate.redact import Redactor
 from filot_gate.secret_store import register_secret
+from selftests.conftest import BASE_PROFILE
+from selftests.services import moto_endpoint  # noqa: F401 - a fixture, used by name
 
 SECRET = "s3cr3t-jwt-value-that-must-never-leak-0123456789"
 
@@ -67,3 +71,30 @@ def test_configuration_kept_beside_the_secrets_stays_readable_and_the_rest_is_ma
             f" at https://r2.example.com key AKIAEXAMPLEKEY123456 r2-secret-{'x' * 30} jwt {SECRET}")
     assert target.redactor.text(text) == ("arn:aws:ecs:ap-southeast-2:070017891928:task-definition/filot-backend:3"
                                           " bucket filot-documents at https://r2.example.com key ******** ******** jwt ********")
+
+
+def test_a_binary_secret_is_named_and_every_other_secret_is_still_masked(gate_project, moto_endpoint):
+    """A SecretBinary under the prefix used to end the gate's start in a KeyError traceback, and a
+    secret that could not be read left the ones after it unregistered."""
+    secrets = boto3.client("secretsmanager", region_name="ap-southeast-2", endpoint_url=moto_endpoint,
+                           aws_access_key_id="t", aws_secret_access_key="t")
+    secrets.create_secret(Name="masking-test/a-legacy-cert", SecretBinary=b"\x00\x01")
+    secrets.create_secret(Name="masking-test/jwt-secret", SecretString=SECRET)
+    pytester = gate_project(test_leak="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_prints_the_secret():
+            print("JWT_SECRET", "%s")
+            assert False, "JWT_SECRET is %s"
+    """ % (SECRET, SECRET))
+    profile = BASE_PROFILE.format(aws=f'endpoint_url = "{moto_endpoint}"\nstatic_credentials = ["t", "t"]\n'
+                                       'secrets_prefix = "masking-test"\n')
+    (pytester.path / "profiles" / "local.toml").write_text(profile.replace("preload_secrets = false", "preload_secrets = true"))
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines([
+        "*filot-gate: 1 secret(s) under masking-test registered for masking*",
+        "*filot-gate: not registered for masking: secret masking-test/a-legacy-cert: expected a SecretString*",
+    ])
+    result.stdout.no_fnmatch_line(f"*{SECRET}*")
+    assert "Traceback" not in result.stdout.str()

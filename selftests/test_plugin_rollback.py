@@ -7,18 +7,8 @@ import json
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from selftests.services import free_port
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+from selftests.services import moto_endpoint  # noqa: F401 - a fixture, used by name
 
 
 @pytest.fixture
