@@ -238,6 +238,14 @@ def test_gpu_worker_scale_to_zero(deployed: Path, aws: Any, capsys: pytest.Captu
     assert (live(aws, "ocr-gpu")["desiredCount"], live(aws, "ocr-gpu")["runningCount"]) == (0, 0)
 
 
+def test_scale_to_zero_refuses_a_worker_already_back_on_another_revision(deployed: Path, seeded: SeedResult, aws: Any) -> None:
+    gpu = deploy.load_record(deployed).services["ocr-gpu"]
+    aws("ecs").update_service(cluster=gpu.cluster, service=gpu.service, taskDefinition=seeded.task_definitions["ocr-gpu"][0])
+    with pytest.raises(deploy.RollbackRefused, match="not the deployed .* left alone"):
+        deploy.plan_rollback(aws("ecs"), gpu, strategy="scale-to-zero")
+    assert live(aws, "ocr-gpu")["desiredCount"] == 1, "the working worker was scaled down"
+
+
 def test_wait_gives_up_at_the_deadline_with_the_last_state(deployed: Path, aws: Any) -> None:
     backend = deploy.load_record(deployed).services["backend"]
     lines: list[str] = []

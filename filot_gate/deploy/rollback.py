@@ -53,8 +53,13 @@ def plan_rollback(
 def plan_scale_to_zero(ecs: Any, service_record: ServiceRecord | Mapping[str, Any]) -> list[AwsCall]:
     """Stop every task of the service (seed 000: "scale desired-count down to 0, diagnose instance")."""
     rec = _as_record(service_record)
-    if describe_service(ecs, rec.cluster, rec.service).get("desiredCount") == 0:
+    live = describe_service(ecs, rec.cluster, rec.service)
+    if live.get("desiredCount") == 0:
         return []
+    if live["taskDefinition"] != rec.task_definition_arn:
+        raise RollbackRefused(
+            f"{rec.service} runs {live['taskDefinition']}, not the deployed {rec.task_definition_arn}; scaling it "
+            f"to zero would stop a revision this deploy did not make, so it is left alone")
     return [AwsCall("ecs", "UpdateService",
                     {"cluster": rec.cluster, "service": rec.service, "desiredCount": 0},
                     region=ecs.meta.region_name)]
