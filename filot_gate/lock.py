@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TTL_S = 3600
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
 
 
 class LockHeld(Exception):
@@ -66,3 +67,27 @@ def release(target: "Target", state: LockState, run_id: str) -> None:
         state.held, state.detail = False, "released"
     except (redis.RedisError, OSError) as exc:
         state.detail = f"not released ({exc}); it expires on its own"
+
+
+def renew(target: "Target", state: LockState, run_id: str, ttl_s: int) -> bool:
+    """Before a mutation: extend the lock's TTL; False when another run holds it now (ours expired).
+
+    A run that never held the lock (Redis unreachable at the start), or cannot reach Redis now, goes on
+    as it began: without the lock, which the report already says.
+    """
+    if not state.held:
+        return True
+    import redis
+
+    try:
+        client = target.redis()
+        if client.eval(_RENEW, 1, state.key, run_id, ttl_s):
+            state.detail = f"renewed for {ttl_s}s before the rollback"
+            return True
+        holder = client.get(state.key)
+    except (redis.RedisError, OSError) as exc:
+        state.detail = f"not renewed ({exc}); the rollback goes on"
+        return True
+    state.held, state.holder = False, holder
+    state.detail = f"lost: its TTL passed and {f'run {holder}' if holder else 'nobody'} holds {state.key} now"
+    return False

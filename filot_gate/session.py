@@ -119,6 +119,10 @@ def _roll_back_if_needed(
     mode = run.settings.rollback
     if mode == "off":
         return [RollbackAction("*", "off", "not-run", f"gate {failing.name} {failing.status}; rollback is off")]
+    ttl_s = run.settings.profile.get("lock.ttl_s", lock.DEFAULT_TTL_S)
+    if mode == "auto" and run.lock is not None and not lock.renew(run.target, run.lock, run.run_id, ttl_s):
+        return [RollbackAction("*", mode, "refused", f"gate {failing.name} {failing.status}, but the gate lock was {run.lock.detail};"
+                               f" another run may be deploying, so nothing was rolled back (--rollback=plan shows the calls)")]
     say = _say(config)
     try:
         record = load_deploy_record(run.settings.deploy_record_path(config.rootpath))

@@ -56,6 +56,35 @@ def test_lock_is_taken_during_the_run_and_released_after(gate_project, redis_ser
     assert (lock["held"], lock["detail"]) == (False, "released")
 
 
+def test_a_run_that_lost_its_lock_does_not_roll_back_automatically(gate_project, redis_server):
+    pytester = project(gate_project, redis_server.url)
+    pytester.makepyfile(test_one="""
+        import pytest, redis
+
+        @pytest.mark.infra
+        def test_outlives_its_lock():
+            # the lock's TTL passed and another run took it
+            redis.Redis.from_url("%s").set("%s", "run-of-someone-else", ex=60)
+            assert False, "ECS service api-service: deployment FAILED"
+    """ % (redis_server.url, LOCK_KEY))
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_filot_gate_rollback(config, trigger):
+            print("ROLLBACK HOOK CALLED")
+    """)
+    try:
+        result = pytester.runpytest("--rollback=auto", "-s")
+    finally:
+        holder = redis_server.client().get(LOCK_KEY)
+        redis_server.client().delete(LOCK_KEY)
+    assert holder == "run-of-someone-else", f"{LOCK_KEY}: the other run's lock must stay, got holder {holder!r}"
+    result.stdout.no_fnmatch_line("*ROLLBACK HOOK CALLED*")
+    result.stdout.fnmatch_lines(["*rollback ?: refused (auto) gate infra failed, but the gate lock was lost:"
+                                 " its TTL passed and run run-of-someone-else holds filot:gate:lock:unit-env now*"])
+
+
 def test_unreachable_redis_runs_without_the_lock_and_says_so(gate_project):
     result = project(gate_project, "redis://127.0.0.1:9/0").runpytest()
     result.stdout.fnmatch_lines(["*lock filot:gate:lock:unit-env: not taken: Redis unreachable (ConnectionError*"])
