@@ -485,8 +485,10 @@ def _refusal(env: dict[str, str]) -> subprocess.CompletedProcess:
         ({"REDIS_URL": "http://:hunter2@127.0.0.1:1/0"}, "REDIS_URL: expected a redis:// or rediss:// URL"),
         ({"OCR_ENGINE": "easyocr"}, "OCR_ENGINE: expected one of tesseract, rapidocr, cuda"),
         ({"OCR_GPU_ENABLED": "true", "OCR_GPU_AUTOFALLBACK": "false"}, "GPU not available (no CUDA device"),
+        ({"OCR_ENGINE": "tesseract", "TESSDATA_PREFIX": "/nonexistent/tessdata"},
+         "tesseract has no 'ind' language data (installed: none); install Debian's tesseract-ocr-ind"),
     ],
-    ids=["concurrency", "autofallback", "poll-interval", "redis-url", "engine", "no-gpu-no-fallback"],
+    ids=["concurrency", "autofallback", "poll-interval", "redis-url", "engine", "no-gpu-no-fallback", "no-ind-tessdata"],
 )
 def test_bad_configuration_exits_2_with_one_line(overrides: dict[str, str], expected: str) -> None:
     if overrides.get("OCR_GPU_AUTOFALLBACK") == "false" and isinstance(probe_cuda(), GpuInfo):

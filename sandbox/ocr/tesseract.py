@@ -46,6 +46,10 @@ class TesseractEngine:
         self._command = [binary, "stdin", "stdout", "-l", language, "--psm", str(psm), "tsv"]
         self._timeout_s = timeout_s
         self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        installed = _installed_languages(binary, timeout_s)
+        if language not in installed:  # else every job would fail, one by one, after the worker said it started
+            raise RuntimeError(f"tesseract has no {language!r} language data (installed: {', '.join(installed) or 'none'});"
+                               f" install Debian's tesseract-ocr-{language}")
 
     @property
     def device(self) -> str:
@@ -70,6 +74,12 @@ class TesseractEngine:
         if done.returncode != 0:
             raise RuntimeError(f"tesseract exited {done.returncode}: {done.stderr.decode(errors='replace')[-300:]}")
         return done.stdout.decode("utf-8", errors="replace")
+
+
+def _installed_languages(binary: str, timeout_s: float) -> list[str]:
+    """``tesseract --list-langs``: a heading line, then one language per line."""
+    done = subprocess.run([binary, "--list-langs"], capture_output=True, timeout=timeout_s, check=False)
+    return sorted(line.strip() for line in done.stdout.decode(errors="replace").splitlines()[1:] if line.strip())
 
 
 def _words(tsv: str) -> list[_Word]:
