@@ -483,12 +483,13 @@ def _refusal(env: dict[str, str]) -> subprocess.CompletedProcess:
             "OCR_GPU_POLL_INTERVAL_MS: Input should be greater than or equal to 10",
         ),
         ({"REDIS_URL": "http://:hunter2@127.0.0.1:1/0"}, "REDIS_URL: expected a redis:// or rediss:// URL"),
+        ({"REDIS_URL": "redis://:hunter2@127.0.0.1:63a9/0"}, "REDIS_URL: Port could not be cast to integer value as '63a9'"),
         ({"OCR_ENGINE": "easyocr"}, "OCR_ENGINE: expected one of tesseract, rapidocr, cuda"),
         ({"OCR_GPU_ENABLED": "true", "OCR_GPU_AUTOFALLBACK": "false"}, "GPU not available (no CUDA device"),
         ({"OCR_ENGINE": "tesseract", "TESSDATA_PREFIX": "/nonexistent/tessdata"},
          "tesseract has no 'ind' language data (installed: none); install Debian's tesseract-ocr-ind"),
     ],
-    ids=["concurrency", "autofallback", "poll-interval", "redis-url", "engine", "no-gpu-no-fallback", "no-ind-tessdata"],
+    ids=["concurrency", "autofallback", "poll-interval", "redis-url", "redis-port", "engine", "no-gpu-no-fallback", "no-ind-tessdata"],
 )
 def test_bad_configuration_exits_2_with_one_line(overrides: dict[str, str], expected: str) -> None:
     if overrides.get("OCR_GPU_AUTOFALLBACK") == "false" and isinstance(probe_cuda(), GpuInfo):

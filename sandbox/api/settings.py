@@ -33,6 +33,7 @@ def _require_scheme(url: str, schemes: tuple[str, ...], what: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"must be a {what} URL ({' or '.join(s + '://' for s in schemes)}host...)")
+    parts.port  # noqa: B018 - raises "Port could not be cast to integer value as '...'" (or out of range) now, not at connect time
     return url
 
 

@@ -26,9 +26,10 @@ def _engine_spec(value: str) -> str:
 
 
 def _redis_url(value: SecretStr) -> SecretStr:
-    scheme = urlsplit(value.get_secret_value()).scheme
-    if scheme not in ("redis", "rediss"):
-        raise ValueError(f"expected a redis:// or rediss:// URL, got scheme {scheme!r}")
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(f"expected a redis:// or rediss:// URL, got scheme {parts.scheme!r}")
+    parts.port  # noqa: B018 - raises "Port could not be cast to integer value as '...'" now, not in the first log line
     return value
 
 
