@@ -50,6 +50,9 @@ TargetHealth = tuple[str, str | None, str | None]
 INITIAL: TargetHealth = ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
 #: Seconds a new task's failed target health checks are ignored when the service sets no grace period.
 DEFAULT_GRACE_S = 30.0
+#: Seconds between SIGTERM and SIGKILL when a task stops: ECS's default ``stopTimeout``, which leaves
+#: the OCR worker its 25 s to finish the jobs it holds.
+ECS_STOP_TIMEOUT_S = 30.0
 
 
 class TaskStartFailed(Exception):
@@ -302,6 +305,11 @@ class ServiceRunner:
         ip = self._free_ip()
         moto_task = self._register_task(service, task_definition, ip)
         try:  # the ECS agent pulls every image and resolves every secret before it starts any container
+            main = next((c for c in task_definition.container_definitions if c["name"] == self.container), None)
+            if main is None:
+                names = ", ".join(c["name"] for c in task_definition.container_definitions)
+                raise TaskStartFailed(f"InvalidParameterException: the service's container {self.container} is not in"
+                                      f" {task_definition_arn.rsplit('/', 1)[-1]} (its containers: {names})")
             self._check_execution_role(task_definition)
             commands = {c["name"]: _command(c) for c in task_definition.container_definitions}
             envs = {c["name"]: self._environment(c, task_definition_arn, moto_task.id, ip)
@@ -312,7 +320,6 @@ class ServiceRunner:
             self._mark_stopped(moto_task, str(exc), "TaskFailedToStart", exit_code=None)
             log.warning("task %s of %s did not start: %s", moto_task.id, self.service_name, exc)
             return
-        main = next(c for c in task_definition.container_definitions if c["name"] == self.container)
         process, log_path = self._run_container(commands[main["name"]], envs[main["name"]], f"{moto_task.id}.log")
         group, stream = _log_destination(main, moto_task.id)
         task = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path, group, stream,
@@ -632,7 +639,7 @@ def _stop_containers(task: LocalTask) -> None:
         _signal_group(process.pid, signal.SIGCONT)
         _signal_group(process.pid, signal.SIGTERM)
     for process in running:
-        stop_process_group(process.pid, deadline_s=15)
+        stop_process_group(process.pid, deadline_s=ECS_STOP_TIMEOUT_S)
         if process.poll() is None:
             process.wait(timeout=5)
 

@@ -67,7 +67,7 @@ def test_plan_prints_the_exact_call_once_and_changes_nothing(gate_project, deplo
     result = pytester.runpytest()
     assert result.ret == 1
     result.stdout.fnmatch_lines([
-        f"*rollback backend: planned (plan) previous-revision of api-service*",
+        "*rollback backend: planned (plan) previous-revision of api-service*",
         f"*aws ecs update-service --cluster {cluster} --service api-service --task-definition {arns[0]} --region ap-southeast-2*",
     ])
     assert result.stdout.str().count("rollback backend (plan): aws ecs update-service") == 1
