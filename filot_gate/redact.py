@@ -85,7 +85,11 @@ def mask_log_records(redactor: Redactor) -> Callable[[], None]:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         if redactor.count or "://" in str(record.msg):
-            record.msg, record.args = redactor.text(record.getMessage()), None
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError, KeyError):  # a caller's bad format args must not raise from logging
+                message = f"{record.msg} (arguments that do not fit the format: {record.args!r})"
+            record.msg, record.args = redactor.text(message), None
         return record
 
     logging.setLogRecordFactory(factory)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from types import SimpleNamespace
 
 import boto3
 
-from filot_gate.redact import Redactor
+from filot_gate.redact import Redactor, mask_log_records
 from filot_gate.secret_store import register_secret
 from selftests.conftest import BASE_PROFILE
 from selftests.services import moto_endpoint  # noqa: F401 - a fixture, used by name
@@ -98,3 +99,17 @@ def test_a_binary_secret_is_named_and_every_other_secret_is_still_masked(gate_pr
     ])
     result.stdout.no_fnmatch_line(f"*{SECRET}*")
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_log_call_whose_arguments_do_not_fit_its_format_is_masked_and_does_not_raise(caplog):
+    redactor = Redactor()
+    redactor.register(SECRET)
+    unmask = mask_log_records(redactor)
+    try:
+        with caplog.at_level(logging.INFO, logger="third.party"):
+            logging.getLogger("third.party").info("connected with %s and %s", SECRET)
+    finally:
+        unmask()
+    (record,) = caplog.records
+    assert record.getMessage() == "connected with %s and %s (arguments that do not fit the format: ('********',))", \
+        f"log record: expected the format and its masked arguments, got {record.getMessage()!r}"
