@@ -2,8 +2,8 @@
 
 The agent writes a task's stdout/stderr to ``.sandbox/logs/<service>/<task id>.log``; every tick the
 shipper reads what was appended since its last offset (complete lines only, at most
-``MAX_BYTES_PER_TICK`` per task) and puts them into the group and stream the task definition's
-``logConfiguration`` names (``<awslogs-stream-prefix>/<container>/<task id>``). A task that stopped
+``MAX_BYTES_PER_TICK`` per task; a longer line goes in pieces) and puts them into the group and stream
+the task definition's ``logConfiguration`` names (``<awslogs-stream-prefix>/<container>/<task id>``). A task that stopped
 gets one last flush. As with awslogs: the stream is created when missing, a missing log group
 drops the lines (and says so once), and a line's timestamp is the time it was read.
 """
@@ -60,12 +60,12 @@ class LogShipper:
         except FileNotFoundError:
             return
         end = chunk.rfind(b"\n") + 1
+        if end == 0 and len(chunk) == MAX_BYTES_PER_TICK:
+            end = len(chunk)  # one line longer than a tick's read: shipped in pieces, as Docker splits long lines
         if end == 0:
             self.offsets[source] = offset
             return
-        lines = [line.decode("utf-8", errors="replace")[:MAX_EVENT_BYTES]
-                 for line in chunk[:end].split(b"\n")[:-1] if line.strip()]
-        self._put(source, lines)
+        self._put(source, _events(chunk[:end]))
         self.offsets[source] = offset + end
 
     def _put(self, source: LogSource, lines: list[str]) -> None:
@@ -82,6 +82,13 @@ class LogShipper:
         now = int(time.time() * 1000)
         for batch in _batches(lines):
             self.logs.put_log_events(source.group, source.stream, [{"timestamp": now, "message": m} for m in batch])
+
+
+def _events(data: bytes) -> list[str]:
+    """The messages of complete lines; a line over PutLogEvents' event size is split, never cut short."""
+    return [line[start:start + MAX_EVENT_BYTES].decode("utf-8", errors="replace")
+            for line in data.removesuffix(b"\n").split(b"\n") if line.strip()
+            for start in range(0, len(line), MAX_EVENT_BYTES)]
 
 
 def _batches(lines: list[str]) -> Iterable[list[str]]:
