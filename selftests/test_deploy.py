@@ -176,6 +176,19 @@ def deployed(seeded: SeedResult, moto_url: str, tmp_path: Path, monkeypatch: pyt
         ecs.deregister_task_definition(taskDefinition=deploy.load_record(record).services[key].task_definition_arn)
 
 
+def test_deploy_refuses_a_corrupt_record_before_it_changes_the_service(seeded: SeedResult, aws: Any, moto_url: str,
+                                                                       tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "selftest")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "selftest")
+    record = tmp_path / "deploy-record.json"
+    record.write_text('{"runId": "an-earlier-run", "services": {')  # cut off mid-write
+    before = live(aws, "backend")["taskDefinition"]
+    code = main(["deploy", "--service", "backend", "--record", str(record), "--endpoint-url", moto_url, "--region", REGION, "--no-wait"])
+    assert code == 2 and f"deploy record {record}: not a deploy record" in capsys.readouterr().err
+    assert live(aws, "backend")["taskDefinition"] == before, "the service was deployed although its record could not be written"
+
+
 def test_deploy_writes_the_record(deployed: Path, seeded: SeedResult, aws: Any) -> None:
     record = json.loads(deployed.read_text())
     assert set(record) == {"runId", "createdAt", "region", "services"}

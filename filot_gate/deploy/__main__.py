@@ -83,14 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def aws_clients(args: argparse.Namespace, *names: str) -> list[Any]:
     import boto3
-    from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+    from filot_gate.target import aws_client_config
+
     session = boto3.session.Session(region_name=args.region)
-    return [session.client(name, endpoint_url=args.endpoint_url, config=config) for name in names]
+    return [session.client(name, endpoint_url=args.endpoint_url, config=aws_client_config()) for name in names]
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    if args.record.exists():
+        load_record(args.record)  # a record it could not add to is refused before the service changes
     ecs, ecr, sts, secretsmanager = aws_clients(args, "ecs", "ecr", "sts", "secretsmanager")
     params = resolve_params(sts=sts, ecr=ecr, secretsmanager=secretsmanager, region=args.region, choice=args.image_tag,
                             features=frozenset(args.features))
