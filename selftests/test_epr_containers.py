@@ -157,6 +157,16 @@ def test_api_exits_at_start_when_upstash_refuses_its_token(upstash_server):
     assert wrong not in output
 
 
+def test_api_exits_at_start_naming_a_ca_file_that_is_not_a_bundle(upstash_server, tmp_path):
+    not_a_bundle = tmp_path / "ca.pem"
+    not_a_bundle.write_text("this is not a certificate\n")
+    env = {**api_environment(upstash_server, free_port()), "REDIS_TLS_CA_FILE": str(not_a_bundle)}
+    result = subprocess.run([sys.executable, "-m", "sandbox.epr"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output, output
+    assert f"cannot start: REDIS_TLS_CA_FILE {not_a_bundle}: not a readable CA bundle" in output, output
+
+
 def test_api_health_names_the_unreachable_database(tmp_path, upstash_server):
     port = free_port()
     env = api_environment(upstash_server, port)

@@ -20,7 +20,10 @@ class CacheUnavailable(Exception):
 
 def ping(settings: ApiSettings) -> None:
     """``PING`` through the REST API, as ``curl -H "Authorization: Bearer $EPR_REDIS_TOKEN" $EPR_REDIS_URL -d '["PING"]'``."""
-    tls = ssl.create_default_context(cafile=settings.redis_ca_file)  # the system's CAs unless a CA file is given
+    try:
+        tls = ssl.create_default_context(cafile=settings.redis_ca_file)  # the system's CAs unless a CA file is given
+    except (OSError, ssl.SSLError) as exc:
+        raise CacheUnavailable(f"REDIS_TLS_CA_FILE {settings.redis_ca_file}: not a readable CA bundle ({exc})") from None
     try:
         answer = httpx.post(settings.redis_url, json=["PING"], verify=tls, timeout=PING_TIMEOUT_S,
                             headers={"Authorization": f"Bearer {settings.redis_token.get_secret_value()}"})
@@ -28,7 +31,11 @@ def ping(settings: ApiSettings) -> None:
         raise CacheUnavailable(f"EPR_REDIS_URL {settings.redis_url}: unreachable: {exc}") from None
     if answer.status_code == 401:
         raise CacheUnavailable(f"EPR_REDIS_URL {settings.redis_url}: EPR_REDIS_TOKEN refused (401 Unauthorized)")
-    result = answer.json().get("result") if answer.headers.get("content-type", "").startswith("application/json") else None
+    try:
+        body = answer.json()
+    except ValueError:  # not JSON: the check below quotes what came
+        body = None
+    result = body.get("result") if isinstance(body, dict) else None
     if answer.status_code != 200 or result != "PONG":
         raise CacheUnavailable(f"EPR_REDIS_URL {settings.redis_url}: expected PING -> PONG, got {answer.status_code}"
                                f" {answer.text[:200]}")
