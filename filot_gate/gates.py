@@ -28,10 +28,6 @@ PASSED, FAILED, ERROR, BLOCKED, SKIPPED, NOT_SELECTED, INCOMPLETE = (
 GO, NO_GO, INCONCLUSIVE = "go", "no-go", "inconclusive"
 
 
-def gate_index(gate: str) -> int:
-    return GATES.index(gate)
-
-
 @dataclass
 class GateTally:
     """What happened to the tests of one gate."""
@@ -72,10 +68,6 @@ class GateTally:
         if self.started is None or self.finished is None:
             return 0.0
         return round(self.finished - self.started, 3)
-
-    @property
-    def done(self) -> int:
-        return self.passed + self.failed + self.error + self.skipped + self.blocked
 
     def as_dict(self) -> dict:
         return {

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
-
-PROGRESS_EVERY_S = 10.0
+from filot_gate.polling import poll_until
 
 
 @dataclass(frozen=True)
@@ -79,29 +76,15 @@ class Ledger:
     ) -> dict[str, Outcome]:
         """Wait until every node id has an outcome; on expiry raise ``TimeoutError`` naming the missing."""
         wanted = set(nodeids)
-        missing = wanted - self.outcomes().keys()
-        if not missing:
-            return self.outcomes()
-        started = last_progress = time.monotonic()
-
-        def still_missing() -> set[str]:
-            nonlocal last_progress
-            left = wanted - self.outcomes().keys()
-            if left and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                last_progress = time.monotonic()
-                progress(
-                    f"waiting {time.monotonic() - started:.0f}s for {len(left)} earlier-gate test(s)"
-                    f" on other workers, e.g. {sorted(left)[0]}"
-                )
-            return left
-
-        retrying = Retrying(
-            stop=stop_after_delay(deadline_s),
-            wait=wait_fixed(0.2),
-            retry=retry_if_result(bool),
-            retry_error_callback=lambda state: state.outcome.result(),
+        left = poll_until(
+            lambda: wanted - self.outcomes().keys(),
+            lambda missing: not missing,
+            deadline_s=deadline_s,
+            awaited=f"{len(wanted)} earlier-gate test(s), some on other workers",
+            describe=lambda missing: f"{len(missing)} without an outcome, e.g. {sorted(missing)[0]}",
+            interval_s=0.2,
+            progress=progress,
         )
-        left = retrying(still_missing)
         if left:
             raise TimeoutError(
                 f"earlier gates did not finish within {deadline_s:.0f}s; no outcome yet for: {', '.join(sorted(left)[:5])}"

@@ -49,7 +49,6 @@ class SettingSpec:
     profile_key: str | None
     default: Any
     parse: Callable[[str, Any], Any] = lambda name, v: v
-    secret: bool = False
 
 
 def parse_rollback(name: str, value: Any) -> str:
@@ -163,9 +162,6 @@ class GateSettings:
 
     def section(self, dotted: str) -> Mapping[str, Any]:
         return self.profile.get(dotted, {}) or {}
-
-    def sources(self) -> dict[str, str]:
-        return {name: s.source for name, s in self.values.items()}
 
 
 def find_profile(target: str, profiles_dir: Path, source: str = "--target") -> Path:

@@ -91,13 +91,14 @@ class SyntheticData:
     def object_store(self) -> Any:
         """An S3 client of FiLot's bucket (Cloudflare R2 or any S3 API) with the CF_R2_* secret."""
         import boto3
-        from botocore.config import Config
+
+        from filot_gate.target import aws_client_config
 
         secret = self.target.secret("cf-r2")
         return boto3.client(
             "s3", endpoint_url=secret["CF_R2_ENDPOINT"], aws_access_key_id=secret["CF_R2_ACCESS_KEY_ID"],
             aws_secret_access_key=secret["CF_R2_SECRET_ACCESS_KEY"], region_name=secret.get("CF_R2_REGION", "auto"),
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30))
+            config=aws_client_config())
 
     @property
     def bucket(self) -> str:

@@ -53,11 +53,8 @@ class Target:
         return boto3.Session(profile_name=self.settings.aws_profile, region_name=self.settings.region)
 
     def client(self, service: str):
-        """A boto3 client with standard retries and finite timeouts (the AWS CLI's conventions)."""
-        from botocore.config import Config
-
-        config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-        return self.aws_session.client(service, endpoint_url=self.settings.aws_endpoint_url, config=config)
+        """A boto3 client of the target's AWS account (``aws_client_config``)."""
+        return self.aws_session.client(service, endpoint_url=self.settings.aws_endpoint_url, config=aws_client_config())
 
     @property
     def secrets_prefix(self) -> str:
@@ -186,6 +183,13 @@ class Target:
     def epr_api(self) -> "httpx.Client":
         """The EPR API through its load balancer (seed 004 "Health Check Endpoint")."""
         return _http_client(self.settings.epr_api_url)
+
+
+def aws_client_config() -> Any:
+    """Every boto3 client of the gate: standard retries and finite timeouts (the AWS CLI's conventions)."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
 def _http_client(base_url: str) -> "httpx.Client":

@@ -31,11 +31,11 @@ from typing import Any, Callable, Iterable, TypeVar
 from filot_contract import redis_keys
 from filot_contract.messages import OcrResult, utc_now_iso
 from filot_gate.document_checks import fetch_one
+from filot_gate.polling import PROGRESS_EVERY_S
 
 log = logging.getLogger("filot_gate.tracker")
 
 STAGES = ("uploaded", "queued", "claimed", "published", "scored", "final")
-PROGRESS_EVERY_S = 10.0
 #: Longest time between two looks at the database while waiting for a database stage.
 DB_LOOK_EVERY_S = 0.5
 #: How long Redis may take to confirm the subscriptions.
