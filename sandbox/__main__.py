@@ -57,8 +57,11 @@ def up(config: SandboxConfig) -> int:
 
 
 def _apply_migrations(database_url: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "sandbox.migrations", "apply", "--database-url", database_url],
-                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    try:
+        result = subprocess.run([sys.executable, "-m", "sandbox.migrations", "apply", "--database-url", database_url],
+                                capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    except subprocess.TimeoutExpired:
+        raise SandboxError("migrations: `python -m sandbox.migrations apply` did not finish within 120 s") from None
     if result.returncode != 0:
         raise SandboxError(f"migrations: `python -m sandbox.migrations apply` failed:\n{result.stderr[-2000:]}")
 

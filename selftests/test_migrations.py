@@ -103,6 +103,16 @@ def test_concurrent_runners_apply_each_file_once(fresh_database: str) -> None:  
     assert sorted(results, key=len) == [[], [], [m.label for m in discover()]], results
 
 
+def test_a_runner_that_cannot_get_the_lock_gives_up_at_the_lock_timeout(fresh_database: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    import sandbox.migrations
+
+    monkeypatch.setattr(sandbox.migrations, "LOCK_TIMEOUT", "1s")
+    with psycopg.connect(fresh_database, autocommit=True) as holder:  # a stuck task holding the runner's lock
+        holder.execute("SELECT pg_advisory_lock(%s)", (sandbox.migrations._LOCK_KEY,))
+        with pytest.raises(psycopg.errors.LockNotAvailable, match="lock timeout"):
+            apply(fresh_database)
+
+
 def test_unreachable_database_is_one_line_without_credentials() -> None:
     done = cli("status", "--database-url", f"postgresql://filot:hunter2@127.0.0.1:{free_port()}/filot")
     assert done.returncode == 2, done.stdout + done.stderr

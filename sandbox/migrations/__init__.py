@@ -24,6 +24,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 _FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 #: Key of the advisory lock held while applying (any constant unique to this runner).
 _LOCK_KEY = 0x46494C4F54  # "FILOT"
+#: Longest wait for the advisory lock or a table lock: a session holding one (a stuck task, a hand-run
+#: transaction) ends the run with "lock timeout" instead of an endless wait.
+LOCK_TIMEOUT = "60s"
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -106,6 +109,7 @@ def _apply_one(conn: psycopg.Connection, migration: Migration) -> None:
 def apply(database_url: str) -> list[str]:
     """Apply every pending migration; return the labels applied now (empty when up to date)."""
     with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(_CREATE_TABLE)
