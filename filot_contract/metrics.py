@@ -41,3 +41,18 @@ ALB_NAMESPACE = "AWS/ApplicationELB"
 ALB_DIMENSION = "LoadBalancer"
 ALB_TARGET_5XX = "HTTPCode_Target_5XX_Count"
 ALB_REQUESTS = "RequestCount"
+
+# --- GET /metrics of the API (DESIGN.md section 3; seed 002 sections 7 and 9, METRICS_ENABLED) ---------
+
+#: Prometheus series the API serves at ``GET /metrics`` (its settings' ``METRICS_ENABLED=false`` turns
+#: the route off, 404).
+PROM_QUEUE_LENGTH = "filot_ocr_queue_length"
+PROM_PROCESSING = "filot_ocr_processing_count"
+PROM_DEAD_LETTER = "filot_ocr_dead_letter_count"
+PROM_BULI2_RETRY_DEPTH = "filot_buli2_retry_queue_depth"
+PROM_DOCUMENTS_BY_STATUS = "filot_documents_by_status"
+PROM_REQUEST_DURATION = "filot_http_request_duration_seconds"
+#: 1 when the API could read the source (label ``source``: redis, postgres) at this scrape, else 0.
+PROM_SOURCE_UP = "filot_metrics_source_up"
+#: What DESIGN.md promises: queue length, BULI2 retry depth, documents by status, request latency.
+PROM_REQUIRED = (PROM_QUEUE_LENGTH, PROM_BULI2_RETRY_DEPTH, PROM_DOCUMENTS_BY_STATUS, PROM_REQUEST_DURATION, PROM_SOURCE_UP)

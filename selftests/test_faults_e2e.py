@@ -23,6 +23,8 @@ FAULTS = [
         Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[truncated]", "expected 422, got 413"),
         Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[blank]", "expected 422, got 413"),
     )),
+    Fault("backend-metrics-disabled", lambda box: deployed(box, "backend", "METRICS_ENABLED=false"), (
+        Check("e2e", "test_metrics.py::test_metrics_endpoint_serves_filot_s_series_from_live_sources", "expected 200, got 404"),)),
     named("redis-keyspace-events-off", Check("e2e", "test_ktp_flow.py::test_job_is_seen_on_the_gpu_queue", "saw neither")),
     Fault("scores-refused-by-the-database", scores_refused_by_the_database, (
         Check("e2e", "test_ktp_flow.py::test_backend_scores_the_result_and_records_the_status", "the backend failed the document"),

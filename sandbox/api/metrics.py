@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from filot_contract import metrics as names
 from filot_contract.documents import VerificationStatus
 from filot_contract.redis_keys import BULI2_RETRY_QUEUE, OCR_DEAD_LETTER, OCR_PROCESSING, OCR_QUEUE
 from sandbox.api.db import fetch_all
@@ -29,18 +30,18 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.queue_length = Gauge("filot_ocr_queue_length", "OCR jobs waiting on filot:ocr:gpu:queue", registry=r)
+        self.queue_length = Gauge(names.PROM_QUEUE_LENGTH, "OCR jobs waiting on filot:ocr:gpu:queue", registry=r)
         self.processing = Gauge(
-            "filot_ocr_processing_count", "OCR jobs claimed by workers, not yet finished", registry=r
+            names.PROM_PROCESSING, "OCR jobs claimed by workers, not yet finished", registry=r
         )
-        self.dead_letter = Gauge("filot_ocr_dead_letter_count", "OCR jobs that failed every retry", registry=r)
-        self.retry_depth = Gauge("filot_buli2_retry_queue_depth", "escalations BULI2 has not accepted yet", registry=r)
-        self.by_status = Gauge("filot_documents_by_status", "documents per verification_status", ["status"], registry=r)
+        self.dead_letter = Gauge(names.PROM_DEAD_LETTER, "OCR jobs that failed every retry", registry=r)
+        self.retry_depth = Gauge(names.PROM_BULI2_RETRY_DEPTH, "escalations BULI2 has not accepted yet", registry=r)
+        self.by_status = Gauge(names.PROM_DOCUMENTS_BY_STATUS, "documents per verification_status", ["status"], registry=r)
         self.source_up = Gauge(
-            "filot_metrics_source_up", "1 when the source could be read at this scrape", ["source"], registry=r
+            names.PROM_SOURCE_UP, "1 when the source could be read at this scrape", ["source"], registry=r
         )
         self.request_duration = Histogram(
-            "filot_http_request_duration_seconds",
+            names.PROM_REQUEST_DURATION,
             "HTTP request latency",
             ["method", "route", "status"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),

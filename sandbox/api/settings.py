@@ -94,6 +94,9 @@ class ApiSettings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * MIB, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=1024)
 
+    #: Seed 002 ``METRICS_ENABLED``: false takes ``GET /metrics`` away (404).
+    metrics_enabled: bool = True
+
     #: Deadline of each dependency probe of /health.
     probe_timeout_s: float = Field(default=2.0, gt=0, le=30)
     db_pool_max: int = Field(default=10, ge=1, le=100)
