@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 import pytest
 
-from filot_gate.gates import POST_DEPLOY_GATES
 
 @dataclass(frozen=True)
 class RollbackTrigger:
@@ -76,12 +75,12 @@ class EcsRollback:
     def pytest_filot_gate_rollback(self, config: pytest.Config, trigger: RollbackTrigger) -> list[RollbackAction]:
         if trigger.deploy_record is None:
             return [RollbackAction("*", trigger.mode, "nothing-to-undo", "no deploy record: nothing is known to have been deployed")]
-        if trigger.gate not in POST_DEPLOY_GATES:
-            # a deploy record left from an earlier, accepted deploy must not undo it when the next
-            # deploy's preflight fails: preflight judges the environment, not a deployed revision
+        if accepted_by := trigger.deploy_record.get("acceptedBy"):
+            # a record left from an earlier deploy that a gate run accepted: undoing it now (the next
+            # deploy's preflight failed, say) would take away the state everybody agreed on
             return [RollbackAction("*", trigger.mode, "nothing-to-undo",
-                                   f"gate {trigger.gate} checks the environment before a deploy; "
-                                   f"only a failure in {'/'.join(POST_DEPLOY_GATES)} undoes a deployed revision")]
+                                   f"deploy {trigger.deploy_record.get('runId')} was accepted by gate run {accepted_by}"
+                                   " (go on every post-deploy gate); a later failure does not undo it")]
         from filot_gate import deploy
 
         ecs = self.target_factory().client("ecs")

@@ -82,6 +82,7 @@ def finish_session(config: pytest.Config, run: "GateRun", exitstatus: int) -> in
     tallies = _tallies(run)
     run.verdict = gates.verdict(tallies.values(), interrupted=interrupted)
     run.rollback = _roll_back_if_needed(config, run, tallies, interrupted)
+    _accept_deploy_if_judged(config, run, tallies)
     _release_lock(run)  # after the rollback, which is the last mutation of the run
     run.summary_path = _write_summary(config, run, tallies, exitstatus, interrupted)
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -143,6 +144,24 @@ def _roll_back_if_needed(
     except Exception as exc:  # noqa: BLE001 - a broken rollback must still leave a summary behind
         return [RollbackAction("*", mode, "failed", f"rollback hook raised {type(exc).__name__}: {run.redactor.text(str(exc))}")]
     return actions or []
+
+
+def _accept_deploy_if_judged(config: pytest.Config, run: "GateRun", tallies: dict[str, GateTally]) -> None:
+    """Go on every post-deploy gate accepts the deploy the record names: no later failure undoes it.
+    (A go of ``-m preflight`` alone judged the environment, not the deploy.)"""
+    path = run.settings.deploy_record_path(config.rootpath)
+    if run.verdict != gates.GO or path is None or not path.exists():
+        return
+    if any(tallies[gate].status != gates.PASSED for gate in gates.POST_DEPLOY_GATES):
+        return
+    from filot_gate.deploy import mark_accepted
+
+    try:
+        record = mark_accepted(path, run.run_id)
+    except (ValueError, OSError) as exc:
+        _say(config)(f"filot-gate: deploy record not marked accepted: {exc}")
+        return
+    _say(config)(f"filot-gate: deploy {record.run_id} accepted by this run (deploy record {path})")
 
 
 def _write_summary(

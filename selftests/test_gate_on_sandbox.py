@@ -43,6 +43,8 @@ def test_healthy_sandbox_gets_go_with_four_passed_gates(sandbox, tmp_path):
     assert summary["verdict"] == "go"
     assert {name: gate["status"] for name, gate in summary["gates"].items()} == dict.fromkeys(
         ("preflight", "infra", "gpu", "e2e"), "passed")
+    accepted_by = json.loads((sandbox.home / "deploy-record.json").read_text()).get("acceptedBy")
+    assert accepted_by == summary["runId"], f"deploy record: expected acceptedBy {summary['runId']} after a go, got {accepted_by!r}"
 
 
 def test_redis_eviction_policy_fails_preflight_and_blocks_the_rest(sandbox, tmp_path):
@@ -60,6 +62,9 @@ def test_redis_eviction_policy_fails_preflight_and_blocks_the_rest(sandbox, tmp_
 
 
 def test_scaled_down_worker_fails_infra_and_the_plan_names_the_previous_revisions(sandbox, tmp_path):
+    record_path = sandbox.home / "deploy-record.json"
+    fresh = {k: v for k, v in json.loads(record_path.read_text()).items() if k != "acceptedBy"}
+    record_path.write_text(json.dumps(fresh))  # judged right after its deploy: the first test's go accepted it
     ecs = sandbox.aws("ecs")
     ecs.update_service(cluster="filot-ocr-gpu-cluster", service="filot-ocr-gpu-service", desiredCount=0)
     try:

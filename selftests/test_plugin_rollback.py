@@ -22,7 +22,7 @@ def deployed(moto_endpoint, request):
         {"name": "api", "image": f"filot-backend:{n}", "memory": 256}])["taskDefinition"]["taskDefinitionArn"]
         for n in (1, 2)]
     ecs.create_service(cluster=cluster, serviceName="api-service", taskDefinition=arns[1], desiredCount=1)
-    record = {"runId": "deploy-1", "services": {"backend": {
+    record = {"runId": "deploy-1", "createdAt": "2026-11-23T10:00:00Z", "region": "ap-southeast-2", "services": {"backend": {
         "cluster": cluster, "service": "api-service", "family": f"{cluster}-task",
         "taskDefinitionArn": arns[1], "imageDigest": "sha256:" + "b" * 64, "previousTaskDefinitionArn": arns[0]}}}
     return ecs, cluster, arns, record
@@ -90,7 +90,7 @@ def test_preflight_failure_before_deploy_changes_nothing(gate_project, moto_endp
     result.stdout.fnmatch_lines(["*rollback ?: nothing-to-undo (auto) no deploy record*"])
 
 
-def test_preflight_failure_never_undoes_an_earlier_deploy_named_by_a_stale_record(gate_project, deployed, moto_endpoint):
+def test_a_failure_never_undoes_a_deploy_a_gate_run_accepted(gate_project, deployed, moto_endpoint):
     ecs, cluster, arns, record = deployed
     pytester = gate_project(profile("auto"), aws(moto_endpoint), test_gate="""
         import pytest
@@ -99,11 +99,45 @@ def test_preflight_failure_never_undoes_an_earlier_deploy_named_by_a_stale_recor
         def test_secret():
             assert False, "JWT_SECRET shorter than 32 characters"
     """)
-    (pytester.path / "deploy-record.json").write_text(json.dumps(record))  # left by the last, accepted deploy
+    record["acceptedBy"] = "gate-run-of-yesterday"  # left by the last deploy, which its gate run accepted
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
     result = pytester.runpytest()
-    result.stdout.fnmatch_lines(["*rollback ?: nothing-to-undo (auto) gate preflight checks the environment before a deploy*"])
+    result.stdout.fnmatch_lines(["*rollback ?: nothing-to-undo (auto) deploy deploy-1 was accepted by gate run gate-run-of-yesterday*"])
     live = ecs.describe_services(cluster=cluster, services=["api-service"])["services"][0]["taskDefinition"]
-    assert live == arns[1], f"a preflight failure rolled api-service back to {live}"
+    assert live == arns[1], f"api-service: expected the accepted {arns[1]} to stay live, got {live}"
+
+
+@pytest.mark.parametrize(("marker_expression", "accepted"), [("", True), ("preflight", False)])
+def test_go_on_every_post_deploy_gate_marks_the_deploy_accepted(gate_project, deployed, moto_endpoint, marker_expression, accepted):
+    _, _, _, record = deployed
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), test_gate="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_secrets():
+            pass
+
+        @pytest.mark.infra
+        def test_services():
+            pass
+
+        @pytest.mark.gpu
+        def test_worker():
+            pass
+
+        @pytest.mark.e2e
+        def test_ktp():
+            pass
+    """)
+    (pytester.path / "deploy-record.json").write_text(json.dumps(record))
+    result = pytester.runpytest(*(["-m", marker_expression] if marker_expression else []))
+    assert result.ret == 0, result.stdout.str()
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    written = json.loads((pytester.path / "deploy-record.json").read_text())
+    expected = summary["runId"] if accepted else None
+    assert written.get("acceptedBy") == expected, (
+        f"deploy record after a go of {marker_expression or 'every gate'}: expected acceptedBy {expected!r},"
+        f" got {written.get('acceptedBy')!r}")
 
 
 def test_a_service_whose_rollback_fails_is_reported_and_the_others_still_roll_back(gate_project, deployed, moto_endpoint):

@@ -6,7 +6,8 @@ redis-py) clients it uses, so the caller decides the target (AWS, or the sandbox
 
 from filot_gate.deploy.calls import AwsCall, execute
 from filot_gate.deploy.errors import DeployError, DeploymentFailed, RollbackRefused, StabilityTimeout
-from filot_gate.deploy.record import DeployRecord, ServiceRecord, load_record, new_run_id, record_service, write_record
+from filot_gate.deploy.record import (
+    DeployRecord, ServiceRecord, load_record, mark_accepted, new_run_id, record_service, write_record)
 from filot_gate.deploy.release import deploy_service, resolve_params, secret_arns, service_names
 from filot_gate.deploy.requeue import RequeueReport, StuckJob, requeue_stuck_jobs
 from filot_gate.deploy.rollback import STRATEGIES, Strategy, expected_after, plan_rollback, plan_scale_to_zero
@@ -29,6 +30,7 @@ __all__ = [
     "execute",
     "expected_after",
     "load_record",
+    "mark_accepted",
     "new_run_id",
     "plan_rollback",
     "plan_scale_to_zero",

@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -58,14 +58,18 @@ class DeployRecord:
     created_at: str
     region: str
     services: Mapping[str, ServiceRecord] = field(default_factory=dict)
+    #: The gate run that said go on every post-deploy gate for this deploy: from then on the deploy is
+    #: the accepted state, which no later failure (a stale record, the next deploy's preflight) undoes.
+    accepted_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "runId": self.run_id,
             "createdAt": self.created_at,
             "region": self.region,
             "services": {key: rec.to_json() for key, rec in self.services.items()},
         }
+        return data | ({"acceptedBy": self.accepted_by} if self.accepted_by else {})
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "DeployRecord":
@@ -74,6 +78,7 @@ class DeployRecord:
             created_at=data["createdAt"],
             region=data["region"],
             services={key: ServiceRecord.from_json(rec) for key, rec in data.get("services", {}).items()},
+            accepted_by=data.get("acceptedBy"),
         )
 
 
@@ -110,6 +115,13 @@ def record_service(path: Path, run_id: str, region: str, key: str, service: Serv
     record = DeployRecord(run_id, created_at, region, services)
     write_record(path, record)
     return record, replaced
+
+
+def mark_accepted(path: Path, gate_run_id: str) -> DeployRecord:
+    """Record that gate run ``gate_run_id`` accepted the deploy at ``path`` (go on every post-deploy gate)."""
+    record = replace(load_record(path), accepted_by=gate_run_id)
+    write_record(path, record)
+    return record
 
 
 def write_record(path: Path, record: DeployRecord) -> None:
