@@ -70,7 +70,8 @@ def release(target: "Target", state: LockState, run_id: str) -> None:
 
 
 def renew(target: "Target", state: LockState, run_id: str, ttl_s: int) -> bool:
-    """Before a mutation: extend the lock's TTL; False when another run holds it now (ours expired).
+    """Before a mutation: extend the lock's TTL (or take it again when it expired and nobody took it);
+    False when another run holds it now.
 
     A run that never held the lock (Redis unreachable at the start), or cannot reach Redis now, goes on
     as it began: without the lock, which the report already says.
@@ -84,10 +85,13 @@ def renew(target: "Target", state: LockState, run_id: str, ttl_s: int) -> bool:
         if client.eval(_RENEW, 1, state.key, run_id, ttl_s):
             state.detail = f"renewed for {ttl_s}s before the rollback"
             return True
+        if client.set(state.key, run_id, nx=True, ex=ttl_s):  # it expired and nobody took it
+            state.detail = f"expired, taken again for {ttl_s}s before the rollback"
+            return True
         holder = client.get(state.key)
     except (redis.RedisError, OSError) as exc:
         state.detail = f"not renewed ({exc}); the rollback goes on"
         return True
     state.held, state.holder = False, holder
-    state.detail = f"lost: its TTL passed and {f'run {holder}' if holder else 'nobody'} holds {state.key} now"
+    state.detail = f"lost: its TTL passed and run {holder} holds {state.key} now"
     return False
