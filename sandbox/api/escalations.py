@@ -85,7 +85,7 @@ class Escalator:
         try:
             await self._attempt(review_request_id, attempt=1)
         except (RedisError, psycopg.Error, OSError) as error:
-            # The row stays pending: the start-up sweep of the next (re)start schedules it.
+            # The row stays pending: the retry loop's sweep schedules it once it has been quiet a while.
             event(
                 log,
                 logging.ERROR,
@@ -173,13 +173,14 @@ class Escalator:
         """The retry loop: deliver entries as they fall due, and schedule forgotten pending reviews at
         start and then once per backoff cap (a first attempt that could not even run, or a crash between
         commit and ZADD, leaves a pending row that nothing else would schedule)."""
+        quiet_for_s = 0.0  # at start every pending review counts; later only those nobody touched for a while
         while True:
             next_sweep = 0.0
             try:
                 while True:
                     if time.monotonic() >= next_sweep:
-                        await self.schedule_forgotten()
-                        next_sweep = time.monotonic() + self._max_delay_s
+                        await self.schedule_forgotten(quiet_for_s)
+                        next_sweep, quiet_for_s = time.monotonic() + self._max_delay_s, self._max_delay_s
                     await self._deliver_due()
                     await self._wait_for_next()
             except (RedisError, OSError, psycopg.Error) as error:
@@ -192,11 +193,18 @@ class Escalator:
                 )
                 await asyncio.sleep(RECONNECT_DELAY_S)  # sleep-ok: reconnect pacing after a failure
 
-    async def schedule_forgotten(self) -> int:
-        """Schedule now every pending review that has no entry in the retry queue."""
+    async def schedule_forgotten(self, quiet_for_s: float = 0.0) -> int:
+        """Schedule now every pending review that has no entry in the retry queue and was not updated for
+        ``quiet_for_s`` (a first attempt still running, or a failed one whose ZADD is on its way, is not
+        forgotten: scheduling it too would start a second retry chain)."""
         scheduled = {_parse_member(m)[0] for m in await self._redis.zrange(BULI2_RETRY_QUEUE, 0, -1)}
         async with self._pool.connection() as conn:
-            rows = await fetch_all(conn, "SELECT review_request_id FROM manual_reviews WHERE state = 'pending'")
+            rows = await fetch_all(
+                conn,
+                "SELECT review_request_id FROM manual_reviews WHERE state = 'pending'"
+                " AND updated_at <= now() - make_interval(secs => %s)",
+                (quiet_for_s,),
+            )
         forgotten = [str(r["review_request_id"]) for r in rows if str(r["review_request_id"]) not in scheduled]
         for review_request_id in forgotten:
             await self.schedule(review_request_id, attempt=0, delay_s=0)
