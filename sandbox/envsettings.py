@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from typing import NoReturn, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,7 +26,21 @@ def http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an http:// or https:// URL")
+    check_port(parts)
     return value
+
+
+def check_port(parts: SplitResult) -> None:
+    """A URL's port, if it has one, is a number from 0 to 65535: read now, not at the first connect.
+
+    The message does not quote the port: a password with an unescaped ``/`` or ``#`` ends the userinfo
+    early, and its rest is then read as the port.
+    """
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ValueError("expected a numeric port (0-65535) after the host; percent-encode '/', '?' or '#'"
+                         " in a password") from None
 
 
 def from_env(model: type[M], environ: Mapping[str, str]) -> M:

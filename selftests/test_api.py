@@ -368,8 +368,8 @@ def http(stack: Stack) -> Iterator[httpx.Client]:
             "PORT: Input should be a valid integer, unable to parse string as an integer (got 'eighty')",
         ),
         ({"AI_SCORE_THRESHOLD_AUTO_REJECT": "90"}, "AI_SCORE_THRESHOLD_AUTO_REJECT must be below"),
-        ({"REDIS_URL": "redis://:redispass@127.0.0.1:6x79/0"}, "REDIS_URL: Port could not be cast to integer value as '6x79'"),
-        ({"BULI2_API_URL": "http://127.0.0.1:99999"}, "BULI2_API_URL: Port out of range 0-65535"),
+        ({"REDIS_URL": "redis://default:s3cr/et@127.0.0.1:6379/0"}, "REDIS_URL: expected a numeric port (0-65535) after the host"),
+        ({"BULI2_API_URL": "http://127.0.0.1:99999"}, "BULI2_API_URL: expected a numeric port (0-65535) after the host"),
         ({"NODE_ENV": "production"}, "REDIS_URL must use TLS (rediss://) when NODE_ENV=production"),
         ({"BULI2_VERIFY_SIGNATURES": "false"}, "BULI2_VERIFY_SIGNATURES=false: callback signatures are not verified; refusing"),
         ({"BULI2_CALLBACK_REPLAY_TTL_S": "0"}, "BULI2_CALLBACK_REPLAY_TTL_S=0: replayed callbacks are not refused; refusing"),
@@ -387,7 +387,7 @@ def test_bad_configuration_is_one_clear_error(overrides: dict[str, str], expecte
         load_settings(environ)
     message = str(caught.value)
     assert expected in message, f"expected {expected!r} in: {message}"
-    assert "\n" not in message and "dbpass" not in message and "redispass" not in message and overrides.get("JWT_SECRET", "\0") not in message
+    assert "\n" not in message and "dbpass" not in message and "s3cr" not in message and overrides.get("JWT_SECRET", "\0") not in message
 
 
 def test_entry_point_exits_2_with_one_line_and_no_traceback() -> None:
@@ -654,7 +654,8 @@ def test_a_job_reaches_the_queue_only_once_its_document_is_committed(stack: Stac
     worker.start()
     try:
         for _ in range(3):
-            assert stack.upload(http).status_code == 202
+            answer = stack.upload(http)
+            assert answer.status_code == 202, f"POST /documents: expected 202, got {answer.status_code}: {answer.text[:200]}"
     finally:
         worker.join(DEADLINE_S)
         with psycopg.connect(stack.db_url, autocommit=True) as conn:

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from filot_contract import buli2, temporal
 from filot_contract.documents import AUTO_APPROVE_THRESHOLD, AUTO_REJECT_THRESHOLD
 from filot_contract.secrets import secret_weakness
-from sandbox.envsettings import describe, from_env
+from sandbox.envsettings import check_port, describe, from_env
 
 MIB = 1024 * 1024
 
@@ -33,7 +33,7 @@ def _require_scheme(url: str, schemes: tuple[str, ...], what: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"must be a {what} URL ({' or '.join(s + '://' for s in schemes)}host...)")
-    parts.port  # noqa: B018 - raises "Port could not be cast to integer value as '...'" (or out of range) now, not at connect time
+    check_port(parts)
     return url
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from filot_contract import redis_keys
+from sandbox.envsettings import check_port
 
 #: Engines ``sandbox.ocr`` provides; a ``module:attr`` spec names a recognizer factory instead (tests).
 ENGINES = ("tesseract", "rapidocr", "cuda")
@@ -29,7 +30,7 @@ def _redis_url(value: SecretStr) -> SecretStr:
     parts = urlsplit(value.get_secret_value())
     if parts.scheme not in ("redis", "rediss"):
         raise ValueError(f"expected a redis:// or rediss:// URL, got scheme {parts.scheme!r}")
-    parts.port  # noqa: B018 - raises "Port could not be cast to integer value as '...'" now, not in the first log line
+    check_port(parts)
     return value
 
 
