@@ -1,10 +1,11 @@
 """Accepting a document: object in the bucket, row in ``documents``, job on the OCR queue, as one step.
 
-The steps run in that order with an undo for each, and the database transaction commits last (after
-the LPUSH), so any failure leaves nothing behind: the object is deleted, the job removed again (it
-is removed even when the LPUSH itself failed, since a timed-out push may still have landed), the
-row rolled back. A crash of the whole process between LPUSH and COMMIT rolls the row back too; the
-worker then reports a result for an unknown document, which the results consumer drops with a log.
+The steps run in that order with an undo for each, and the job is pushed only after the row is
+committed: a worker that answers at once finds the document (the results consumer drops a result
+for a document it does not know). Any failure leaves nothing behind: the object is deleted, the
+committed row deleted again, the job removed (even when the LPUSH itself failed, since a timed-out
+push may still have landed). Known gap: a crash of the whole process between COMMIT and LPUSH leaves
+a ``queued`` document without a job; nothing re-queues it, and its client sees no answer to poll.
 """
 
 from __future__ import annotations
