@@ -92,7 +92,7 @@ class SyntheticData:
         """An S3 client of FiLot's bucket (Cloudflare R2 or any S3 API) with the CF_R2_* secret."""
         import boto3
 
-        from filot_gate.target import aws_client_config
+        from filot_gate.deploy.calls import aws_client_config
 
         secret = self.target.secret("cf-r2")
         return boto3.client(

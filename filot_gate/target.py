@@ -54,6 +54,8 @@ class Target:
 
     def client(self, service: str):
         """A boto3 client of the target's AWS account (``aws_client_config``)."""
+        from filot_gate.deploy.calls import aws_client_config
+
         return self.aws_session.client(service, endpoint_url=self.settings.aws_endpoint_url, config=aws_client_config())
 
     @property
@@ -185,13 +187,6 @@ class Target:
         return _http_client(self.settings.epr_api_url)
 
 
-def aws_client_config() -> Any:
-    """Every boto3 client of the gate: standard retries and finite timeouts (the AWS CLI's conventions)."""
-    from botocore.config import Config
-
-    return Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-
-
 def _http_client(base_url: str) -> "httpx.Client":
     """A client of one of the target's HTTP endpoints: a request that hangs fails after 20 s."""
     import httpx
@@ -250,8 +245,9 @@ class TargetProcess:
         try:
             return subprocess.run(argv, cwd=self.cwd, capture_output=capture_output, timeout=deadline_s).returncode
         except subprocess.TimeoutExpired:
-            raise TargetUnavailable(f"target {what} command {shlex.join(argv)} did not finish within {deadline_s:g} s "
-                                    f"(profile [target] {what}; deadlines.start_s bounds the start)") from None
+            bound = "; [deadlines] start_s sets this deadline" if what == "start" else ""
+            raise TargetUnavailable(f"target {what} command {shlex.join(argv)} did not finish within {deadline_s:g} s"
+                                    f" (profile [target] {what}{bound})") from None
         except OSError as exc:
             raise TargetUnavailable(f"target {what} command {shlex.join(argv)} could not run: {exc}") from None
 

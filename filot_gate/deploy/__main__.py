@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 def aws_clients(args: argparse.Namespace, *names: str) -> list[Any]:
     import boto3
 
-    from filot_gate.target import aws_client_config
+    from filot_gate.deploy.calls import aws_client_config
 
     session = boto3.session.Session(region_name=args.region)
     return [session.client(name, endpoint_url=args.endpoint_url, config=aws_client_config()) for name in names]

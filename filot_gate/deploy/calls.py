@@ -10,6 +10,14 @@ from typing import Any, Mapping
 from botocore import xform_name
 
 
+def aws_client_config() -> Any:
+    """Every boto3 client of the gate and the deploy CLI: standard retries and finite timeouts (the AWS
+    CLI's conventions)."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
 @dataclass(frozen=True)
 class AwsCall:
     """One API call: ``service`` as boto3 names it ("ecs"), ``operation`` as AWS does ("UpdateService")."""
