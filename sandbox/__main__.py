@@ -17,7 +17,8 @@ from sandbox.components import NotRunning, buli2_process, components, controller
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.controller import read_status
 from sandbox.credentials import environment_values, load_or_create
-from sandbox.processes import SandboxError, is_alive, port_open, require_port_free, stop_process_group, tail, wait_until
+from sandbox.processes import (
+    CONTROLLER_STOP_S, SandboxError, is_alive, port_open, require_port_free, stop_process_group, tail, wait_until)
 from sandbox.temporal_server import start_temporal, temporal_process
 
 PROGRESS_EVERY_S = 10
@@ -129,7 +130,7 @@ def down(config: SandboxConfig) -> int:
     status = read_status(config)
     for managed in (controller_process(config), temporal_process(config), buli2_process(config),
                     datastores.postgres_process(config), datastores.redis_process(config)):
-        print(f"{managed.name:<11} {'stopped' if managed.stop(deadline_s=30) else 'not running'}")
+        print(f"{managed.name:<11} {'stopped' if managed.stop(deadline_s=CONTROLLER_STOP_S) else 'not running'}")
     for service in (status or {}).get("services", {}).values():
         for task in service["tasks"]:
             for pid in [task["pid"], *(c["pid"] for c in task.get("sidecars", {}).values())]:

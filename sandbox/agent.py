@@ -37,7 +37,7 @@ from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.health_probe import Answer, HealthProbe
 from sandbox.images import command_for
-from sandbox.processes import is_alive, stop_process_group
+from sandbox.processes import ECS_STOP_TIMEOUT_S, is_alive, stop_process_group
 
 log = logging.getLogger("sandbox.agent")
 
@@ -50,9 +50,6 @@ TargetHealth = tuple[str, str | None, str | None]
 INITIAL: TargetHealth = ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
 #: Seconds a new task's failed target health checks are ignored when the service sets no grace period.
 DEFAULT_GRACE_S = 30.0
-#: Seconds between SIGTERM and SIGKILL when a task stops: ECS's default ``stopTimeout``, which leaves
-#: the OCR worker its 25 s to finish the jobs it holds.
-ECS_STOP_TIMEOUT_S = 30.0
 
 
 class TaskStartFailed(Exception):
@@ -445,7 +442,7 @@ class ServiceRunner:
         return next(ip for n in range(1, 250) if (ip := self.config.task_ip(self.key, n)) not in used)
 
     def _stop(self, task: LocalTask, reason: str, service: Any, stop_code: str = "ServiceSchedulerInitiated") -> None:
-        _stop_containers(task)
+        stop_containers([task])
         self._record_sidecar_exits(task)  # each keeps its own exit code; the main container's is the task's
         self._forget(task, reason, service, stop_code=stop_code, exit_code=_exit_code(task.process))
 
@@ -548,8 +545,7 @@ class ServiceRunner:
         return [ip for ip, t in list(group.targets.items()) if t.get("observed", ("",))[0] == "healthy"]
 
     def shutdown(self) -> None:
-        for task in list(self.tasks.values()):
-            _stop_containers(task)
+        """Forget the tasks (their containers are stopped by ``stop_containers`` first) and close the probe."""
         self.tasks.clear()
         self.probe.close()
 
@@ -631,15 +627,17 @@ def _exit_code(process: subprocess.Popen) -> int | None:
     return None if code is None else (128 - code if code < 0 else code)
 
 
-def _stop_containers(task: LocalTask) -> None:
-    """Stop every running container together, as ECS does: SIGCONT (a container frozen by a fault must take
-    its SIGTERM) and SIGTERM to each process group, then wait for each, KILL after the deadline."""
-    running = [p for p in [task.process, *(s.process for s in task.sidecars)] if p.poll() is None]
+def stop_containers(tasks: list[LocalTask]) -> None:
+    """Stop every running container of ``tasks`` together, as ECS does: SIGCONT (a container frozen by a
+    fault must take its SIGTERM) and SIGTERM to each process group, then one shared stop timeout for all
+    of them, KILL after it."""
+    running = [p for task in tasks for p in [task.process, *(s.process for s in task.sidecars)] if p.poll() is None]
     for process in running:
         _signal_group(process.pid, signal.SIGCONT)
         _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + ECS_STOP_TIMEOUT_S
     for process in running:
-        stop_process_group(process.pid, deadline_s=ECS_STOP_TIMEOUT_S)
+        stop_process_group(process.pid, deadline_s=max(0.1, deadline - time.monotonic()))
         if process.poll() is None:
             process.wait(timeout=5)
 

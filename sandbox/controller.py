@@ -100,7 +100,7 @@ def write_initial_deploy_record(config: SandboxConfig, seeded: Any) -> None:
 def run(config: SandboxConfig) -> int:
     from moto.server import ThreadedMotoServer
 
-    from sandbox.agent import ServiceRunner
+    from sandbox.agent import ServiceRunner, stop_containers
     from sandbox.alb import LoadBalancer
     from sandbox.aws_seed import seed
     from sandbox.logship import LogShipper
@@ -150,6 +150,7 @@ def run(config: SandboxConfig) -> int:
             stop.wait(TICK_S)  # the agent's reconcile period, as the ECS agent polls
     finally:
         log.info("stopping tasks, ALB and AWS endpoint")
+        stop_containers([task for runner in runners for task in runner.tasks.values()])  # all at once, one stop timeout
         for runner in runners:
             runner.shutdown()
         alb.stop()

@@ -78,6 +78,13 @@ def is_alive(pid: int) -> bool:
         return False
 
 
+#: Seconds between SIGTERM and SIGKILL when a task stops: ECS's default ``stopTimeout``, which leaves
+#: the OCR worker its 25 s to finish the jobs it holds.
+ECS_STOP_TIMEOUT_S = 30.0
+#: ``down``'s wait for the controller, which first stops every task (one ECS_STOP_TIMEOUT_S for all).
+CONTROLLER_STOP_S = ECS_STOP_TIMEOUT_S + 15.0
+
+
 def stop_process_group(pid: int, deadline_s: float) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
