@@ -118,9 +118,11 @@ class SecretsManifest:
                 if spec.format == "json" and not json_key:
                     raise ValueError(f"valueFrom {value_from!r} names JSON secret {spec.id} without a JSON key")
                 key = json_key or spec.keys[0].name
-                if key not in {k.name for k in spec.keys}:
+                try:
+                    spec.key(key)
+                except KeyError:
                     raise ValueError(f"valueFrom {value_from!r} names key {key} that secret {spec.id} does not have"
-                                     f" (expected one of {', '.join(k.name for k in spec.keys)})")
+                                     f" (expected one of {', '.join(k.name for k in spec.keys)})") from None
                 return spec, key
         raise ValueError(f"valueFrom {value_from!r} names a secret that is not in the secrets manifest")
 

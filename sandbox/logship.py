@@ -86,9 +86,19 @@ class LogShipper:
 
 def _events(data: bytes) -> list[str]:
     """The messages of complete lines; a line over PutLogEvents' event size is split, never cut short."""
-    return [line[start:start + MAX_EVENT_BYTES].decode("utf-8", errors="replace")
-            for line in data.removesuffix(b"\n").split(b"\n") if line.strip()
-            for start in range(0, len(line), MAX_EVENT_BYTES)]
+    return [piece.decode("utf-8", errors="replace")
+            for line in data.removesuffix(b"\n").split(b"\n") if line.strip() for piece in _pieces(line)]
+
+
+def _pieces(line: bytes) -> Iterable[bytes]:
+    """``line`` in pieces of at most MAX_EVENT_BYTES, each cut between two UTF-8 characters."""
+    start = 0
+    while start < len(line):
+        end = min(start + MAX_EVENT_BYTES, len(line))
+        while start + 1 < end < len(line) and line[end] & 0xC0 == 0x80:  # a continuation byte: back off
+            end -= 1
+        yield line[start:end]
+        start = end
 
 
 def _batches(lines: list[str]) -> Iterable[list[str]]:

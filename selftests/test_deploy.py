@@ -185,7 +185,8 @@ def test_deploy_refuses_a_corrupt_record_before_it_changes_the_service(seeded: S
     record.write_text('{"runId": "an-earlier-run", "services": {')  # cut off mid-write
     before = live(aws, "backend")["taskDefinition"]
     code = main(["deploy", "--service", "backend", "--record", str(record), "--endpoint-url", moto_url, "--region", REGION, "--no-wait"])
-    assert code == 2 and f"deploy record {record}: not a deploy record" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and f"deploy record {record}: not a deploy record" in err, f"deploy: expected exit 2 naming the record, got {code}: {err}"
     assert live(aws, "backend")["taskDefinition"] == before, "the service was deployed although its record could not be written"
 
 

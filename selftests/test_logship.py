@@ -7,7 +7,7 @@ from pathlib import Path
 
 from moto.logs.models import LogsBackend
 
-from sandbox.logship import MAX_BYTES_PER_TICK, LogShipper, LogSource
+from sandbox.logship import MAX_BYTES_PER_TICK, MAX_EVENT_BYTES, LogShipper, LogSource
 
 
 def shipped(backend: LogsBackend, source: LogSource) -> list[str]:
@@ -24,5 +24,20 @@ def test_a_line_longer_than_one_read_does_not_stall_the_lines_after_it(tmp_path:
         shipper.ship([source])
     messages = shipped(backend, source)
     assert messages[0] == "started" and messages[-1] == "still serving", f"{source.stream}: got {[m[:20] for m in messages]}"
-    assert sum(len(m) for m in messages[1:-1]) == MAX_BYTES_PER_TICK + 10, "the long line's pieces add up to the line"
+    pieces = sum(len(m) for m in messages[1:-1])
+    assert pieces == MAX_BYTES_PER_TICK + 10, f"{source.stream}: the long line's pieces add up to {pieces} characters, expected {MAX_BYTES_PER_TICK + 10}"
     assert "half a li" not in messages, "an unfinished last line waits for its newline"
+
+
+def test_a_long_line_of_multibyte_characters_is_split_between_characters(tmp_path: Path) -> None:
+    backend = LogsBackend("ap-southeast-2", "123456789012")
+    backend.create_log_group("/ecs/filot-backend", tags={})
+    source = LogSource(tmp_path / "task.log", "/ecs/filot-backend", "filot/filot-backend/task-2")
+    line = "x" + "\u00e9" * (MAX_EVENT_BYTES // 2 + 10)  # the event limit falls inside a two-byte character
+    source.path.write_text(line + "\n", encoding="utf-8")
+    shipper = LogShipper(backend)
+    for _ in range(3):
+        shipper.ship([source])
+    messages = shipped(backend, source)
+    assert "".join(messages) == line, (f"{source.stream}: expected the line in {len(messages)} whole pieces;"
+                                       f" {sum(m.count(chr(0xFFFD)) for m in messages)} replacement characters")

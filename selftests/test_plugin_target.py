@@ -41,8 +41,8 @@ def test_a_stop_command_that_fails_is_named_and_the_reports_are_still_written(ga
     result = pytester.runpytest_subprocess(timeout=60)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.stdout.fnmatch_lines([
-        "*filot-gate: target {target}: was not running: started*".format(target="unit"),
+        "*filot-gate: target unit: was not running: started*",
         "*filot-gate: target did not stop: * exited 1; stop it by hand*",
     ])
-    assert (pytester.path / "reports" / "summary.json").exists()
+    assert (pytester.path / "reports" / "summary.json").exists(), "reports/summary.json: expected after a run whose stop failed"
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

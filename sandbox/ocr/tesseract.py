@@ -47,9 +47,10 @@ class TesseractEngine:
         self._timeout_s = timeout_s
         self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
         installed = _installed_languages(binary, timeout_s)
-        if language not in installed:  # else every job would fail, one by one, after the worker said it started
-            raise RuntimeError(f"tesseract has no {language!r} language data (installed: {', '.join(installed) or 'none'});"
-                               f" install Debian's tesseract-ocr-{language}")
+        for part in language.split("+"):  # else every job would fail, one by one, after the worker said it started
+            if part not in installed:
+                raise RuntimeError(f"tesseract has no {part!r} language data (installed: {', '.join(installed) or 'none'});"
+                                   f" install Debian's tesseract-ocr-{part}")
 
     @property
     def device(self) -> str:
@@ -78,7 +79,10 @@ class TesseractEngine:
 
 def _installed_languages(binary: str, timeout_s: float) -> list[str]:
     """``tesseract --list-langs``: a heading line, then one language per line."""
-    done = subprocess.run([binary, "--list-langs"], capture_output=True, timeout=timeout_s, check=False)
+    try:
+        done = subprocess.run([binary, "--list-langs"], capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.SubprocessError as exc:
+        raise RuntimeError(f"tesseract --list-langs did not answer: {exc}") from None
     return sorted(line.strip() for line in done.stdout.decode(errors="replace").splitlines()[1:] if line.strip())
 
 
