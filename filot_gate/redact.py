@@ -25,14 +25,16 @@ class Redactor:
     """Replaces registered secret values, URL passwords and presigned-URL signatures with a mask."""
 
     def __init__(self) -> None:
-        self._secrets: set[str] = set()
+        #: each secret value, and what it is the value of (``filot/production/redis REDIS_PASSWORD``)
+        self._secrets: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
 
-    def register(self, value: Any) -> None:
-        """Remember a secret value (and each value of a JSON secret) so that it is never written."""
+    def register(self, value: Any, label: str = "a secret") -> None:
+        """Remember a secret value (and each value of a JSON secret, labelled with its key) so that it is
+        never written; ``label`` names it where a finding must say which secret leaked, never its value."""
         if isinstance(value, dict):
-            for item in value.values():
-                self.register(item)
+            for key, item in value.items():
+                self.register(item, f"{label} {key}")
             return
         if not isinstance(value, str):
             return
@@ -40,9 +42,15 @@ class Redactor:
             value = password  # a URL stays readable (scheme, host, port); only its password is secret
         if len(value) < MIN_SECRET_LENGTH or value in self._secrets:
             return
-        self._secrets.add(value)
+        self._secrets[value] = label
         ordered = sorted(self._secrets, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def found_in(self, text: str) -> list[str]:
+        """The labels of the registered secret values ``text`` contains (sorted, each once)."""
+        if self._pattern is None:
+            return []
+        return sorted({self._secrets[match.group()] for match in self._pattern.finditer(text)})
 
     @property
     def count(self) -> int:

@@ -53,10 +53,10 @@ def register_secret(target: "Target", manifest_id: str, secret_string: str) -> N
     except ValueError:
         values = None
     if isinstance(values, dict):
-        target.redactor.register(secret_string)
-        target.redactor.register({k: v for k, v in values.items() if k not in unmasked})
+        target.redactor.register(secret_string, manifest_id)
+        target.redactor.register({k: v for k, v in values.items() if k not in unmasked}, manifest_id)
     elif not unmasked:  # a plain string secret's one key
-        target.redactor.register(secret_string)
+        target.redactor.register(secret_string, manifest_id)
 
 
 def _unmasked_keys() -> dict[str, frozenset[str]]:

@@ -25,16 +25,28 @@ def task_stream(task_definition: dict, container: str, task_id: str) -> TaskStre
     return TaskStream(task_id, options.get("awslogs-group", ""), stream)
 
 
+#: Events one GetLogEvents call returns at most.
+EVENTS_PER_PAGE = 10_000
+
+
 def first_messages(logs: Any, where: TaskStream, limit: int = 100) -> list[str] | None:
     """The first ``limit`` messages of the stream, oldest first; None when the stream does not exist."""
     from botocore.exceptions import ClientError
 
+    messages: list[str] = []
+    token = None
     try:
-        events = logs.get_log_events(logGroupName=where.group, logStreamName=where.stream,
-                                     startFromHead=True, limit=limit)["events"]
+        while len(messages) < limit:
+            page = logs.get_log_events(logGroupName=where.group, logStreamName=where.stream, startFromHead=True,
+                                       limit=min(EVENTS_PER_PAGE, limit - len(messages)),
+                                       **({"nextToken": token} if token else {}))
+            messages += [e["message"] for e in page["events"]]
+            if not page["events"] or page.get("nextForwardToken") in (None, token):
+                break  # the end of the stream: the same token comes back
+            token = page["nextForwardToken"]
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return None
         raise
-    return [e["message"] for e in events]
+    return messages
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Callable, NamedTuple
 
 import httpx
@@ -132,6 +133,19 @@ def startup_lines_everywhere(box: Box) -> bool:
         if not any(STARTUP_MESSAGES["backend"] in e["message"] for e in events):
             return False
     return True
+
+
+def database_password_in_backend_logs(box: Box) -> bool:
+    password = urlsplit(box.secret(f"{aws_names.SECRETS_PREFIX}/database-url")).password
+    logs = box.aws("logs")
+    for task in box.tasks("backend"):
+        try:
+            events = logs.get_log_events(logGroupName=task["logGroup"], logStreamName=task["logStream"], startFromHead=True)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            continue
+        if any(password in e["message"] for e in events):
+            return True
+    return False
 
 
 def alarm(box: Box, name: str) -> dict | None:
@@ -318,6 +332,7 @@ SEEN: dict[str, Seen] = {
     "log-group-retention-wrong": Seen(lambda b: b.aws("logs").describe_log_groups(logGroupNamePrefix=aws_names.BACKEND_LOG_GROUP)[
         "logGroups"][0]["retentionInDays"], 7, 90),
     "startup-lines-missing": Seen(startup_lines_everywhere, False, True),
+    "secret-in-logs": Seen(database_password_in_backend_logs, True, False),
     "alarm-missing": Seen(lambda b: alarm(b, WATCHED_ALARM) is not None, False, True),
     "alarm-wrong-threshold": Seen(lambda b: alarm(b, WATCHED_ALARM)["Threshold"], 200.0, 20.0),
     "dashboard-missing": Seen(lambda b: bool(b.aws("cloudwatch").list_dashboards()["DashboardEntries"]), False, True),

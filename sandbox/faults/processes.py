@@ -96,6 +96,27 @@ def _redeploy_backend(ctx: FaultContext, _: Saved) -> None:
     _wait_for_healthy_targets(ctx)
 
 
+def _print_secret_in_backend_log(ctx: FaultContext) -> Saved:
+    """One backend task prints its configuration at start-up, DATABASE_URL with its password (a debug
+    dump left in a release), and the awslogs driver ships the line to its stream."""
+    tasks = ctx.tasks("backend")
+    if not tasks:
+        raise FaultError("ECS service filot-backend-service: expected a running task to print a secret, found none")
+    task = tasks[0]
+    line = json.dumps({"level": "info", "msg": "FiLot API configuration", "DATABASE_URL": ctx.env["DATABASE_URL"]})
+    with open(task["log"], "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+    logs = ctx.client("logs")
+
+    def shipped() -> list[str]:
+        events = logs.get_log_events(logGroupName=task["logGroup"], logStreamName=task["logStream"], startFromHead=True)
+        return [e["message"] for e in events["events"]]
+
+    ctx.wait(shipped, lambda lines: line in lines, f"the configuration line in {task['logGroup']} {task['logStream']}",
+             describe=lambda lines: f"{len(lines)} lines, not that one")
+    return {"task": task["task"]}
+
+
 def _worker_on_cpu(ctx: FaultContext) -> None:
     """Nothing to break where there is no GPU: check that the worker really runs on the CPU, and say
     how the gate sees it (a profile with ``[gpu] require_cuda = true``)."""
@@ -129,6 +150,9 @@ FAULTS = [
     Fault("api-task-crashed", "one backend task's container killed (SIGKILL, exit 137 as an OOM kill); ECS replaced the"
           " task, running == desired again", "infra test_no_task_of_this_deployment_stopped_on_a_failure[backend]",
           _crash_backend_task, _redeploy_backend),
+    Fault("secret-in-logs", "one backend task printed its DATABASE_URL, password included, into its log stream",
+          "infra test_no_line_of_this_deployment_s_logs_carries_a_secret_value[backend]",
+          _print_secret_in_backend_log, _redeploy_backend),
     Fault("api-unhealthy", "every backend task frozen (SIGSTOP): /health times out, no healthy target, the ALB answers 503",
           "infra test_every_task_of_the_service_is_a_healthy_target[backend]; every e2e check", _freeze_backend(None), _thaw_backend),
     Fault("buli2-down", "BULI2 simulator in mode down: POST /reviews and /health answer 503",

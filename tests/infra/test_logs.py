@@ -1,7 +1,8 @@
 """Infra: the services' CloudWatch logs (seed 000 section 2 "Log group shows application startup
-logs", section 6 "Log groups ... set retention (90 days)", seed 002 section 7, seed 004 "View Container
-Logs"): the log groups exist with the retention policy, and every container of every task of this
-deployment wrote its start-up line there (EPR's API and its audit worker each in their own stream)."""
+logs", section 6 "Log groups ... set retention (90 days)", seed 002 sections 6 and 7, seed 004 "View
+Container Logs"): the log groups exist with the retention policy, every container of every task of this
+deployment wrote its start-up line there (EPR's API and its audit worker each in their own stream), and
+no line of theirs carries a secret's value."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ pytestmark = pytest.mark.infra
 SERVICES = pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
 #: How long start-up lines may take to reach CloudWatch after a task started (awslogs delivers in seconds).
 DEFAULT_LOG_DELIVERY_S = 60
+#: Lines read per container stream when looking for secret values (a start-up dump of the
+#: configuration is where they leak; a stream past this is read no further, and the evidence says so).
+DEFAULT_SECRET_SCAN_LINES = 20_000
 
 
 @pytest.mark.parametrize("group", list(aws_names.LOG_GROUPS.values()))
@@ -61,3 +65,25 @@ def test_every_task_of_this_deployment_logged_its_startup_line(target, ecs, depl
         f"CloudWatch log group {group}: expected a start-up line from every container of every task of"
         f" {expected.rsplit('/', 1)[-1]}; missing in: {'; '.join(missing)}"
     )
+
+
+@SERVICES
+def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, ecs, deploy_record, settings, service_key, evidence):
+    expected = deployed_arn(deploy_record, service_key)
+    task_definition = ecs.describe_task_definition(taskDefinition=expected)["taskDefinition"]
+    # no task of the revision (scaled to zero, another revision running): the service checks say so
+    ours = [task_id(t) for t in tasks(ecs, service_key) if t["taskDefinitionArn"] == expected]
+    registered, unreadable = target.register_all_secrets()  # every value the tasks could have printed
+    limit = settings.profile.get("logs.secret_scan_lines", DEFAULT_SECRET_SCAN_LINES)
+    logs = target.client("logs")
+    streams = [task_stream(task_definition, c["name"], tid) for tid in ours for c in task_definition["containerDefinitions"]]
+    read = {s: first_messages(logs, s, limit=limit) or [] for s in streams}
+    leaks = [f"{s.stream} line {n}: {target.redactor.text(line)[:300]} (value of {', '.join(target.redactor.found_in(line))})"
+             for s, lines in read.items() for n, line in enumerate(lines, 1) if target.redactor.found_in(line)]
+    evidence.add("lines read per stream, and the secrets looked for", {
+        "streams": {f"{s.group} {s.stream}": len(lines) for s, lines in read.items()},
+        "secret values looked for": target.redactor.count, "secrets read": registered, "secrets not readable": unreadable,
+        "lines read per stream at most": limit})
+    assert not leaks, (
+        f"CloudWatch logs of {expected.rsplit('/', 1)[-1]}: expected no secret value in any line; {len(leaks)} line(s)"
+        f" carry one (masked here): " + "; ".join(leaks[:5]))
