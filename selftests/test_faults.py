@@ -307,6 +307,7 @@ class Seen(NamedTuple):
 SEEN: dict[str, Seen] = {
     "missing-secret": Seen(lambda b: b.secret(DELETED_SECRET) is not None, False, True),
     "default-jwt-secret": Seen(lambda b: secret_weakness(b.secret(JWT_SECRET)) is None, False, True),
+    "aws-account-id-wrong": Seen(lambda b: b.secret(f"{aws_names.SECRETS_PREFIX}/aws-account-id") == b.config.account_id, False, True),
     "redis-not-tls": Seen(lambda b: json.loads(b.secret(REDIS_SECRET))["REDIS_URL"].split("://")[0], "redis", "rediss"),
     "epr-database-password-wrong": Seen(epr_database_accepts_the_secret, False, True),
     "epr-redis-token-wrong": Seen(upstash_ping_status, 401, 200),

@@ -70,6 +70,8 @@ FAULTS = [
     Fault("default-jwt-secret", "preflight", ("test_secrets.py::test_jwt_secret_is_long_and_not_a_known_default",
                                               f"{RULES}[filot/production/jwt-secret]"),
           "JWT_SECRET (secret filot/production/jwt-secret): expected a strong random value"),
+    Fault("aws-account-id-wrong", "preflight", ("test_secrets.py::test_aws_account_id_is_the_account_the_deployed_task_definitions_use",),
+          "AWS_ACCOUNT_ID (secret filot/production/aws-account-id): expected"),
     Fault("redis-not-tls", "preflight", ("test_redis.py::test_redis_url_uses_tls_scheme",
                                          "test_redis.py::test_redis_answers_over_tls_and_requires_auth",
                                          f"{RULES}[filot/production/redis]"),

@@ -25,6 +25,7 @@ REDIS_SECRET = f"{aws_names.SECRETS_PREFIX}/redis"
 EPR_SECRET = f"{aws_names.SECRETS_PREFIX}/epr"
 #: A placeholder of the secrets manifest's knownDefaults: long enough for the length rule, still a default.
 DEFAULT_JWT = "change-this-secret-in-production"
+ACCOUNT_SECRET = f"{aws_names.SECRETS_PREFIX}/aws-account-id"
 WATCHED_ALARM = "filot-ocr-gpu-queue-length-high"
 DELETED_ROLE = "ecsInfrastructureRoleForManagedInstances"
 INSTANCE_ROLE = "ecsInstanceRole"
@@ -59,6 +60,11 @@ def _undelete_secret(ctx: FaultContext, _: Saved) -> None:
 
 def _default_jwt(ctx: FaultContext) -> None:
     _put_secret(ctx, JWT_SECRET, DEFAULT_JWT)
+
+
+def _another_account(ctx: FaultContext) -> None:
+    """AWS_ACCOUNT_ID set to a well-formed account that is not the one the sandbox runs in."""
+    _put_secret(ctx, ACCOUNT_SECRET, str((int(ctx.config.account_id) + 1) % 10**12).zfill(12))
 
 
 def secret_rewritten(secret_id: str, key: str, rewrite: Callable[[str], str]) -> Callable[[FaultContext], None]:
@@ -419,6 +425,9 @@ FAULTS = [
     Fault("default-jwt-secret", f"secret {JWT_SECRET} set to a known default placeholder (new tasks would use it)",
           "preflight test_jwt_secret_is_long_and_not_a_known_default (+ the manifest rule check of jwt-secret)",
           _default_jwt, lambda ctx, saved: restore_secret(ctx, JWT_SECRET)),
+    Fault("aws-account-id-wrong", f"secret {ACCOUNT_SECRET} set to another (well-formed) account id",
+          "preflight test_aws_account_id_is_the_account_the_deployed_task_definitions_use",
+          _another_account, lambda ctx, saved: restore_secret(ctx, ACCOUNT_SECRET)),
     Fault("redis-not-tls", f"REDIS_URL in secret {REDIS_SECRET} rewritten to redis:// (no TLS)",
           "preflight test_redis_url_uses_tls_scheme, test_redis_answers_over_tls_and_requires_auth, manifest rule of redis",
           secret_rewritten(REDIS_SECRET, "REDIS_URL", _plain_scheme),
