@@ -115,6 +115,8 @@ FAULTS = [
           "expected status ACTIVE, got INACTIVE", make=gpu_cluster_marked_inactive),
     Fault("asg-instance-unhealthy", "preflight", ("test_asg.py::test_gpu_asg_has_an_in_service_healthy_instance",),
           "expected at least 1 InService Healthy instance"),
+    Fault("worker-down", "preflight", ("test_asg.py::test_gpu_cluster_has_an_active_container_instance_with_its_agent_connected",),
+          "expected at least 1 ACTIVE container instance with its ECS agent connected"),
     Fault("instance-profile-missing", "preflight",
           ("test_asg.py::test_gpu_instances_launch_with_the_ecs_instance_profile",), "expected role ecsInstanceRole"),
     Fault("epr-task-role-without-sqs", "preflight",

@@ -461,7 +461,8 @@ FAULTS = [
           "infra test_service_is_active_with_running_equal_to_desired[ocr-gpu] (+ its task and log checks)",
           _scale_worker_to_zero, _scale_worker_back),
     Fault("worker-down", "the GPU container instance set DRAINING: worker tasks stopped, none can be placed",
-          "infra running == desired [ocr-gpu]; gpu worker checks; alarm filot-ocr-gpu-worker-down",
+          "preflight test_gpu_cluster_has_an_active_container_instance_with_its_agent_connected; infra running =="
+          " desired [ocr-gpu]; gpu worker checks; alarm filot-ocr-gpu-worker-down",
           _drain_gpu_instance, _activate_gpu_instance),
     Fault("service-wrong-revision", f"{aws_names.BACKEND_SERVICE} updated to the previous revision, deploy record unchanged",
           "infra test_service_runs_exactly_the_deployed_revision[backend] (+ task revision and start-up line checks)",

@@ -1,5 +1,6 @@
 """Preflight: GPU capacity (seed 000 "Prerequisites" 4 and section 3 "Ensure the ASG has at least 1
-instance healthy"): the GPU ASG has an InService, Healthy instance, launched with the ECS instance profile."""
+instance healthy and ``ecsAgent`` running"): the GPU ASG has an InService, Healthy instance, launched with
+the ECS instance profile, and the GPU cluster has an ACTIVE container instance whose ECS agent is connected."""
 
 from __future__ import annotations
 
@@ -54,4 +55,16 @@ def test_gpu_instances_launch_with_the_ecs_instance_profile(target):
     roles = [r["RoleName"] for r in found["InstanceProfile"]["Roles"]]
     assert INSTANCE_PROFILE_ROLE in roles, (
         f"instance profile {profile_name} (launch template {name}): expected role {INSTANCE_PROFILE_ROLE}, has {roles}"
+    )
+
+
+def test_gpu_cluster_has_an_active_container_instance_with_its_agent_connected(ecs, evidence):
+    arns = ecs.list_container_instances(cluster=aws_names.GPU_CLUSTER)["containerInstanceArns"]
+    described = ecs.describe_container_instances(cluster=aws_names.GPU_CLUSTER, containerInstances=arns)["containerInstances"] if arns else []
+    seen = [(ci.get("ec2InstanceId"), ci.get("status"), ci.get("agentConnected")) for ci in described]
+    evidence.add(f"container instances of {aws_names.GPU_CLUSTER} (EC2 id, status, agentConnected)", seen)
+    ready = [ci for ci in described if ci.get("status") == "ACTIVE" and ci.get("agentConnected")]
+    assert ready, (
+        f"ECS cluster {aws_names.GPU_CLUSTER}: expected at least 1 ACTIVE container instance with its ECS agent connected"
+        f" (the GPU worker can be placed nowhere else), got {seen or 'no container instances'}"
     )
