@@ -60,6 +60,15 @@ FAILING_INFRA = {"test_gate": """
 """}
 
 
+FAILING_PREFLIGHT = {"test_gate": """
+    import pytest
+
+    @pytest.mark.preflight
+    def test_secret():
+        assert False, "JWT_SECRET shorter than 32 characters"
+"""}
+
+
 def test_plan_prints_the_exact_call_once_and_changes_nothing(gate_project, deployed, moto_endpoint):
     ecs, cluster, arns, record = deployed
     pytester = gate_project(profile("plan"), aws(moto_endpoint), **FAILING_INFRA)
@@ -79,26 +88,14 @@ def test_plan_prints_the_exact_call_once_and_changes_nothing(gate_project, deplo
 
 
 def test_preflight_failure_before_deploy_changes_nothing(gate_project, moto_endpoint):
-    pytester = gate_project(profile("auto"), aws(moto_endpoint), test_gate="""
-        import pytest
-
-        @pytest.mark.preflight
-        def test_secret():
-            assert False, "JWT_SECRET shorter than 32 characters"
-    """)
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), **FAILING_PREFLIGHT)
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*rollback ?: nothing-to-undo (auto) no deploy record*"])
 
 
 def test_a_failure_never_undoes_a_deploy_a_gate_run_accepted(gate_project, deployed, moto_endpoint):
     ecs, cluster, arns, record = deployed
-    pytester = gate_project(profile("auto"), aws(moto_endpoint), test_gate="""
-        import pytest
-
-        @pytest.mark.preflight
-        def test_secret():
-            assert False, "JWT_SECRET shorter than 32 characters"
-    """)
+    pytester = gate_project(profile("auto"), aws(moto_endpoint), **FAILING_PREFLIGHT)
     record["acceptedBy"] = "gate-run-of-yesterday"  # left by the last deploy, which its gate run accepted
     (pytester.path / "deploy-record.json").write_text(json.dumps(record))
     result = pytester.runpytest()
