@@ -6,6 +6,7 @@ A bad or missing setting prints one line on stderr and exits with status 2 (no t
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from sandbox import jsonlog
@@ -40,7 +41,10 @@ def main() -> int:
             asyncio.run(connect(settings))  # a namespace Temporal does not know ends the task here, saying so
         except TemporalUnavailable as exc:
             logging.getLogger("filot.api").error("cannot start: %s", exc)
-            return 1
+            logging.shutdown()
+            # Not sys.exit: the Temporal SDK's runtime threads, still alive, can abort the interpreter's
+            # finalization (SIGABRT, "PyGILState_Release ... finalizing"), and the exit status says 134, not 1.
+            os._exit(1)
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10
     )
