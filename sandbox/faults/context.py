@@ -78,12 +78,16 @@ class FaultContext:
 
     def tasks(self, key: str) -> list[dict[str, Any]]:
         """The controller's tasks of a service ("backend", "ocr-gpu"): task id, pid, ip, log stream."""
+        return self.service_status(key)["tasks"]
+
+    def service_status(self, key: str) -> dict[str, Any]:
+        """The controller's view of one service: its desired count, healthy count and tasks."""
         from sandbox.controller import read_status
 
         status = read_status(self.config)
         if status is None:
             raise FaultError("the sandbox's controller is not running: start it with `python -m sandbox up`")
-        return status["services"][key]["tasks"]
+        return status["services"][key]
 
     def record(self) -> dict[str, Any]:
         return json.loads(self.config.deploy_record.read_text())
@@ -109,12 +113,22 @@ class FaultContext:
         return value
 
     def wait_stable(self, key: str, task_definition: str | None = None) -> None:
-        """The service is stable (one COMPLETED deployment, running == desired) on the revision."""
+        """The service is stable (one COMPLETED deployment, running == desired) on the revision, and the
+        agent's own tasks agree: moto's UpdateService sets runningCount to a new desiredCount at once, before
+        the agent has started or stopped a single task."""
         from filot_gate.deploy import wait_for_stable
 
         cluster, service, _, _ = aws_names.SERVICES[key]
         wait_for_stable(self.client("ecs"), cluster, service, task_definition=task_definition,
                         deadline_s=self.config.start_deadline_s * 3, poll_s=0.5, progress=self.say)
+
+        def agreed(status: dict[str, Any]) -> bool:
+            revisions = {t["taskDefinition"] for t in status["tasks"]}
+            return (status["healthy"] == status["desired"] == len(status["tasks"])
+                    and (task_definition is None or revisions <= {task_definition}))
+
+        self.wait(lambda: self.service_status(key), agreed, f"the agent's tasks of {service}: as many as desired, all healthy",
+                  describe=lambda s: f"{len(s['tasks'])} tasks, {s['healthy']} healthy, desired {s['desired']}")
 
     def wait_alarm(self, name: str, state: str) -> None:
         """An alarm reaches a state (it is judged once per ``alarm_minute_s`` of sandbox time)."""
