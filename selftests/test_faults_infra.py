@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from selftests.gate_faults import (  # noqa: F401 - sandbox and profile are fixtures
-    Fault, assert_fails_exactly_its_check, assert_go, profile, sandbox)
+    Fault, assert_fails_exactly_its_check, assert_go, deployed, profile, sandbox)
 
 pytestmark = pytest.mark.sandbox
 
@@ -52,6 +52,10 @@ FAULTS = [
           "target group omen-epr-tg: expected every running epr task registered"),
     Fault("log-group-retention-wrong", "infra",
           ("test_logs.py::test_log_group_exists_with_the_retention_policy[/ecs/filot-backend]",), "expected retention 90 days"),
+    Fault("worker-max-retries-10", "infra",
+          ("test_task_configuration.py::test_deployed_revision_is_the_manifest_s_configuration[ocr-gpu]",),
+          "environment OCR_GPU_MAX_RETRIES: manifest '3', deployed '10'",
+          make=lambda sandbox: deployed(sandbox, "ocr-gpu", "OCR_GPU_MAX_RETRIES=10")),
     Fault("startup-lines-missing", "infra", (f"{STARTUP_LINES}[backend]",), "expected a start-up line"),
     Fault("secret-in-logs", "infra", ("test_logs.py::test_no_line_of_this_deployment_s_logs_carries_a_secret_value[backend]",),
           "(value of filot/production/database-url)"),
