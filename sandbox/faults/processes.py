@@ -10,6 +10,7 @@ import os
 import signal
 
 from filot_contract import redis_keys
+from filot_gate.task_logs import TaskStream, first_messages
 from sandbox.faults.aws import force_new_deployment, target_states
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError, Saved
@@ -106,13 +107,9 @@ def _print_secret_in_backend_log(ctx: FaultContext) -> Saved:
     line = json.dumps({"level": "info", "msg": "FiLot API configuration", "DATABASE_URL": ctx.env["DATABASE_URL"]})
     with open(task["log"], "a", encoding="utf-8") as log:
         log.write(line + "\n")
-    logs = ctx.client("logs")
-
-    def shipped() -> list[str]:
-        events = logs.get_log_events(logGroupName=task["logGroup"], logStreamName=task["logStream"], startFromHead=True)
-        return [e["message"] for e in events["events"]]
-
-    ctx.wait(shipped, lambda lines: line in lines, f"the configuration line in {task['logGroup']} {task['logStream']}",
+    stream = TaskStream(task["task"], task["logGroup"], task["logStream"])
+    ctx.wait(lambda: first_messages(ctx.client("logs"), stream, limit=10_000) or [], lambda lines: line in lines,
+             f"the configuration line in {stream.group} {stream.stream}",
              describe=lambda lines: f"{len(lines)} lines, not that one")
     return {"task": task["task"]}
 

@@ -78,8 +78,8 @@ def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, ecs, d
     logs = target.client("logs")
     streams = [task_stream(task_definition, c["name"], tid) for tid in ours for c in task_definition["containerDefinitions"]]
     read = {s: first_messages(logs, s, limit=limit) or [] for s in streams}
-    leaks = [f"{s.stream} line {n}: {target.redactor.text(line)[:300]} (value of {', '.join(target.redactor.found_in(line))})"
-             for s, lines in read.items() for n, line in enumerate(lines, 1) if target.redactor.found_in(line)]
+    leaks = [f"{s.stream} line {n}: {target.redactor.text(line)[:300]} (value of {', '.join(found)})"
+             for s, lines in read.items() for n, line in enumerate(lines, 1) if (found := target.redactor.found_in(line))]
     evidence.add("lines read per stream, and the secrets looked for", {
         "streams": {f"{s.group} {s.stream}": len(lines) for s, lines in read.items()},
         "secret values looked for": target.redactor.count, "secrets read": registered, "secrets not readable": unreadable,
