@@ -210,6 +210,7 @@ SCHEMA: Mapping[str, Section] = {
         "logs_s": Key(SECONDS, "a log line to reach CloudWatch"),
         "audit_event_s": Key(SECONDS, "an audit event published to the EPR audit topic to be consumed"),
         "workflow_s": Key(SECONDS, "a Temporal workflow run started by the gate to complete"),
+        "query_s": Key(SECONDS, "one SQL statement of the gate (its connections' statement_timeout)"),
     }),
     "e2e": Section("The end-to-end checks", {
         "max_documents": Key(COUNT, "documents one run may create through the API"),

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from filot_gate.temporal_runs import TemporalConnection
 
 
+#: Seconds one SQL statement of the gate may run (PostgreSQL's statement_timeout on its connections).
+DEFAULT_QUERY_S = 30
+
+
 class TargetUnavailable(Exception):
     """A dependency of the target could not be reached or read; the message says which and why."""
 
@@ -144,9 +148,14 @@ class Target:
         return self.settings.profile.get("target.database_url") or self.secret_key("database-url", "DATABASE_URL")
 
     def db(self) -> "psycopg.Connection":
+        """A connection whose every statement ends within ``[deadlines] query_s``: a ``SET`` after connecting,
+        since poolers such as PgBouncer refuse a ``statement_timeout`` startup option."""
         import psycopg
 
-        return psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
+        conn = psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
+        deadline_ms = round(1000 * float(self.settings.profile.get("deadlines.query_s", DEFAULT_QUERY_S)))
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{deadline_ms}ms",))
+        return conn
 
     @property
     def epr_database_url(self) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from selftests.conftest import BASE_PROFILE
+from selftests.sandbox_fixture import REPO
+from selftests.services import fresh_database, postgres_server  # noqa: F401 - fixtures
 
 PASSING = {"test_gate": """
     import pytest
@@ -46,3 +48,21 @@ def test_a_stop_command_that_fails_is_named_and_the_reports_are_still_written(ga
     ])
     assert (pytester.path / "reports" / "summary.json").exists(), "reports/summary.json: expected after a run whose stop failed"
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_gate_query_past_its_deadline_is_cancelled_by_postgres(gate_project, fresh_database):  # noqa: F811
+    """A statement stuck on a lock or a slow plan ends at ``[deadlines] query_s``, as "could not observe"."""
+    pytester = gate_project(profile_extra="[deadlines]\nquery_s = 1\n", test_gate="""
+        import pytest
+
+        @pytest.mark.preflight
+        def test_a_slow_query(db):
+            db.execute("SELECT pg_sleep(30)")
+    """)
+    pytester.makeconftest((REPO / "conftest.py").read_text())
+    profile = pytester.path / "profiles" / "local.toml"
+    profile.write_text(profile.read_text().replace("[target]\n", f'[target]\ndatabase_url = "{fresh_database}"\n'))
+    result = pytester.runpytest_subprocess(timeout=60)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*could not observe the target: psycopg.errors.QueryCanceled: canceling statement due to"
+                                 " statement timeout*", "VERDICT: INCONCLUSIVE*"])
