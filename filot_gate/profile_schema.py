@@ -236,7 +236,7 @@ SCHEMA: Mapping[str, Section] = {
     }),
     "logs": Section("CloudWatch Logs", {
         "retention_days": Key(COUNT, "the retention every FiLot log group must have"),
-        "secret_scan_lines": Key(COUNT, "lines per container stream read when looking for secret values"),
+        "scan_lines": Key(COUNT, "lines per container stream read when looking for secret values and error lines"),
     }),
     "reports": Section("Where the run writes its reports", {
         "dir": Key(TEXT, "the reports folder (--gate-reports, env FILOT_GATE_REPORTS)"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from filot_gate.checks import error_code
+from filot_gate.checks import error_code, task_id, tasks
 
 
 @dataclass(frozen=True)
@@ -16,13 +16,21 @@ class TaskStream:
     stream: str
 
 
-def task_stream(task_definition: dict, container: str, task_id: str) -> TaskStream:
+def task_stream(task_definition: dict, container: str, task: str) -> TaskStream:
     """Where ``container`` of a task of ``task_definition`` writes its logs."""
     definition = next(c for c in task_definition["containerDefinitions"] if c["name"] == container)
     options = (definition.get("logConfiguration") or {}).get("options") or {}
     prefix = options.get("awslogs-stream-prefix")
-    stream = f"{prefix}/{container}/{task_id}" if prefix else task_id
-    return TaskStream(task_id, options.get("awslogs-group", ""), stream)
+    stream = f"{prefix}/{container}/{task}" if prefix else task
+    return TaskStream(task, options.get("awslogs-group", ""), stream)
+
+
+def revision_streams(ecs: Any, service_key: str, revision: str) -> list[TaskStream]:
+    """Every container stream of the service's running tasks of ``revision`` (none when no task runs
+    it: the service checks say why)."""
+    task_definition = ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"]
+    ours = [task_id(t) for t in tasks(ecs, service_key) if t["taskDefinitionArn"] == revision]
+    return [task_stream(task_definition, c["name"], tid) for tid in ours for c in task_definition["containerDefinitions"]]
 
 
 #: Events one GetLogEvents call returns at most.

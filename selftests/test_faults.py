@@ -29,6 +29,7 @@ from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
 from filot_gate.checks import tasks
+from filot_gate.task_logs import TaskStream, first_messages
 from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, describe_namespace
 from sandbox import faults
 from sandbox.config import SandboxConfig
@@ -123,29 +124,26 @@ def gpu_placement(box: Box) -> tuple[str, int, bool]:
     return status, service["runningCount"], "was unable to place a task" in service["events"][0]["message"]
 
 
-def startup_lines_everywhere(box: Box) -> bool:
+def backend_log_messages(box: Box) -> list[list[str] | None]:
+    """Each backend task's CloudWatch stream, oldest line first; None for a stream that does not exist."""
     logs = box.aws("logs")
-    for task in box.tasks("backend"):
-        try:
-            events = logs.get_log_events(logGroupName=task["logGroup"], logStreamName=task["logStream"], startFromHead=True)["events"]
-        except logs.exceptions.ResourceNotFoundException:
-            return False
-        if not any(STARTUP_MESSAGES["backend"] in e["message"] for e in events):
-            return False
-    return True
+    streams = [TaskStream(t["task"], t["logGroup"], t["logStream"]) for t in box.tasks("backend")]
+    return [first_messages(logs, stream, limit=10_000) for stream in streams]
+
+
+def startup_lines_everywhere(box: Box) -> bool:
+    return all(lines is not None and any(STARTUP_MESSAGES["backend"] in line for line in lines)
+               for lines in backend_log_messages(box))
 
 
 def database_password_in_backend_logs(box: Box) -> bool:
     password = urlsplit(box.secret(f"{aws_names.SECRETS_PREFIX}/database-url")).password
-    logs = box.aws("logs")
-    for task in box.tasks("backend"):
-        try:
-            events = logs.get_log_events(logGroupName=task["logGroup"], logStreamName=task["logStream"], startFromHead=True)["events"]
-        except logs.exceptions.ResourceNotFoundException:
-            continue
-        if any(password in e["message"] for e in events):
-            return True
-    return False
+    return any(password in line for lines in backend_log_messages(box) for line in lines or [])
+
+
+def error_lines_per_backend_task(box: Box) -> list[int]:
+    return [sum(line.startswith("{") and json.loads(line).get("level") == "error" for line in lines or [])
+            for lines in backend_log_messages(box)]
 
 
 def alarm(box: Box, name: str) -> dict | None:
@@ -334,6 +332,7 @@ SEEN: dict[str, Seen] = {
         "logGroups"][0]["retentionInDays"], 7, 90),
     "startup-lines-missing": Seen(startup_lines_everywhere, False, True),
     "secret-in-logs": Seen(database_password_in_backend_logs, True, False),
+    "malformed-ocr-result": Seen(error_lines_per_backend_task, [1, 1], [0, 0]),
     "alarm-missing": Seen(lambda b: alarm(b, WATCHED_ALARM) is not None, False, True),
     "alarm-wrong-threshold": Seen(lambda b: alarm(b, WATCHED_ALARM)["Threshold"], 200.0, 20.0),
     "dashboard-missing": Seen(lambda b: bool(b.aws("cloudwatch").list_dashboards()["DashboardEntries"]), False, True),

@@ -59,6 +59,8 @@ FAULTS = [
     Fault("startup-lines-missing", "infra", (f"{STARTUP_LINES}[backend]",), "expected a start-up line"),
     Fault("secret-in-logs", "infra", ("test_logs.py::test_no_line_of_this_deployment_s_logs_carries_a_secret_value[backend]",),
           "(value of filot/production/database-url)"),
+    Fault("malformed-ocr-result", "infra", ("test_logs.py::test_no_container_of_this_deployment_logged_an_error[backend]",),
+          '"msg": "dropping malformed OCR result"'),
     Fault("alarm-missing", "infra", ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
           "CloudWatch alarm filot-ocr-gpu-queue-length-high: expected to exist"),
     Fault("alarm-wrong-threshold", "infra",

@@ -10,6 +10,7 @@ import os
 import signal
 
 from filot_contract import redis_keys
+from filot_gate.log_levels import error_level
 from filot_gate.task_logs import TaskStream, first_messages
 from sandbox.faults.aws import force_new_deployment, target_states
 from sandbox.faults.context import FaultContext
@@ -114,6 +115,29 @@ def _print_secret_in_backend_log(ctx: FaultContext) -> Saved:
     return {"task": task["task"]}
 
 
+#: An OCR result no worker of this release writes (no status, no fields): what a worker of another
+#: release, with another result schema, would publish.
+MALFORMED_RESULT = {"jobId": "fault-malformed-result", "documentId": "not-a-document", "result": "v0"}
+
+
+def _publish_malformed_ocr_result(ctx: FaultContext) -> Saved:
+    """A worker of another release publishes an OCR result the backend cannot read: every backend task
+    drops it and logs the error, and the awslogs driver ships the line to the task's stream."""
+    tasks = ctx.tasks("backend")
+    if not tasks:
+        raise FaultError("ECS service filot-backend-service: expected running tasks to read an OCR result, found none")
+    ctx.redis().publish(redis_keys.OCR_RESULTS_CHANNEL, json.dumps(MALFORMED_RESULT))
+    logs = ctx.client("logs")
+    streams = [TaskStream(t["task"], t["logGroup"], t["logStream"]) for t in tasks]
+
+    def with_an_error() -> list[TaskStream]:
+        return [s for s in streams if any(error_level(line) for line in first_messages(logs, s, limit=10_000) or [])]
+
+    ctx.wait(with_an_error, lambda found: len(found) == len(streams), f"an error line in each of {len(streams)} backend stream(s)",
+             describe=lambda found: f"{len(found)} with one")
+    return {"tasks": [t["task"] for t in tasks]}
+
+
 def _worker_on_cpu(ctx: FaultContext) -> None:
     """Nothing to break where there is no GPU: check that the worker really runs on the CPU, and say
     how the gate sees it (a profile with ``[gpu] require_cuda = true``)."""
@@ -150,6 +174,9 @@ FAULTS = [
     Fault("secret-in-logs", "one backend task printed its DATABASE_URL, password included, into its log stream",
           "infra test_no_line_of_this_deployment_s_logs_carries_a_secret_value[backend]",
           _print_secret_in_backend_log, _redeploy_backend),
+    Fault("malformed-ocr-result", "a worker of another release published an OCR result the backend cannot read:"
+          " every backend task dropped it and logged an error",
+          "infra test_no_container_of_this_deployment_logged_an_error[backend]", _publish_malformed_ocr_result, _redeploy_backend),
     Fault("api-unhealthy", "every backend task frozen (SIGSTOP): /health times out, no healthy target, the ALB answers 503",
           "infra test_every_task_of_the_service_is_a_healthy_target[backend]; every e2e check", _freeze_backend(None), _thaw_backend),
     Fault("buli2-down", "BULI2 simulator in mode down: POST /reviews and /health answer 503",

@@ -1,27 +1,30 @@
 """Infra: the services' CloudWatch logs (seed 000 section 2 "Log group shows application startup
-logs", section 6 "Log groups ... set retention (90 days)", seed 002 sections 6 and 7, seed 004 "View
+logs", section 6 "Log groups ... set retention (90 days)", seed 002 sections 6, 7 and 10, seed 004 "View
 Container Logs"): the log groups exist with the retention policy, every container of every task of this
 deployment wrote its start-up line there (EPR's API and its audit worker each in their own stream), and
-no line of theirs carries a secret's value."""
+no line of theirs carries a secret's value or is at error level."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import pytest
 
 from filot_contract import aws_names
 from filot_contract.log_lines import startup_messages
 from filot_gate.checks import deployed_arn, service_name, task_id, tasks
+from filot_gate.log_levels import error_level
 from filot_gate.polling import poll_until
-from filot_gate.task_logs import TaskStream, first_messages, task_stream
+from filot_gate.task_logs import TaskStream, first_messages, revision_streams, task_stream
 
 pytestmark = pytest.mark.infra
 
 SERVICES = pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
 #: How long start-up lines may take to reach CloudWatch after a task started (awslogs delivers in seconds).
 DEFAULT_LOG_DELIVERY_S = 60
-#: Lines read per container stream when looking for secret values (a start-up dump of the
-#: configuration is where they leak; a stream past this is read no further, and the evidence says so).
-DEFAULT_SECRET_SCAN_LINES = 20_000
+#: Lines read per container stream when looking for secret values or error lines (a start-up dump of
+#: the configuration is where secrets leak; a stream past this is read no further, and the evidence says so).
+DEFAULT_SCAN_LINES = 20_000
 
 
 @pytest.mark.parametrize("group", list(aws_names.LOG_GROUPS.values()))
@@ -67,23 +70,47 @@ def test_every_task_of_this_deployment_logged_its_startup_line(target, ecs, depl
     )
 
 
+class DeploymentLogs(NamedTuple):
+    """The first lines of every container stream of the deployed revision's running tasks."""
+
+    revision: str
+    lines: dict[TaskStream, list[str]]
+    limit: int
+
+    def read_per_stream(self) -> dict[str, str]:
+        return {f"{s.group} {s.stream}": f"{len(lines)}{' (limit reached: read no further)' if len(lines) >= self.limit else ''}"
+                for s, lines in self.lines.items()}
+
+
+def read_deployment_logs(target, ecs, deploy_record, settings, service_key) -> DeploymentLogs:
+    expected = deployed_arn(deploy_record, service_key)
+    limit = settings.profile.get("logs.scan_lines", DEFAULT_SCAN_LINES)
+    logs = target.client("logs")
+    lines = {s: first_messages(logs, s, limit=limit) or [] for s in revision_streams(ecs, service_key, expected)}
+    return DeploymentLogs(expected.rsplit("/", 1)[-1], lines, limit)
+
+
 @SERVICES
 def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, ecs, deploy_record, settings, service_key, evidence):
-    expected = deployed_arn(deploy_record, service_key)
-    task_definition = ecs.describe_task_definition(taskDefinition=expected)["taskDefinition"]
-    # no task of the revision (scaled to zero, another revision running): the service checks say so
-    ours = [task_id(t) for t in tasks(ecs, service_key) if t["taskDefinitionArn"] == expected]
     registered, unreadable = target.register_all_secrets()  # every value the tasks could have printed
-    limit = settings.profile.get("logs.secret_scan_lines", DEFAULT_SECRET_SCAN_LINES)
-    logs = target.client("logs")
-    streams = [task_stream(task_definition, c["name"], tid) for tid in ours for c in task_definition["containerDefinitions"]]
-    read = {s: first_messages(logs, s, limit=limit) or [] for s in streams}
+    logs = read_deployment_logs(target, ecs, deploy_record, settings, service_key)
     leaks = [f"{s.stream} line {n}: {target.redactor.text(line)[:300]} (value of {', '.join(found)})"
-             for s, lines in read.items() for n, line in enumerate(lines, 1) if (found := target.redactor.found_in(line))]
+             for s, lines in logs.lines.items() for n, line in enumerate(lines, 1) if (found := target.redactor.found_in(line))]
     evidence.add("lines read per stream, and the secrets looked for", {
-        "streams": {f"{s.group} {s.stream}": len(lines) for s, lines in read.items()},
-        "secret values looked for": target.redactor.count, "secrets read": registered, "secrets not readable": unreadable,
-        "lines read per stream at most": limit})
+        "lines read per stream": logs.read_per_stream(), "secret values looked for": target.redactor.count, "secrets read": registered,
+        "secrets not readable": unreadable})
     assert not leaks, (
-        f"CloudWatch logs of {expected.rsplit('/', 1)[-1]}: expected no secret value in any line; {len(leaks)} line(s)"
+        f"CloudWatch logs of {logs.revision}: expected no secret value in any line; {len(leaks)} line(s)"
         f" carry one (masked here): " + "; ".join(leaks[:5]))
+
+
+@SERVICES
+def test_no_container_of_this_deployment_logged_an_error(target, ecs, deploy_record, settings, service_key, evidence):
+    logs = read_deployment_logs(target, ecs, deploy_record, settings, service_key)
+    errors = [f"{s.group} {s.stream} line {n} ({level}): {target.redactor.text(line)[:300]}"
+              for s, lines in logs.lines.items() for n, line in enumerate(lines, 1) if (level := error_level(line))]
+    evidence.add("lines read per stream, and the error lines among them", {
+        "lines read per stream": logs.read_per_stream(), "error lines": len(errors), "first error lines": errors[:20]})
+    assert not errors, (
+        f"CloudWatch logs of {logs.revision}: expected no line at error level from its running tasks since they started;"
+        f" {len(errors)} line(s) are (first {min(len(errors), 5)} shown, masked): " + "; ".join(errors[:5]))
