@@ -29,3 +29,9 @@ FOREIGN_KEYS = (
 #: The column whose CHECK constraint must allow exactly the contract's statuses.
 STATUS_COLUMN = ("documents", "verification_status")
 STATUS_VALUES = frozenset(s.value for s in VerificationStatus)
+
+#: The container variable that gives a FiLot service the database (a secret in the task definition).
+DATABASE_URL_ENV = "DATABASE_URL"
+#: The container variable that caps a service's PostgreSQL pool per task, and the cap when it is unset.
+POOL_SIZE_ENV = "DB_POOL_MAX"
+DEFAULT_POOL_SIZE = 10

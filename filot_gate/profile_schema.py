@@ -181,6 +181,7 @@ SCHEMA: Mapping[str, Section] = {
     }),
     "database": Section("FiLot's PostgreSQL", {
         "migrations_dir": Key(TEXT, "the release's migrations, relative to the repository root"),
+        "spare_connections": Key(COUNT, "connections kept free beyond the services' pools at a deploy's peak"),
     }),
     "gpu": Section("The OCR worker's GPU", {
         "require_cuda": Key(BOOL, "the worker must run on CUDA; false accepts its logged CPU fallback"),

@@ -321,6 +321,10 @@ SEEN: dict[str, Seen] = {
     "service-wrong-revision": Seen(lambda b: b.service("backend")["taskDefinition"] == b.record("backend")["taskDefinitionArn"], False, True),
     "deployment-failed": Seen(lambda b: [(d["status"], d.get("rolloutState")) for d in b.service("backend")["deployments"]],
                               [("PRIMARY", "FAILED"), ("ACTIVE", "COMPLETED")], [("PRIMARY", "COMPLETED")]),
+    "deploy-peak-over-database-limit": Seen(lambda b: b.service("backend")["deploymentConfiguration"]["maximumPercent"], 1000, 200),
+    "worker-placement-binpack": Seen(lambda b: b.service("ocr-gpu")["placementStrategy"][0]["type"], "binpack", "spread"),
+    "container-insights-off": Seen(lambda b: b.aws("ecs").describe_clusters(clusters=[aws_names.GPU_CLUSTER], include=["SETTINGS"])[
+        "clusters"][0]["settings"], [{"name": "containerInsights", "value": "disabled"}], [{"name": "containerInsights", "value": "enabled"}]),
     "circuit-breaker-off": Seen(lambda b: b.service("backend")["deploymentConfiguration"]["deploymentCircuitBreaker"],
                                 {"enable": False, "rollback": False}, {"enable": True, "rollback": True}),
     "target-deregistered": Seen(lambda b: sorted(b.target_states()) == sorted(t["ip"] for t in b.tasks("backend")), False, True),

@@ -30,6 +30,8 @@ FAULTS = [
                                          "test_services.py::test_every_running_task_runs_the_deployed_revision[backend]",
                                          "test_services.py::test_no_task_of_this_deployment_stopped_on_a_failure[backend]"),
           "FAILED (ECS deployment circuit breaker"),
+    Fault("worker-placement-binpack", "infra", ("test_service_configuration.py::test_service_is_configured_as_its_manifest_says[ocr-gpu]",),
+          "service placementStrategy: manifest [{'type': 'spread', 'field': 'attribute:ecs.availability-zone'}]"),
     Fault("circuit-breaker-off", "infra", ("test_services.py::test_circuit_breaker_is_enabled_with_rollback[backend]",),
           "expected deploymentCircuitBreaker enable=true rollback=true"),
     Fault("api-task-crashed", "infra", ("test_services.py::test_no_task_of_this_deployment_stopped_on_a_failure[backend]",),

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from filot_contract import buli2, temporal
 from filot_contract.documents import AUTO_APPROVE_THRESHOLD, AUTO_REJECT_THRESHOLD
+from filot_contract.schema import DEFAULT_POOL_SIZE
 from filot_contract.secrets import secret_weakness
 from sandbox.envsettings import check_port, describe, from_env
 
@@ -99,7 +100,7 @@ class ApiSettings(BaseSettings):
 
     #: Deadline of each dependency probe of /health.
     probe_timeout_s: float = Field(default=2.0, gt=0, le=30)
-    db_pool_max: int = Field(default=10, ge=1, le=100)
+    db_pool_max: int = Field(default=DEFAULT_POOL_SIZE, ge=1, le=100)
     #: How often the results consumer re-reads the durable result store (missed pub/sub messages).
     results_sweep_interval_s: float = Field(default=15.0, gt=0)
 

@@ -33,6 +33,8 @@ EXECUTION_ROLE = "ecsTaskExecutionRole"
 EXECUTION_SECRETS_POLICY = "filot-read-production-secrets"
 WRONG_HEALTH_CHECK_PATH = "/metrics"
 WRONG_RETENTION_DAYS = 7
+#: The backend's maximumPercent of fault deploy-peak-over-database-limit (the manifest's is 200).
+FAST_DEPLOY_PERCENT = 1000
 
 
 # --- Secrets Manager ---------------------------------------------------------------------------------
@@ -267,7 +269,32 @@ def _breaker_off(ctx: FaultContext, keep_enabled: bool = False) -> Saved:
     return {"deploymentConfiguration": configuration}
 
 
-def _breaker_back(ctx: FaultContext, saved: Saved) -> None:
+def _max_percent(percent: int):
+    """A deploy may run ``percent`` of the backend's desired tasks at once ("faster deploys")."""
+    def act(ctx: FaultContext) -> Saved:
+        configuration = describe_service(ctx, "backend")["deploymentConfiguration"]
+        update_service(ctx, "backend", deploymentConfiguration={**configuration, "maximumPercent": percent})
+        return {"deploymentConfiguration": configuration}
+    return act
+
+
+def _placement_strategy(strategy: list[dict[str, str]] | None):
+    """The worker's placement strategy replaced (None: the manifest's)."""
+    def act(ctx: FaultContext, _: Saved | None = None) -> None:
+        from filot_gate.manifests import SERVICE_FILES, read_json
+
+        wanted = read_json(SERVICE_FILES["ocr-gpu"])["placementStrategy"] if strategy is None else strategy
+        update_service(ctx, "ocr-gpu", placementStrategy=wanted)
+    return act
+
+
+def _container_insights(value: str):
+    def act(ctx: FaultContext, _: Saved | None = None) -> None:
+        ctx.client("ecs").update_cluster(cluster=aws_names.GPU_CLUSTER, settings=[{"name": "containerInsights", "value": value}])
+    return act
+
+
+def _deployment_configuration_back(ctx: FaultContext, saved: Saved) -> None:
     from filot_gate.manifests import SERVICE_FILES, read_json
 
     configuration = saved.get("deploymentConfiguration") or read_json(SERVICE_FILES["backend"])["deploymentConfiguration"]
@@ -296,7 +323,7 @@ def _failed_deployment(ctx: FaultContext) -> Saved:
 def _serving_revision_back(ctx: FaultContext, saved: Saved) -> None:
     """The service back on the revision that served before, the breaker and the deploy record as they were."""
     backend_back(ctx, saved)
-    _breaker_back(ctx, saved)
+    _deployment_configuration_back(ctx, saved)
 
 
 def backend_back(ctx: FaultContext, saved: Saved) -> None:
@@ -472,7 +499,19 @@ FAULTS = [
           "infra test_primary_deployment_completed[backend], test_no_deployment_failed[backend] (+ breaker, task revision)",
           _failed_deployment, _serving_revision_back),
     Fault("circuit-breaker-off", f"{aws_names.BACKEND_SERVICE} deploymentCircuitBreaker enable=false rollback=false",
-          "infra test_circuit_breaker_is_enabled_with_rollback[backend]", _breaker_off, _breaker_back),
+          "infra test_circuit_breaker_is_enabled_with_rollback[backend]", _breaker_off, _deployment_configuration_back),
+    Fault("worker-placement-binpack", f"{aws_names.GPU_SERVICE} placement strategy binpack on memory instead of a spread"
+          " across availability zones (one AZ outage takes every worker)",
+          "infra test_service_is_configured_as_its_manifest_says[ocr-gpu]",
+          _placement_strategy([{"type": "binpack", "field": "memory"}]), _placement_strategy(None)),
+    Fault("container-insights-off", f"ECS cluster {aws_names.GPU_CLUSTER} with Container Insights disabled (no task metrics)",
+          f"preflight test_ecs_cluster_is_set_up_as_its_manifest_says[{aws_names.GPU_CLUSTER}]",
+          _container_insights("disabled"), _container_insights("enabled")),
+    Fault("deploy-peak-over-database-limit", f"{aws_names.BACKEND_SERVICE} maximumPercent raised to {FAST_DEPLOY_PERCENT}"
+          " (\"faster deploys\"): a deploy may run ten times the desired tasks, whose pools open more connections"
+          " than PostgreSQL accepts",
+          "preflight test_database_accepts_every_connection_the_services_may_open_at_a_deploy_s_peak",
+          _max_percent(FAST_DEPLOY_PERCENT), _deployment_configuration_back),
     Fault("target-deregistered", f"one backend task deregistered from target group {aws_names.TARGET_GROUP_NAME}",
           "infra test_every_task_of_the_service_is_a_healthy_target[backend]",
           _deregister_target("backend"), _register_targets("backend")),

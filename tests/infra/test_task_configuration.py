@@ -6,13 +6,12 @@ says this deployment uses. Only the image may differ: a deploy picks the release
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from filot_contract import aws_names
 from filot_gate.checks import deployed_arn
 from filot_gate.deploy import secret_arns
+from filot_gate.manifest_diff import differences
 from filot_gate.manifests import ManifestParams, load_task_definition
 
 pytestmark = pytest.mark.infra
@@ -39,47 +38,15 @@ def test_deployed_revision_is_the_manifest_s_configuration(ecs, deploy_record, m
     arn = deployed_arn(deploy_record, service_key)
     live = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
     manifest = load_task_definition(service_key, manifest_params)
-    differences = _differences("task", manifest, live, TASK_FIELDS)
+    found = differences("task", manifest, live, TASK_FIELDS)
     live_containers = {c["name"]: c for c in live["containerDefinitions"]}
     for container in manifest["containerDefinitions"]:
         deployed = live_containers.get(container["name"])
         if deployed is None:
-            differences.append(f"container {container['name']}: in the manifest, not in the revision")
+            found.append(f"container {container['name']}: in the manifest, not in the revision")
             continue
-        differences += _differences(f"container {container['name']}", container, deployed, CONTAINER_FIELDS)
-    evidence.add("differences from the manifest", differences or "none")
-    assert not differences, (
+        found += differences(f"container {container['name']}", container, deployed, CONTAINER_FIELDS)
+    evidence.add("differences from the manifest", found or "none")
+    assert not found, (
         f"task definition {arn.rsplit('/', 1)[-1]} ({service_key}): expected the configuration of"
-        f" the {manifest['family']} manifest in infra/ecs/; {'; '.join(differences)}")
-
-
-def _differences(where: str, manifest: dict[str, Any], live: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
-    """``where field: manifest X, deployed Y`` for each field the manifest sets; name=value lists by name."""
-    found = []
-    for name in (f for f in fields if f in manifest):
-        if name in ("environment", "secrets"):
-            key = "value" if name == "environment" else "valueFrom"
-            want = {e["name"]: e[key] for e in manifest[name]}
-            got = {e["name"]: e[key] for e in live.get(name, [])}
-            found += [f"{where} {name} {k}: manifest {_shown(want, k)}, deployed {_shown(got, k)}"
-                      for k in sorted(want.keys() | got.keys()) if want.get(k) != got.get(k)]
-        elif not _covers(manifest[name], live.get(name)):
-            found.append(f"{where} {name}: manifest {manifest[name]!r}, deployed {live.get(name)!r}")
-    return found
-
-
-def _shown(values: dict[str, str], name: str) -> str:
-    return repr(values[name]) if name in values else "(not set)"
-
-
-def _covers(want: Any, got: Any) -> bool:
-    """``got`` says what ``want`` says; defaults ECS adds (a port mapping's protocol) are not differences,
-    lists match in any order, and a number matches its text (ECS answers a task's cpu "2048" for 2048)."""
-    if isinstance(want, dict):
-        return isinstance(got, dict) and all(k in got and _covers(v, got[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return (isinstance(got, list) and len(want) == len(got)
-                and all(any(_covers(w, g) for g in got) for w in want))
-    if isinstance(want, (int, float)) and not isinstance(want, bool):
-        return str(want) == str(got)
-    return want == got
+        f" the {manifest['family']} manifest in infra/ecs/; {'; '.join(found)}")

@@ -1,14 +1,23 @@
 """Preflight: FiLot's database (seed 000 sections 0 and 5, seed 002 section 2): reachable, every
-migration of the release applied, the tables and their key constraints present."""
+migration of the release applied, the tables and their key constraints present, and room for every
+connection the services' pools may open while a deploy runs old and new tasks side by side."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import pytest
 
-from filot_contract.schema import FOREIGN_KEYS, MIGRATIONS_DIR, MIGRATIONS_TABLE, STATUS_COLUMN, STATUS_VALUES, TABLES
+from filot_contract import aws_names
+from filot_contract.schema import (
+    FOREIGN_KEYS, MIGRATIONS_DIR, MIGRATIONS_TABLE, POOL_SIZE_ENV, STATUS_COLUMN, STATUS_VALUES, TABLES)
 from filot_gate import db_schema
+from filot_gate.db_capacity import connection_limit, peak_connections
 
 pytestmark = pytest.mark.preflight
+
+#: Connections kept free for what is not a service's task: the gate, a migration run, an operator's psql.
+DEFAULT_SPARE_CONNECTIONS = 10
 
 
 def test_database_answers_with_the_secrets_credentials(target):
@@ -57,3 +66,23 @@ def test_document_status_is_constrained_to_the_contracts_statuses(db):
         f"database: {table}.{column} CHECK expected to allow exactly {sorted(STATUS_VALUES)};"
         f" missing {sorted(STATUS_VALUES - allowed)}, extra {sorted(allowed - STATUS_VALUES)}"
     )
+
+
+def test_database_accepts_every_connection_the_services_may_open_at_a_deploy_s_peak(db, target, ecs, deploy_record, settings, evidence):
+    peaks = []
+    for key, (cluster, name, _, _) in aws_names.SERVICES.items():
+        found = ecs.describe_services(cluster=cluster, services=[name])["services"]
+        if found:  # a missing service is the cluster checks' finding
+            revision = deploy_record["services"].get(key, {}).get("taskDefinitionArn") or found[0]["taskDefinition"]
+            peaks.append(peak_connections(found[0], ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"]))
+    peaks = [p for p in peaks if p.connections]
+    role = unquote(urlsplit(target.database_url).username or "")
+    limit = connection_limit(db, role)
+    spare = settings.profile.get("database.spare_connections", DEFAULT_SPARE_CONNECTIONS)
+    needed = sum(p.connections for p in peaks) + spare
+    evidence.add("connections at a deploy's peak", {"services": [str(p) for p in peaks], "kept spare": spare,
+                                                   "needed": needed, "accepted": f"{limit.connections} ({limit.set_by})"})
+    assert needed <= limit.connections, (
+        f"database: expected room for {needed} connections ({'; '.join(map(str, peaks))}; {spare} spare),"
+        f" it accepts {limit.connections} from role {role} ({limit.set_by}): raise the limit, or lower {POOL_SIZE_ENV}"
+        " or the services' maximumPercent")
