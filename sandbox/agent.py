@@ -36,7 +36,7 @@ from filot_gate.iam_policy import refused, role_name, role_policies
 from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.health_probe import Answer, HealthProbe
-from sandbox.images import command_for
+from sandbox.images import command_for, image_environment
 from sandbox.processes import ECS_STOP_TIMEOUT_S, is_alive, stop_process_group
 
 log = logging.getLogger("sandbox.agent")
@@ -374,6 +374,7 @@ class ServiceRunner:
 
     def _environment(self, container: dict, task_definition_arn: str, task_id: str, ip: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TESSDATA_PREFIX")}
+        env.update(self._image_environment(container.get("image") or ""))
         env.update({e["name"]: e["value"] for e in container.get("environment", [])})
         for secret in container.get("secrets", []):
             env[secret["name"]] = self._resolve_secret(secret["valueFrom"])
@@ -417,6 +418,14 @@ class ServiceRunner:
             raise TaskStartFailed(f"ResourceInitializationError: execution role {arn} unreadable: {exc}") from None
         for action, resource in refused(policies.values(), wanted)[:1]:
             raise TaskStartFailed(_refusal(arn, action, resource))
+
+    def _image_environment(self, image: str) -> dict[str, str]:
+        """The ENV of ``image`` (``<registry>/<repository>@<digest>``) as ECR holds it; none for an image
+        it does not hold or a reference by tag (the sandbox pins every image by digest)."""
+        repository, _, digest = image.rsplit("/", 1)[-1].partition("@")
+        found = self.backends.ecr.repositories.get(repository)
+        manifest = next((i.image_manifest for i in found.images if i.image_digest == digest), None) if found else None
+        return image_environment(manifest) if manifest else {}
 
     def _resolve_secret(self, value_from: str) -> str:
         """``arn:...:secret:NAME-xxxxxx[:JSONKEY::]`` -> the value, as the ECS agent does before start.

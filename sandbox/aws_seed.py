@@ -41,6 +41,7 @@ from filot_gate.manifests import (
     load_service,
     load_task_definition,
 )
+from sandbox.images import ENV_ANNOTATION
 
 _SANDBOX_TAG = {"Key": "filot-sandbox", "Value": "true"}
 _MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -223,8 +224,9 @@ def _instance_profile(iam: Any, profile: str, role_name: str) -> None:
         iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role_name)
 
 
-def image_manifest(repository: str, tag: str) -> str:
-    """A small, deterministic OCI image manifest standing in for the pushed image ``repository:tag``."""
+def image_manifest(repository: str, tag: str, env: Mapping[str, str] | None = None) -> str:
+    """A small, deterministic OCI image manifest standing in for the pushed image ``repository:tag``, with
+    the ENV ``env`` baked in (``sandbox.images.ENV_ANNOTATION``)."""
     config = "sha256:" + hashlib.sha256(f"{repository}:{tag}:config".encode()).hexdigest()
     layer = "sha256:" + hashlib.sha256(f"{repository}:{tag}:layer".encode()).hexdigest()
     return json.dumps({
@@ -232,6 +234,7 @@ def image_manifest(repository: str, tag: str) -> str:
         "mediaType": _MANIFEST_MEDIA_TYPE,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 1024, "digest": config},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": 4096, "digest": layer}],
+        **({"annotations": {ENV_ANNOTATION: json.dumps(dict(env), sort_keys=True)}} if env else {}),
     }, sort_keys=True)
 
 

@@ -38,6 +38,7 @@ class Backends:
         self.elbv2 = get_backend("elbv2")[config.account_id][config.region]
         self.logs = get_backend("logs")[config.account_id][config.region]
         self.cloudwatch = get_backend("cloudwatch")[config.account_id][config.region]
+        self.ecr = get_backend("ecr")[config.account_id][config.region]
         #: IAM through the sandbox's own endpoint (the agent reads a role's policies as the gate reads them);
         #: short timeouts, since the agent's loop waits on it
         self.iam = boto3.session.Session(region_name=config.region).client(

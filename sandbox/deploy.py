@@ -9,12 +9,14 @@ case).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import boto3
 
 from filot_gate.deploy import (DeployError, ServiceRecord, deploy_service, new_run_id, record_service, resolve_params,
                                wait_for_stable)
+from filot_gate.manifests import ImageRef
 from sandbox.components import require_running
 from sandbox.config import SandboxConfig
 
@@ -30,14 +32,18 @@ def _client(config: SandboxConfig, name: str) -> Any:
 
 
 def deploy_revision(config: SandboxConfig, service: str, overrides: dict[str, str], image: str = "current",
-                    run_id: str | None = None, features: frozenset[str] | None = None) -> ServiceRecord:
+                    run_id: str | None = None, features: frozenset[str] | None = None,
+                    build: ImageRef | None = None) -> ServiceRecord:
     """Register the manifest's revision of ``service`` with ``overrides`` in its environment and the optional
     integrations ``features`` (default: the sandbox's), update the service to it and record it in deploy run
-    ``run_id`` (else ``FILOT_DEPLOY_RUN_ID``, else a new run: a new run's record holds only this service); no wait."""
+    ``run_id`` (else ``FILOT_DEPLOY_RUN_ID``, else a new run: a new run's record holds only this service); no wait.
+    ``build`` replaces the image of ``image-versions.json`` (a build pushed to ECR but not released)."""
     params = resolve_params(sts=_client(config, "sts"), ecr=_client(config, "ecr"),
                             secretsmanager=_client(config, "secretsmanager"), region=config.region, choice=image,
                             env_overrides={service: overrides},
                             features=config.features if features is None else features)
+    if build is not None:
+        params = replace(params, images={**params.images, build.repository: build})
     record = deploy_service(_client(config, "ecs"), service, params)
     run_id = run_id or os.environ.get("FILOT_DEPLOY_RUN_ID") or new_run_id()
     record_service(config.deploy_record, run_id, config.region, service, record)

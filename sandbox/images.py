@@ -1,15 +1,16 @@
 """What each container image of FiLot runs in the sandbox: a local Python program per repository.
 
 The sandbox has no Docker engine, so an image reference (``<registry>/<repo>@sha256:...`` or
-``:<tag>``) maps to a module of this repository by its repository name. An image whose tag or
-digest is listed as broken (``python -m sandbox deploy --broken crash``) runs a program that exits,
-like an image whose entrypoint crashes. A container's ``command`` is passed to the program as its
-arguments, as Docker passes it to the image's entrypoint (EPR's image runs its API, or with
-``audit-worker`` its audit worker).
+``:<tag>``) maps to a module of this repository by its repository name. A container's ``command`` is
+passed to the program as its arguments, as Docker passes it to the image's entrypoint (EPR's image runs
+its API, or with ``audit-worker`` its audit worker). What a Dockerfile's ``ENV`` bakes into a real image,
+a sandbox image's manifest carries as the annotation ``ENV_ANNOTATION``; the agent sets it before the
+task definition's environment, as Docker does.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from filot_contract import aws_names
@@ -19,7 +20,8 @@ PROGRAMS = {
     aws_names.GPU_REPOSITORY: "sandbox.worker",
     aws_names.EPR_REPOSITORY: "sandbox.epr",
 }
-CRASHING_TAG = "crashing"
+#: The manifest annotation that holds a sandbox image's ENV, a JSON object of names and values.
+ENV_ANNOTATION = "org.filot.sandbox.env"
 
 
 def repository_of(image: str) -> str:
@@ -32,6 +34,10 @@ def command_for(image: str, command: list[str] | None = None) -> list[str]:
     repository = repository_of(image)
     if repository not in PROGRAMS:
         raise ValueError(f"image {image!r}: no sandbox program for repository {repository!r} (known: {', '.join(PROGRAMS)})")
-    if image.endswith(":" + CRASHING_TAG):
-        return [sys.executable, "-c", f"import sys; print('{repository}: entrypoint crashed (sandbox crashing image)'); sys.exit(3)"]
     return [sys.executable, "-m", PROGRAMS[repository], *(command or [])]
+
+
+def image_environment(manifest: str) -> dict[str, str]:
+    """The ENV of the image whose manifest is ``manifest`` (none for an image that sets none)."""
+    annotations = json.loads(manifest).get("annotations") or {}
+    return json.loads(annotations.get(ENV_ANNOTATION, "{}"))

@@ -313,6 +313,8 @@ SEEN: dict[str, Seen] = {
     "temporal-dropped": Seen(backend_temporal_switch, "true", "false"),
     "ecr-repository-missing": Seen(lambda b: image_present(b, "ocr-gpu"), False, True),
     "image-missing": Seen(lambda b: image_present(b, "backend"), False, True),
+    "backend-release-without-input-validation": Seen(
+        lambda b: httpx.get(f"{b.config.api_url}/verification/status/not-a-uuid", timeout=10).status_code, 503, 422),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),
     "instance-profile-missing": Seen(lambda b: INSTANCE_ROLE in instance_profile_roles(b), False, True),
     "iam-role-missing": Seen(lambda b: not b.absent(lambda: b.aws("iam").get_role(RoleName=DELETED_ROLE), "NoSuchEntity"), False, True),

@@ -45,6 +45,11 @@ FAULTS = [
     Fault("buli2-secret-rotated-without-redeploy", rotated_signature_secret, (
         Check("e2e", "test_buli2_review.py::test_signed_callback_settles_the_document", "expected 200, got 401"),)),
     # e2e: seed 002 section 6
+    named("backend-release-without-input-validation",
+          Check("e2e", "test_input_validation.py::test_malformed_request_is_refused_with_a_clear_4xx[status-id-not-a-uuid]",
+                "expected 400 or 404 or 422 (refused as malformed), got 503"),
+          Check("e2e", "test_input_validation.py::test_malformed_request_is_refused_with_a_clear_4xx[evaluate-id-not-a-uuid]",
+                "expected 400 or 422 (refused as malformed), got 503")),
     Fault("backend-staging-configuration", staging_configuration, (
         Check("e2e", "test_auth.py::test_token_signed_with_a_known_default_secret_is_refused", "not refused"),
         Check("e2e", "test_callback_signatures.py::test_callback_with_a_forged_signature_is_refused_with_401", "expected 401, got 404"),

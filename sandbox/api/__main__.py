@@ -23,14 +23,21 @@ def main() -> int:
     # The server's heavy imports come after the settings are known good, so a bad setting fails fast.
     import uvicorn
 
+    from sandbox.api import defects
     from sandbox.api.app import create_app
     from sandbox.api.scoring import ScorerUnavailable
 
+    try:
+        defect = defects.apply_from_environment()
+    except ValueError as error:
+        refuse(SERVICE, str(error))
     try:
         app = create_app(settings)
     except ScorerUnavailable as error:
         refuse(SERVICE, str(error))
     jsonlog.setup(SERVICE)
+    if defect:
+        logging.getLogger("filot.api").warning("this build carries sandbox defect %s", defect)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per BULI2 health probe is noise
     if not settings.temporal_disabled:
         import asyncio

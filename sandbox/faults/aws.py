@@ -10,7 +10,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from filot_contract import aws_names
 from filot_gate.deploy import DeployRecord, write_record
-from filot_gate.manifests import load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest
+from filot_gate.manifests import (
+    ImageRef, load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
+from sandbox.api.defects import DEFECT_ENV
 from sandbox.aws_seed import image_manifest
 from sandbox.config import REPO_ROOT
 from sandbox.credentials import secret_values
@@ -33,6 +35,8 @@ EXECUTION_ROLE = "ecsTaskExecutionRole"
 EXECUTION_SECRETS_POLICY = "filot-read-production-secrets"
 WRONG_HEALTH_CHECK_PATH = "/metrics"
 WRONG_RETENTION_DAYS = 7
+#: The tag of fault backend-release-without-input-validation's build: the current release's, suffixed.
+DEFECTIVE_BUILD_SUFFIX = "-no-input-validation"
 #: The backend's maximumPercent of fault deploy-peak-over-database-limit (the manifest's is 200).
 FAST_DEPLOY_PERCENT = 1000
 
@@ -125,6 +129,30 @@ def _delete_image(ctx: FaultContext) -> Saved:
 
 def _push_image(ctx: FaultContext, saved: Saved) -> None:
     _push(ctx, aws_names.BACKEND_REPOSITORY, saved["digest"])
+
+
+def _deploy_build_without_input_validation(ctx: FaultContext) -> Saved:
+    """A backend build with a bug, shipped as a release is: its image pushed to ECR, a new revision of the
+    manifest pinned to its digest, the deploy record naming it. Only the image differs from a sound deploy."""
+    current = load_image_versions()[aws_names.BACKEND_REPOSITORY].current
+    tag = current.tag + DEFECTIVE_BUILD_SUFFIX
+    manifest = image_manifest(aws_names.BACKEND_REPOSITORY, tag, env={DEFECT_ENV: "no-input-validation"})
+    ecr = ctx.client("ecr")
+    try:
+        digest = ecr.put_image(repositoryName=aws_names.BACKEND_REPOSITORY, imageTag=tag, imageManifest=manifest,
+                               imageManifestMediaType=json.loads(manifest)["mediaType"])["image"]["imageId"]["imageDigest"]
+    except ecr.exceptions.ImageAlreadyExistsException:
+        digest = ecr.describe_images(repositoryName=aws_names.BACKEND_REPOSITORY,
+                                     imageIds=[{"imageTag": tag}])["imageDetails"][0]["imageDigest"]
+    saved = {"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()}
+    try:
+        record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
+                                 build=ImageRef(aws_names.BACKEND_REPOSITORY, tag, digest))
+        ctx.wait_stable("backend", record.task_definition_arn)
+    except BaseException:
+        backend_back(ctx, saved)  # a half-made fault is not recorded: undo it here
+        raise
+    return saved
 
 
 # --- GPU capacity and IAM --------------------------------------------------------------------------
@@ -473,6 +501,10 @@ FAULTS = [
           _delete_repository, _recreate_repository),
     Fault("image-missing", f"the backend's deployed image digest deleted from ECR {aws_names.BACKEND_REPOSITORY}",
           "preflight test_deployed_image_digest_exists_in_ecr[backend]", _delete_image, _push_image),
+    Fault("backend-release-without-input-validation", "a backend build whose verification routes take any document id"
+          " (the database refuses a malformed one: 503 instead of 422) pushed to ECR and deployed",
+          "e2e test_malformed_request_is_refused_with_a_clear_4xx[status-id-not-a-uuid, evaluate-id-not-a-uuid]",
+          _deploy_build_without_input_validation, backend_back),
     Fault("asg-instance-unhealthy", f"the GPU instance of ASG {aws_names.GPU_ASG} marked Unhealthy (set-instance-health)",
           "preflight test_gpu_asg_has_an_in_service_healthy_instance", _instance_health("Unhealthy"), _instance_health("Healthy")),
     Fault("instance-profile-missing", f"role {INSTANCE_ROLE} removed from the GPU launch template's instance profile",

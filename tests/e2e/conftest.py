@@ -49,6 +49,12 @@ def user_token(jwt_secret, synthetic: SyntheticData) -> str:
 
 
 @pytest.fixture(scope="session")
+def admin_token(jwt_secret, synthetic: SyntheticData) -> str:
+    """A short-lived admin JWT (``POST /verification/evaluate``), for this run's synthetic admin."""
+    return sign_token(jwt_secret, synthetic.subject("admin"), role="admin")
+
+
+@pytest.fixture(scope="session")
 def job_deadline_s(settings) -> float:
     return float(settings.profile.get("deadlines.job_s", 120))
 

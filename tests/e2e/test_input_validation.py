@@ -1,10 +1,14 @@
 """E2E (seed 002 section 6 "Test Zod validation on all input routes"): a bad upload gets a 4xx with a
 message saying what is wrong, never a 500: a PDF named .jpg (415), a truncated JPEG or a blank image
-(422), and a file above the upload limit (413). None of them creates a document."""
+(422), and a file above the upload limit (413). None of them creates a document. And every input route
+refuses a malformed request (a document id that is not a UUID, a missing or unknown field, a body that
+is not JSON, an unknown document type) with 400 or 422 and a message, never a 5xx and never a 2xx."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -49,3 +53,55 @@ def test_bad_upload_is_refused_with_a_clear_4xx(api, user_token, settings, kind,
         f" {response.text[:300]}"
     )
     assert response.text.strip(), f"POST /documents with {case.what}: expected a message saying why, got an empty body"
+
+
+#: What Zod (400) and FastAPI (422) answer for a request that does not validate; the status route's id
+#: is a path segment, and a "no such document" for it is an answer too.
+REFUSED = frozenset({400, 422})
+REFUSED_PATH = REFUSED | {404}
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    what: str
+    method: str
+    path: str
+    role: str | None = None  # the token it carries: "user", "admin" or none
+    refused: frozenset[int] = REFUSED
+    options: dict[str, Any] = field(default_factory=dict)  # httpx's json=, content=, files=, data=, headers=
+
+
+MALFORMED = {
+    "status-id-not-a-uuid": MalformedRequest("a document id that is not a UUID", "GET",
+                                             "/verification/status/not-a-uuid", refused=REFUSED_PATH),
+    "evaluate-id-not-a-uuid": MalformedRequest("documentId 'not-a-uuid'", "POST", "/verification/evaluate", "admin",
+                                               options={"json": {"documentId": "not-a-uuid"}}),
+    "evaluate-without-document-id": MalformedRequest("no documentId", "POST", "/verification/evaluate", "admin",
+                                                     options={"json": {}}),
+    "evaluate-unknown-field": MalformedRequest("an unknown field next to documentId", "POST", "/verification/evaluate",
+                                               "admin", options={"json": {"documentId": str(uuid.uuid4()), "force": True}}),
+    "evaluate-not-json": MalformedRequest("a body that is not JSON", "POST", "/verification/evaluate", "admin",
+                                          options={"content": b"documentId=1",
+                                                   "headers": {"Content-Type": "application/json"}}),
+    "upload-unknown-document-type": MalformedRequest(
+        "documentType PASSPORT", "POST", "/documents", "user",
+        options={"files": {"file": ("card.jpg", JPEG_MAGIC + bytes(64), "image/jpeg")}, "data": {"documentType": "PASSPORT"}}),
+    "upload-without-document-type": MalformedRequest(
+        "no documentType", "POST", "/documents", "user",
+        options={"files": {"file": ("card.jpg", JPEG_MAGIC + bytes(64), "image/jpeg")}}),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_request_is_refused_with_a_clear_4xx(api, user_token, admin_token, case, evidence):
+    request = MALFORMED[case]
+    token = {"user": user_token, "admin": admin_token}.get(request.role or "")
+    options = {**request.options, "headers": {**request.options.get("headers", {}),
+                                              **({"Authorization": f"Bearer {token}"} if token else {})}}
+    response = api.request(request.method, request.path, **options)
+    where = f"{request.method} {request.path} with {request.what}"
+    evidence.add(f"{where} -> {response.status_code}", response.text[:2000])
+    assert response.status_code in request.refused, (
+        f"{where}: expected {' or '.join(map(str, sorted(request.refused)))} (refused as malformed),"
+        f" got {response.status_code}: {response.text[:300]}")
+    assert response.text.strip(), f"{where}: expected a message saying what is wrong, got an empty body"

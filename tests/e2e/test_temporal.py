@@ -16,7 +16,6 @@ from filot_gate import corpus
 from filot_gate.checks import describe_service
 from filot_gate.polling import poll_until
 from filot_gate.temporal_runs import RunReport, TemporalUnreachable, follow_run
-from filot_gate.tokens import sign_token
 
 pytestmark = pytest.mark.e2e
 
@@ -73,13 +72,11 @@ def workflow_shown_by_the_status_route(api, document_id: str, run: RunReport) ->
                       deadline_s=STATUS_DEADLINE_S, awaited="the status route to show the completed run", interval_s=0.5)
 
 
-def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, api, jwt_secret, synthetic, journey,
-                                                     target, db):
+def test_temporal_workflows_show_correct_transitions(ecs, settings, evidence, api, admin_token, journey, target, db):
     require_temporal_where_the_profile_says(ecs, settings, evidence)
     approved = journey(CARD)
     approved.require("an approved KTP to evaluate", approved.status is not None)
-    admin = sign_token(jwt_secret, synthetic.subject("admin"), role="admin")
-    started = start_verification(api, admin, approved.document_id, evidence)
+    started = start_verification(api, admin_token, approved.document_id, evidence)
 
     deadline_s = float(settings.profile.get("deadlines.workflow_s", 60))
     try:
