@@ -758,6 +758,42 @@ def test_results_published_while_down_are_reconciled_on_start(
         own_redis.stop()
 
 
+def test_a_document_committed_without_its_job_gets_the_job_again(
+    postgres_server: PostgresServer,  # noqa: F811 (the fixture imported above)
+    s3_url: str,
+) -> None:
+    """A task that dies between the row's COMMIT and the LPUSH leaves a queued document and no job: the
+    look for lost jobs pushes it again, the same job, once; a job a worker holds is left alone."""
+    own_redis = start_redis()
+    try:
+        environ = api_environ(migrated_database(postgres_server), own_redis.url, s3_url, f"http://127.0.0.1:{free_port()}",
+                              REQUEUE_AFTER_S="0.5", RESULTS_SWEEP_INTERVAL_S="0.2")
+        api = RunningApi(environ).start()
+        with own_redis.client() as client:
+            stack = Stack(api, environ["DATABASE_URL"], client, s3_client(s3_url), Buli2Stub(0))
+            with stack.client() as http:
+                lost, held = stack.upload(http).json(), stack.upload(http).json()
+                jobs = {OcrJob.from_json(raw).jobId: raw for raw in client.lrange(redis_keys.OCR_QUEUE, 0, -1)}
+                client.delete(redis_keys.OCR_QUEUE)  # the push that never happened
+                client.lpush(redis_keys.OCR_PROCESSING, jobs[held["jobId"]])  # taken by a worker, not yet claimed
+
+                def requeued() -> list[OcrJob]:
+                    found = [OcrJob.from_json(raw) for raw in client.lrange(redis_keys.OCR_QUEUE, 0, -1)]
+                    if not found:
+                        raise NotReady("the queue is empty")
+                    return found
+
+                wait_for(requeued, "the lost job back on the queue", DEADLINE_S)
+                time.sleep(1.0)  # sleep-ok: five more looks, which must push nothing more
+                again = [OcrJob.from_json(raw) for raw in client.lrange(redis_keys.OCR_QUEUE, 0, -1)]
+            api.stop()
+        original = OcrJob.from_json(jobs[lost["jobId"]])
+        assert [j.jobId for j in again] == [lost["jobId"]], f"queue after the looks: {again}"
+        assert again[0].model_dump(exclude={"enqueuedAt"}) == original.model_dump(exclude={"enqueuedAt"}), again[0]
+    finally:
+        own_redis.stop()
+
+
 # ------------------------------------------------------------------------------ manual review, BULI2
 
 

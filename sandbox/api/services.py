@@ -1,7 +1,7 @@
 """Everything a running API holds: clients, the pool, and the background loops.
 
 Built without I/O; ``start`` opens the pool (connecting in the background) and starts the results
-consumer, the BULI2 retry loop and, where Temporal is used, its client and worker; ``stop`` ends them
+consumer, the BULI2 retry loop, the look for lost jobs and, where Temporal is used, its client and worker; ``stop`` ends them
 within a bounded time. A background loop that died of a bug is reported by ``/health`` (503), so that
 the orchestrator replaces the task.
 """
@@ -15,9 +15,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from temporalio.client import Client as TemporalClient
 
 from sandbox.api.buli2 import Buli2Client
@@ -80,10 +82,20 @@ class Services:
         await self.pool.open(wait=False)
         self._spawn("resultsConsumer", self.consumer.run())
         self._spawn("buli2RetryLoop", self.escalator.run())
+        self._spawn("lostJobLoop", self._requeue_lost_jobs())
         if not self.settings.temporal_disabled:
             self.temporal = await connect(self.settings)
             activities = VerificationActivities(self.pool, self.judge, self.escalator)
             self._spawn("temporalWorker", worker(self.temporal, self.settings.temporal_task_queue, activities).run())
+
+    async def _requeue_lost_jobs(self) -> None:
+        """Every results sweep interval, push again the jobs of documents queued without them."""
+        while True:
+            await asyncio.sleep(self.settings.results_sweep_interval_s)  # sleep-ok: the interval between looks
+            try:
+                await self.uploads.requeue_lost_jobs(self.settings.requeue_after_s)
+            except (RedisError, OSError, psycopg.Error) as error:
+                log.warning("could not look for lost jobs; looking again next interval", extra=fields(error=str(error)))
 
     def _spawn(self, name: str, loop: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(loop, name=name)

@@ -103,6 +103,9 @@ class ApiSettings(BaseSettings):
     db_pool_max: int = Field(default=DEFAULT_POOL_SIZE, ge=1, le=100)
     #: How often the results consumer re-reads the durable result store (missed pub/sub messages).
     results_sweep_interval_s: float = Field(default=15.0, gt=0)
+    #: How long a document may stay queued with its job nowhere in Redis before its job is pushed again
+    #: (a task that died between committing the row and pushing the job); looked for every sweep interval.
+    requeue_after_s: float = Field(default=120.0, gt=0)
 
     #: Temporal (seed 002 section 4): "false" starts a workflow per evaluation and runs their worker here.
     temporal_disabled: bool = True

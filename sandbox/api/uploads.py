@@ -4,8 +4,11 @@ The steps run in that order with an undo for each, and the job is pushed only af
 committed: a worker that answers at once finds the document (the results consumer drops a result
 for a document it does not know). Any failure leaves nothing behind: the object is deleted, the
 committed row deleted again, the job removed (even when the LPUSH itself failed, since a timed-out
-push may still have landed). Known gap: a crash of the whole process between COMMIT and LPUSH leaves
-a ``queued`` document without a job; nothing re-queues it, and its client sees no answer to poll.
+push may still have landed). A crash of the whole task between COMMIT and LPUSH leaves a ``queued``
+document without a job: ``requeue_lost_jobs``, run periodically by every backend task, pushes the job
+again, rebuilt from the row, once the document has been queued for ``REQUEUE_AFTER_S`` and Redis holds
+its job nowhere (queue, processing, claims, stored results, dead letters). A job pushed twice does no
+harm: the results consumer applies a document's result once.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from redis.exceptions import RedisError
 
 from filot_contract.documents import VerificationStatus
 from filot_contract.messages import DocumentType, OcrJob
-from filot_contract.redis_keys import OCR_QUEUE
+from filot_contract.redis_keys import OCR_CLAIMS, OCR_DEAD_LETTER, OCR_PROCESSING, OCR_QUEUE, OCR_RESULTS_STORE
 from sandbox.api.auth import Principal
 from sandbox.api.db import Connection, set_status
 from sandbox.api.errors import ApiError
@@ -31,6 +34,24 @@ from sandbox.api.logs import event, one_line
 from sandbox.api.storage import ObjectStore, StorageError
 
 log = logging.getLogger("filot.api.uploads")
+
+#: Documents one look for lost jobs re-queues at most (the rest wait for the next look).
+REQUEUE_BATCH = 100
+#: Where Redis may hold a job: the queue and the processing list (job JSON), the claims and the stored
+#: results (by job id), the dead letters (job JSON).
+_JOB_PLACES = (OCR_QUEUE, OCR_PROCESSING, OCR_DEAD_LETTER, OCR_CLAIMS, OCR_RESULTS_STORE)
+#: LPUSH ARGV[2] onto KEYS[1] unless job id ARGV[1] is in one of the places; atomic, so that two backend
+#: tasks looking at once push it once, and a worker cannot move it between two of the reads.
+_PUSH_UNLESS_HELD = """
+for i = 1, 3 do
+  for _, raw in ipairs(redis.call('LRANGE', KEYS[i], 0, -1)) do
+    if string.find(raw, ARGV[1], 1, true) then return 0 end
+  end
+end
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 or redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[2])
+return 1
+"""
 
 
 @dataclass
@@ -81,6 +102,25 @@ class Uploads:
             traceId=job.traceId,
         )
         return job
+
+    async def requeue_lost_jobs(self, queued_for_s: float) -> list[str]:
+        """Push again the job of every document queued for ``queued_for_s`` whose job Redis holds nowhere;
+        the job ids pushed."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT id, document_type, bucket, object_key, job_id, trace_id FROM documents"
+                " WHERE verification_status = 'queued' AND updated_at < now() - make_interval(secs => %s)"
+                " ORDER BY updated_at LIMIT %s", (queued_for_s, REQUEUE_BATCH))
+            rows = await cursor.fetchall()
+        pushed = []
+        for row in rows:
+            job = OcrJob(jobId=str(row["job_id"]), documentId=str(row["id"]), documentType=row["document_type"],
+                         bucket=row["bucket"], objectKey=row["object_key"], traceId=row["trace_id"])
+            if await self.redis.eval(_PUSH_UNLESS_HELD, len(_JOB_PLACES), *_JOB_PLACES, job.jobId, job.to_json()):
+                pushed.append(job.jobId)
+                event(log, logging.WARNING, "job re-queued: its document was queued without it", documentId=job.documentId,
+                      jobId=job.jobId, traceId=job.traceId)
+        return pushed
 
     async def _delete_object(self, key: str) -> None:
         try:
