@@ -313,6 +313,8 @@ class GatePlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Skip as blocked when an earlier gate failed; under xdist first wait for earlier gates."""
         run = self.run
+        if self.config.getoption("setuponly", False):
+            return  # --setup-only and --setup-plan call no test: no earlier outcome will come to wait for
         gate = run.gate_of[item.nodeid]
         earlier = [n for n in run.order if GATES.index(run.gate_of[n]) < GATES.index(gate)]
         outcomes = run.ledger.wait_for(earlier, run.settings.gate_deadline, log.info)
@@ -340,6 +342,13 @@ class GatePlugin:
         _mask_report(report, self.run.redactor)
         return report
 
+    def _gate_of(self, nodeid: str) -> str | None:
+        """A test's gate, from its marker as collected (not from its keywords, which hold the folder names
+        too); an xdist controller collects nothing and reads its workers' collection."""
+        if nodeid not in self.run.gate_of and not self.run.is_worker:
+            self.run.gate_of.update(self.run.ledger.collection())
+        return self.run.gate_of.get(nodeid)
+
     def pytest_report_teststatus(self, report: pytest.TestReport):
         """BLOCKED for a test an earlier gate blocked; ERROR (not FAILED) for a test that could not
         observe, so that pytest's own counts agree with the gate's ("1 failed, 3 error")."""
@@ -351,10 +360,10 @@ class GatePlugin:
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        gate = next((g for g in GATES if g in report.keywords), None)
+        run = self.run
+        gate = self._gate_of(report.nodeid)
         if gate is None:
             return
-        run = self.run
         outcome = _final_outcome(report)
         previous = run.outcomes.get(report.nodeid)
         if outcome is not None and (previous is None or previous.outcome == gates.PASSED):

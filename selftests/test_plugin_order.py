@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 GATE_TESTS = {
     "test_z_first_in_name": """
         import pytest
@@ -230,6 +232,27 @@ def test_a_selected_later_gate_is_not_blocked_by_an_unselected_earlier_one(gate_
     result.assert_outcomes(passed=1, deselected=1)
     assert result.ret == 0
     assert summary(pytester)["gates"]["preflight"]["status"] == "not selected"
+
+
+def test_setup_only_shows_the_fixtures_at_once_and_judges_nothing(gate_project):
+    """No test is called, so no earlier gate's outcome comes: a later gate must not wait for one (it waited
+    for the whole run deadline, here 600 s, past pytester's timeout)."""
+    pytester = gate_project(profile_extra="[deadlines]\nrun_s = 600\n", **GATE_TESTS)
+    result = pytester.runpytest_subprocess("--setup-only", "-p", "no:randomly", timeout=60)
+    result.stdout.fnmatch_lines(["*preflight  incomplete*", "*e2e * incomplete*", "*VERDICT: INCONCLUSIVE*"])
+    assert "gate deadline" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2", "-p", "xdist")], ids=["one process", "xdist"])
+def test_a_test_s_gate_is_its_marker_not_a_folder_named_like_one(gate_project, xdist):
+    pytester = gate_project()
+    (pytester.path / "infra").mkdir()
+    (pytester.path / "infra" / "test_misplaced.py").write_text(
+        "import pytest\n\n\n@pytest.mark.e2e\ndef test_upload():\n    assert False, 'upload refused'\n")
+    result = pytester.runpytest(*xdist)
+    assert result.ret == 1
+    gates = summary(pytester)["gates"]
+    assert (gates["e2e"]["status"], gates["infra"]["status"]) == ("failed", "not selected"), gates
 
 
 def test_all_skipped_required_gate_is_not_a_pass(gate_project):
