@@ -178,6 +178,7 @@ SCHEMA: Mapping[str, Section] = {
     "redis": Section("Who runs FiLot's Redis", {
         "provider": Key(named_elsewhere(_redis_providers),
                         "what CONFIG GET can show: self-managed or upstash (env FILOT_GATE_REDIS_PROVIDER)"),
+        "max_memory_used_percent": Key(COUNT, "the share of maxmemory Redis may already use when a deploy starts"),
     }),
     "database": Section("FiLot's PostgreSQL", {
         "migrations_dir": Key(TEXT, "the release's migrations, relative to the repository root"),

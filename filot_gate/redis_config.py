@@ -38,6 +38,8 @@ REDIS_PROVIDERS: dict[str, RedisProvider] = {
                           " memory, so queued jobs survive a restart without one (nothing to set)",
             "maxmemory-policy": "Upstash console, the database's Configuration: Eviction must be disabled"
                                 " (Upstash then refuses writes at the size limit instead of evicting queue keys)",
+            "maxmemory": "Upstash console, the database's Usage: the plan's max data size is its memory limit,"
+                         " and the data size must leave room for a deploy's burst of jobs",
         }),
     )
 }

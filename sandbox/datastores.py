@@ -62,6 +62,10 @@ def start_redis(config: SandboxConfig, password: str) -> None:
     wait_ready("redis", managed, lambda: _redis_answers(config, password), config.start_deadline_s)
 
 
+#: The sandbox Redis's memory limit (noeviction: at the limit it refuses writes).
+REDIS_MAXMEMORY = "256mb"
+
+
 def _redis_conf(config: SandboxConfig, password: str, data: Path) -> str:
     tls = config.tls_dir
     return "\n".join([
@@ -76,7 +80,7 @@ def _redis_conf(config: SandboxConfig, password: str, data: Path) -> str:
         f"dir {data}",
         "appendonly yes",
         "appendfsync everysec",
-        "maxmemory 256mb",
+        f"maxmemory {REDIS_MAXMEMORY}",
         f"maxmemory-policy {REQUIRED_EVICTION_POLICY}",
         f'notify-keyspace-events "{KEYSPACE_EVENTS}"',
         "save ''",

@@ -344,6 +344,8 @@ SEEN: dict[str, Seen] = {
     "dashboard-missing": Seen(lambda b: bool(b.aws("cloudwatch").list_dashboards()["DashboardEntries"]), False, True),
     "redis-no-auth": Seen(anonymous_ping, True, False),
     "redis-eviction-policy": Seen(lambda b: b.redis().config_get("maxmemory-policy")["maxmemory-policy"], "allkeys-lru", "noeviction"),
+    "redis-nearly-full": Seen(lambda b: 100 * int(b.redis().info("memory")["used_memory"])
+                              >= 80 * int(b.redis().config_get("maxmemory")["maxmemory"]), True, False),
     "redis-aof-off": Seen(lambda b: b.redis().config_get("appendonly")["appendonly"], "no", "yes"),
     "redis-keyspace-events-off": Seen(lambda b: bool(b.redis().config_get("notify-keyspace-events")["notify-keyspace-events"]), False, True),
     "alarm-firing": Seen(lambda b: alarm(b, "filot-buli2-retry-queue-depth-high")["StateValue"], "ALARM", "OK"),

@@ -61,7 +61,7 @@ def gpu_cluster_marked_inactive(sandbox: PrivateSandbox) -> Iterator[None]:
 RULES = "test_secrets.py::test_secret_exists_and_passes_the_manifests_rules"
 REDIS_CLIENT_CHECKS = tuple(f"test_redis.py::{name}" for name in (
     "test_redis_never_evicts_queue_keys", "test_redis_persists_with_append_only_file",
-    "test_redis_publishes_the_keyspace_events_the_gate_follows"))
+    "test_redis_publishes_the_keyspace_events_the_gate_follows", "test_redis_has_a_memory_limit_with_room_left"))
 DATABASE_CLIENT_CHECKS = ("test_database.py::*",)
 
 FAULTS = [
@@ -80,6 +80,8 @@ FAULTS = [
           "answered PING without a password"),
     Fault("redis-eviction-policy", "preflight", ("test_redis.py::test_redis_never_evicts_queue_keys",),
           "expected noeviction (queue keys must never be evicted), got allkeys-lru"),
+    Fault("redis-nearly-full", "preflight", ("test_redis.py::test_redis_has_a_memory_limit_with_room_left",),
+          "Redis memory: expected at most 80% of maxmemory"),
     Fault("redis-aof-off", "preflight", ("test_redis.py::test_redis_persists_with_append_only_file",),
           "Redis appendonly: expected yes"),
     Fault("redis-keyspace-events-off", "preflight",
@@ -184,6 +186,7 @@ REDIS_CONFIG_CHECKS = {
     "maxmemory-policy": "test_redis_never_evicts_queue_keys",
     "appendonly": "test_redis_persists_with_append_only_file",
     "notify-keyspace-events": "test_redis_publishes_the_keyspace_events_the_gate_follows",
+    "maxmemory": "test_redis_has_a_memory_limit_with_room_left",
 }
 
 
@@ -225,7 +228,7 @@ def test_upstash_provider_checks_what_config_get_shows(sandbox, profile, tmp_pat
 
 
 @pytest.mark.parametrize(("provider", "skipped", "inconclusive"), [
-    ("upstash", ("maxmemory-policy", "appendonly"), ("notify-keyspace-events",)),
+    ("upstash", ("maxmemory-policy", "appendonly", "maxmemory"), ("notify-keyspace-events",)),
     ("self-managed", (), tuple(REDIS_CONFIG_CHECKS)),
 ])
 def test_config_get_refused_skips_what_the_provider_hides_and_is_inconclusive_otherwise(

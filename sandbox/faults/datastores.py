@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 
 from filot_contract import redis_keys
+from sandbox.datastores import REDIS_MAXMEMORY
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, Saved
 
@@ -18,12 +19,28 @@ MISSING_TABLE = "manual_reviews"
 #: due in a day, so that FiLot's retry loop leaves them alone while the fault lasts.
 BACKLOG = 12
 BACKLOG_ALARM = "filot-buli2-retry-queue-depth-high"
+#: How full ``redis-nearly-full`` leaves Redis (the gate allows 80% by default).
+NEARLY_FULL_PERCENT = 90
 
 
 def _redis_setting(parameter: str, value: str):
     def act(ctx: FaultContext, _: Saved | None = None) -> None:
         ctx.redis().config_set(parameter, value)
     return act
+
+
+def _fill_redis_to(percent: int):
+    """Lower maxmemory until what Redis holds is ``percent`` of it (as a queue that grew for days)."""
+    def act(ctx: FaultContext) -> Saved:
+        client = ctx.redis()
+        saved = {"maxmemory": client.config_get("maxmemory")["maxmemory"]}
+        client.config_set("maxmemory", int(client.info("memory")["used_memory"]) * 100 // percent)
+        return saved
+    return act
+
+
+def _memory_limit_back(ctx: FaultContext, saved: Saved) -> None:
+    ctx.redis().config_set("maxmemory", saved.get("maxmemory") or REDIS_MAXMEMORY)
 
 
 def _drop_password(ctx: FaultContext) -> None:
@@ -108,6 +125,9 @@ FAULTS = [
           "preflight test_redis_never_evicts_queue_keys",
           _redis_setting("maxmemory-policy", "allkeys-lru"), _redis_setting("maxmemory-policy", redis_keys.REQUIRED_EVICTION_POLICY),
           undone_by="redis", needs=("redis",)),
+    Fault("redis-nearly-full", f"Redis maxmemory lowered until {NEARLY_FULL_PERCENT}% of it is used (noeviction: at 100%"
+          " every new job is refused)", "preflight test_redis_has_a_memory_limit_with_room_left",
+          _fill_redis_to(NEARLY_FULL_PERCENT), _memory_limit_back, undone_by="redis", needs=("redis",)),
     Fault("redis-aof-off", "Redis appendonly set to no (queued jobs lost on restart)",
           "preflight test_redis_persists_with_append_only_file",
           _redis_setting("appendonly", "no"), _redis_setting("appendonly", "yes"),

@@ -10,6 +10,11 @@ from filot_gate.redis_config import keyspace_flags, redis_config
 
 pytestmark = pytest.mark.preflight
 
+#: The share of maxmemory FiLot's Redis may already use when a deploy starts: with noeviction a full
+#: Redis refuses every new job, and a deploy's restarts re-queue and re-publish in a burst.
+DEFAULT_MAX_MEMORY_USED_PERCENT = 80
+MIB = 1024 * 1024
+
 
 def test_redis_url_uses_tls_scheme(target):
     scheme = target.redis_url.split("://", 1)[0]
@@ -55,3 +60,17 @@ def test_redis_publishes_the_keyspace_events_the_gate_follows(redis_client, redi
         f"Redis notify-keyspace-events: expected at least {KEYSPACE_EVENTS!r} (the gate follows jobs through keyspace"
         f" events of {OCR_QUEUE}), got {flags!r}, missing {''.join(sorted(missing))!r}"
     )
+
+
+def test_redis_has_a_memory_limit_with_room_left(redis_client, redis_provider, settings, evidence):
+    limit = int(redis_config(redis_client, "maxmemory", redis_provider))
+    assert limit > 0, (
+        "Redis maxmemory: expected a limit (seed 002 section 3 'Set appropriate memory limits'), got 0: unlimited,"
+        " a runaway queue grows until the host kills Redis")
+    used = int(redis_client.info("memory")["used_memory"])
+    allowed = settings.profile.get("redis.max_memory_used_percent", DEFAULT_MAX_MEMORY_USED_PERCENT)
+    evidence.add("Redis memory", {"maxmemory": limit, "used_memory": used, "used percent": round(100 * used / limit, 1),
+                                  "allowed percent": allowed})
+    assert 100 * used <= allowed * limit, (
+        f"Redis memory: expected at most {allowed}% of maxmemory ({limit / MIB:.1f} MiB) used before a deploy, since a"
+        f" full Redis with noeviction refuses new jobs; {used / MIB:.1f} MiB ({100 * used / limit:.0f}%) is used")
