@@ -109,6 +109,34 @@ def test_a_killed_worker_is_a_stopped_task_with_its_reason_until_replaced(sandbo
     assert [arn.rsplit("/", 1)[-1] for arn in running] == [replacement["task"]]
 
 
+def test_a_revision_without_the_service_s_container_stops_each_task_saying_so(sandbox):
+    """The agent runs a service's own container (the worker's ``filot-ocr-gpu-worker``); a revision that
+    renamed it cannot start: each task STOPPED with the reason, then the circuit breaker's rollback."""
+    ecs = sandbox.aws("ecs")
+    good = describe_service(sandbox, "ocr-gpu")["taskDefinition"]
+    definition = ecs.describe_task_definition(taskDefinition=good)["taskDefinition"]
+    containers = [{**c, "name": "renamed-worker"} for c in definition["containerDefinitions"]]
+    fields = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")
+    renamed = ecs.register_task_definition(**{f: definition[f] for f in fields if f in definition},
+                                           containerDefinitions=containers)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=aws_names.GPU_CLUSTER, service=aws_names.GPU_SERVICE, taskDefinition=renamed)
+
+    def stopped_of_renamed() -> list[dict]:
+        arns = ecs.list_tasks(cluster=aws_names.GPU_CLUSTER, serviceName=aws_names.GPU_SERVICE, desiredStatus="STOPPED")["taskArns"]
+        found = ecs.describe_tasks(cluster=aws_names.GPU_CLUSTER, tasks=arns)["tasks"] if arns else []
+        return [t for t in found if t["taskDefinitionArn"] == renamed]
+
+    stopped = eventually(stopped_of_renamed, bool, f"a task of {renamed.rsplit('/', 1)[-1]} STOPPED")
+    assert stopped[0]["stoppedReason"] == (
+        f"InvalidParameterException: the service's container {aws_names.GPU_CONTAINER} is not in"
+        f" {renamed.rsplit('/', 1)[-1]} (its containers: renamed-worker)"), stopped[0]
+    back = eventually(lambda: describe_service(sandbox, "ocr-gpu"),
+                      lambda s: s["taskDefinition"] == good and s["runningCount"] == 1,
+                      "the circuit breaker's rollback to the good revision, running")
+    messages = [e["message"] for e in back["events"]]
+    assert any(m.endswith(f"deployment circuit breaker: rolling back to {good.rsplit('/', 1)[-1]}.") for m in messages), messages
+
+
 def test_target_health_is_the_answer_to_the_target_groups_health_check(sandbox):
     frozen, serving = controller_tasks(sandbox, "backend")
     os.killpg(frozen["pid"], signal.SIGSTOP)  # a hung API process: alive, answering nothing
