@@ -97,6 +97,7 @@ BOOL = _kind("true or false", lambda v: isinstance(v, bool))
 TEXT = _kind("a non-empty string", lambda v: isinstance(v, str) and v.strip() != "")
 SECONDS = _kind("a positive number of seconds", lambda v: _is_number(v) and math.isfinite(v) and v > 0)
 COUNT = _kind("a positive whole number", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+PERCENT = _kind("a whole number from 1 to 100", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100)
 TEXTS = _kind("a list of strings", _is_strings)
 PHRASES = _kind("a non-empty list of strings", lambda v: _is_strings(v) and len(v) > 0)
 COMMAND = _kind("a command (a string, or a list of strings)",
@@ -178,11 +179,12 @@ SCHEMA: Mapping[str, Section] = {
     "redis": Section("Who runs FiLot's Redis", {
         "provider": Key(named_elsewhere(_redis_providers),
                         "what CONFIG GET can show: self-managed or upstash (env FILOT_GATE_REDIS_PROVIDER)"),
-        "max_memory_used_percent": Key(COUNT, "the share of maxmemory Redis may already use when a deploy starts"),
+        "max_memory_used_percent": Key(PERCENT, "the share of maxmemory Redis may already use when a deploy starts"),
     }),
     "database": Section("FiLot's PostgreSQL", {
         "migrations_dir": Key(TEXT, "the release's migrations, relative to the repository root"),
         "spare_connections": Key(COUNT, "connections kept free beyond the services' pools at a deploy's peak"),
+        "pooled": Key(BOOL, "DATABASE_URL goes through a transaction-mode pooler (PgBouncer, Neon's -pooler host)"),
     }),
     "gpu": Section("The OCR worker's GPU", {
         "require_cuda": Key(BOOL, "the worker must run on CUDA; false accepts its logged CPU fallback"),

@@ -148,14 +148,17 @@ class Target:
         return self.settings.profile.get("target.database_url") or self.secret_key("database-url", "DATABASE_URL")
 
     def db(self) -> "psycopg.Connection":
-        """A connection whose every statement ends within ``[deadlines] query_s``: a ``SET`` after connecting,
-        since poolers such as PgBouncer refuse a ``statement_timeout`` startup option."""
+        """A connection whose every statement ends within ``[deadlines] query_s`` (``statement_timeout`` as a
+        startup option). Behind a transaction-mode pooler (``[database] pooled``) none is set: PgBouncer refuses
+        unknown startup options, and a ``SET`` would stay on a server connection FiLot's own queries use next."""
         import psycopg
+        from psycopg.conninfo import conninfo_to_dict
 
-        conn = psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
-        deadline_ms = round(1000 * float(self.settings.profile.get("deadlines.query_s", DEFAULT_QUERY_S)))
-        conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{deadline_ms}ms",))
-        return conn
+        params = {**conninfo_to_dict(self.database_url), "connect_timeout": 5}
+        if not self.settings.profile.get("database.pooled", False):
+            deadline_ms = round(1000 * float(self.settings.profile.get("deadlines.query_s", DEFAULT_QUERY_S)))
+            params["options"] = f"{params.get('options', '')} -c statement_timeout={deadline_ms}".strip()
+        return psycopg.connect(**params, autocommit=True)
 
     @property
     def epr_database_url(self) -> str:

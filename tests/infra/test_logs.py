@@ -106,6 +106,7 @@ def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, ecs, d
 
 @SERVICES
 def test_no_container_of_this_deployment_logged_an_error(target, ecs, deploy_record, settings, service_key, evidence):
+    target.register_all_secrets()  # an error line may quote a secret (a refused password): shown masked
     logs = read_deployment_logs(target, ecs, deploy_record, settings, service_key)
     errors = [f"{s.group} {s.stream} line {n} ({level}): {target.redactor.text(line)[:300]}"
               for s, lines in logs.lines.items() for n, line in enumerate(lines, 1) if (level := error_level(line))]

@@ -25,15 +25,16 @@ NETWORK_FIELDS = ("assignPublicIp",)
 @pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
 def test_service_is_configured_as_its_manifest_says(ecs, service_key, evidence):
     cluster, name, _, _ = aws_names.SERVICES[service_key]
-    found = ecs.describe_services(cluster=cluster, services=[name])["services"]
-    assert found, f"{service_name(service_key)}: expected to exist (aws ecs describe-services), it does not"
-    live, manifest = found[0], read_json(SERVICE_FILES[service_key])
+    described = ecs.describe_services(cluster=cluster, services=[name])["services"]
+    assert described, f"{service_name(service_key)}: expected to exist (aws ecs describe-services), it does not"
+    live, manifest = described[0], read_json(SERVICE_FILES[service_key])
     network = (manifest.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
     live_network = (live.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
     found = (differences("service", manifest, live, SERVICE_FIELDS)
              + differences("deploymentConfiguration", manifest.get("deploymentConfiguration") or {},
                            live.get("deploymentConfiguration") or {}, DEPLOYMENT_FIELDS)
              + differences("awsvpcConfiguration", network, live_network, NETWORK_FIELDS))
-    evidence.add("the service as ECS describes it", {f: live.get(f) for f in (*SERVICE_FIELDS, "deploymentConfiguration")})
+    evidence.add("the service as ECS describes it",
+                 {f: live.get(f) for f in (*SERVICE_FIELDS, "deploymentConfiguration", "networkConfiguration")})
     assert not found, (
         f"{service_name(service_key)}: expected the configuration of {SERVICE_FILES[service_key]}; {'; '.join(found)}")

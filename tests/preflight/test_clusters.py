@@ -32,5 +32,14 @@ def test_ecs_cluster_is_set_up_as_its_manifest_says(target, cluster, evidence):
     if not found:
         pytest.skip(f"ECS cluster {cluster} does not exist: test_ecs_cluster_is_active says so")
     evidence.add("the cluster as ECS describes it", {f: found[0].get(f) for f in CLUSTER_FIELDS})
-    wrong = differences("cluster", manifest, found[0], CLUSTER_FIELDS)
+    wrong = differences("cluster", manifest, as_the_manifest_would_say_it(found[0]), CLUSTER_FIELDS)
     assert not wrong, f"ECS cluster {cluster}: expected the configuration of {CLUSTERS_FILE}; {'; '.join(wrong)}"
+
+
+def as_the_manifest_would_say_it(cluster: dict) -> dict:
+    """What AWS says in other words: Container Insights ``enhanced`` (with enhanced observability) is
+    ``enabled`` and more; a cluster created without ``configuration`` runs ECS Exec with ``DEFAULT`` logging."""
+    settings = [{**s, "value": "enabled"} if s == {"name": "containerInsights", "value": "enhanced"} else s
+                for s in cluster.get("settings") or []]
+    configuration = cluster.get("configuration") or {"executeCommandConfiguration": {"logging": "DEFAULT"}}
+    return {**cluster, "settings": settings, "configuration": configuration}

@@ -4,15 +4,13 @@ connection the services' pools may open while a deploy runs old and new tasks si
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
-
 import pytest
 
 from filot_contract import aws_names
 from filot_contract.schema import (
     FOREIGN_KEYS, MIGRATIONS_DIR, MIGRATIONS_TABLE, POOL_SIZE_ENV, STATUS_COLUMN, STATUS_VALUES, TABLES)
 from filot_gate import db_schema
-from filot_gate.db_capacity import connection_limit, peak_connections
+from filot_gate.db_capacity import PeakConnections, connection_limit, peak_connections
 
 pytestmark = pytest.mark.preflight
 
@@ -69,20 +67,35 @@ def test_document_status_is_constrained_to_the_contracts_statuses(db):
 
 
 def test_database_accepts_every_connection_the_services_may_open_at_a_deploy_s_peak(db, target, ecs, deploy_record, settings, evidence):
-    peaks = []
-    for key, (cluster, name, _, _) in aws_names.SERVICES.items():
-        found = ecs.describe_services(cluster=cluster, services=[name])["services"]
-        if found:  # a missing service is the cluster checks' finding
-            revision = deploy_record["services"].get(key, {}).get("taskDefinitionArn") or found[0]["taskDefinition"]
-            peaks.append(peak_connections(found[0], ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"]))
+    if settings.profile.get("database.pooled", False):
+        pytest.skip("[database] pooled: the services connect through a transaction-mode pooler, which holds the server"
+                    " connections itself; its pool size against max_connections is the pooler's configuration")
+    autoscaling = target.client("application-autoscaling")
+    try:
+        peaks = [peak for key in aws_names.SERVICES if (peak := _peak(ecs, autoscaling, deploy_record, key))]
+    except ValueError as exc:  # a DB_POOL_MAX that is not a number
+        pytest.fail(f"database connections at a deploy's peak: {exc}")
     peaks = [p for p in peaks if p.connections]
-    role = unquote(urlsplit(target.database_url).username or "")
-    limit = connection_limit(db, role)
+    limit = connection_limit(db)
     spare = settings.profile.get("database.spare_connections", DEFAULT_SPARE_CONNECTIONS)
     needed = sum(p.connections for p in peaks) + spare
     evidence.add("connections at a deploy's peak", {"services": [str(p) for p in peaks], "kept spare": spare,
                                                    "needed": needed, "accepted": f"{limit.connections} ({limit.set_by})"})
     assert needed <= limit.connections, (
         f"database: expected room for {needed} connections ({'; '.join(map(str, peaks))}; {spare} spare),"
-        f" it accepts {limit.connections} from role {role} ({limit.set_by}): raise the limit, or lower {POOL_SIZE_ENV}"
+        f" it accepts {limit.connections} ({limit.set_by}): raise the limit, or lower {POOL_SIZE_ENV}"
         " or the services' maximumPercent")
+
+
+def _peak(ecs, autoscaling, deploy_record: dict, key: str) -> PeakConnections | None:
+    """What service ``key`` may open once this deploy runs (None when it does not exist: the cluster checks say so)."""
+    cluster, name, _, _ = aws_names.SERVICES[key]
+    found = ecs.describe_services(cluster=cluster, services=[name])["services"]
+    if not found:
+        return None
+    revision = deploy_record["services"].get(key, {}).get("taskDefinitionArn") or found[0]["taskDefinition"]
+    targets = autoscaling.describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=[f"service/{cluster}/{name}"],
+        ScalableDimension="ecs:service:DesiredCount")["ScalableTargets"]
+    return peak_connections(found[0], ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"],
+                            max((t["MaxCapacity"] for t in targets), default=None))
