@@ -17,6 +17,15 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def job_id_of(raw: str) -> str | None:
+    """The ``jobId`` of a job or result JSON, even one that does not validate; None when it has none."""
+    try:
+        value = json.loads(raw).get("jobId")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 class OcrJob(BaseModel):
     """One OCR job, as the API enqueues it on ``filot:ocr:gpu:queue``."""
 

@@ -27,7 +27,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from filot_contract.documents import VerificationStatus
-from filot_contract.messages import OcrResult
+from filot_contract.messages import OcrResult, job_id_of
 from filot_contract.redis_keys import OCR_CLAIMS, OCR_RESULTS_CHANNEL, OCR_RESULTS_STORE, keyspace_channel
 from sandbox.api.db import set_status
 from sandbox.api.logs import event
@@ -122,7 +122,7 @@ class ResultsConsumer:
             result = OcrResult.from_json(raw)
         except ValidationError as error:
             event(log, logging.ERROR, "dropping malformed OCR result", error=str(error), result=raw[:2000])
-            await self._forget(_job_id_of(raw))
+            await self._forget(job_id_of(raw))
             return
         try:
             applied = await self._apply(result)
@@ -178,14 +178,6 @@ class ResultsConsumer:
             device=result.device,
             workerId=result.workerId,
         )
-
-
-def _job_id_of(raw: str) -> str | None:
-    try:
-        value = json.loads(raw).get("jobId")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
 
 
 def _claimed_at(raw: str) -> datetime | None:

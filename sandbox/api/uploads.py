@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from filot_contract.documents import VerificationStatus
-from filot_contract.messages import DocumentType, OcrJob
+from filot_contract.messages import DocumentType, OcrJob, job_id_of
 from filot_contract.redis_keys import OCR_CLAIMS, OCR_DEAD_LETTER, OCR_PROCESSING, OCR_QUEUE, OCR_RESULTS_STORE
 from sandbox.api.auth import Principal
 from sandbox.api.db import Connection, set_status
@@ -37,11 +37,13 @@ log = logging.getLogger("filot.api.uploads")
 
 #: Documents one look for lost jobs re-queues at most (the rest wait for the next look).
 REQUEUE_BATCH = 100
-#: Where Redis may hold a job: the queue and the processing list (job JSON), the claims and the stored
-#: results (by job id), the dead letters (job JSON).
-_JOB_PLACES = (OCR_QUEUE, OCR_PROCESSING, OCR_DEAD_LETTER, OCR_CLAIMS, OCR_RESULTS_STORE)
-#: LPUSH ARGV[2] onto KEYS[1] unless job id ARGV[1] is in one of the places; atomic, so that two backend
-#: tasks looking at once push it once, and a worker cannot move it between two of the reads.
+#: Where Redis may hold a job: the queue, the processing list and the dead letters (job JSON), then the
+#: claims and the stored results (hashes by job id).
+_JOB_LISTS = (OCR_QUEUE, OCR_PROCESSING, OCR_DEAD_LETTER)
+_JOB_HASHES = (OCR_CLAIMS, OCR_RESULTS_STORE)
+_JOB_PLACES = _JOB_LISTS + _JOB_HASHES
+#: LPUSH ARGV[2] onto KEYS[1] unless job id ARGV[1] is in one of the places: atomic, so that two backend
+#: tasks looking at once push it once. It scans the lists, so it runs only for jobs found lost.
 _PUSH_UNLESS_HELD = """
 for i = 1, 3 do
   for _, raw in ipairs(redis.call('LRANGE', KEYS[i], 0, -1)) do
@@ -105,12 +107,13 @@ class Uploads:
 
     async def requeue_lost_jobs(self, queued_for_s: float) -> list[str]:
         """Push again the job of every document queued for ``queued_for_s`` whose job Redis holds nowhere;
-        the job ids pushed."""
+        the job ids pushed. Redis is read once per look; each lost job is checked again as it is pushed."""
+        held = await self._held_job_ids()
         async with self.pool.connection() as conn:
             cursor = await conn.execute(
                 "SELECT id, document_type, bucket, object_key, job_id, trace_id FROM documents"
                 " WHERE verification_status = 'queued' AND updated_at < now() - make_interval(secs => %s)"
-                " ORDER BY updated_at LIMIT %s", (queued_for_s, REQUEUE_BATCH))
+                " AND NOT job_id::text = ANY(%s) ORDER BY updated_at LIMIT %s", (queued_for_s, sorted(held), REQUEUE_BATCH))
             rows = await cursor.fetchall()
         pushed = []
         for row in rows:
@@ -121,6 +124,12 @@ class Uploads:
                 event(log, logging.WARNING, "job re-queued: its document was queued without it", documentId=job.documentId,
                       jobId=job.jobId, traceId=job.traceId)
         return pushed
+
+    async def _held_job_ids(self) -> set[str]:
+        """The id of every job in one of Redis's places for it."""
+        listed = [raw for key in _JOB_LISTS for raw in await self.redis.lrange(key, 0, -1)]
+        keyed = [job_id for key in _JOB_HASHES for job_id in await self.redis.hkeys(key)]
+        return {job_id for job_id in (*map(job_id_of, listed), *keyed) if job_id}
 
     async def _delete_object(self, key: str) -> None:
         try:

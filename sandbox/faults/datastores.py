@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
+from typing import Any
 
 from filot_contract import redis_keys
 from sandbox.datastores import REDIS_MAXMEMORY
@@ -19,8 +20,10 @@ MISSING_TABLE = "manual_reviews"
 #: due in a day, so that FiLot's retry loop leaves them alone while the fault lasts.
 BACKLOG = 12
 BACKLOG_ALARM = "filot-buli2-retry-queue-depth-high"
-#: How full ``redis-nearly-full`` leaves Redis (the gate allows 80% by default).
+#: How full ``redis-nearly-full`` leaves Redis (the gate allows 80% by default), and the value it holds.
 NEARLY_FULL_PERCENT = 90
+FILLER_KEY = "filot:sandbox:fault:redis-nearly-full"
+FILLER_BYTES = 16 * 1024 * 1024
 
 
 def _redis_setting(parameter: str, value: str):
@@ -30,17 +33,32 @@ def _redis_setting(parameter: str, value: str):
 
 
 def _fill_redis_to(percent: int):
-    """Lower maxmemory until what Redis holds is ``percent`` of it (as a queue that grew for days)."""
+    """Redis holds a large value (as a queue that grew for days) and maxmemory is lowered until what it
+    holds is ``percent`` of it: the rest, megabytes, leaves the sandbox's own writes room while it lasts."""
     def act(ctx: FaultContext) -> Saved:
         client = ctx.redis()
         saved = {"maxmemory": client.config_get("maxmemory")["maxmemory"]}
-        client.config_set("maxmemory", int(client.info("memory")["used_memory"]) * 100 // percent)
+        before = _evictable_memory(client)
+        client.set(FILLER_KEY, b"x" * FILLER_BYTES)
+        # the request's query buffer counts too until Redis frees it, a moment later
+        held = ctx.wait(lambda: _evictable_memory(client), lambda used: used < before + FILLER_BYTES * 3 // 2,
+                        f"Redis to free the query buffer of the {FILLER_BYTES} byte value",
+                        describe=lambda used: f"{used} bytes used", deadline_s=30)
+        client.config_set("maxmemory", held * 100 // percent)
         return saved
     return act
 
 
+def _evictable_memory(client: Any) -> int:
+    """What counts against maxmemory: used_memory less the replication and AOF buffers."""
+    memory = client.info("memory")
+    return int(memory["used_memory"]) - int(memory.get("mem_not_counted_for_evict", 0))
+
+
 def _memory_limit_back(ctx: FaultContext, saved: Saved) -> None:
-    ctx.redis().config_set("maxmemory", saved.get("maxmemory") or REDIS_MAXMEMORY)
+    client = ctx.redis()
+    client.config_set("maxmemory", saved.get("maxmemory") or REDIS_MAXMEMORY)
+    client.delete(FILLER_KEY)
 
 
 def _drop_password(ctx: FaultContext) -> None:
@@ -125,8 +143,8 @@ FAULTS = [
           "preflight test_redis_never_evicts_queue_keys",
           _redis_setting("maxmemory-policy", "allkeys-lru"), _redis_setting("maxmemory-policy", redis_keys.REQUIRED_EVICTION_POLICY),
           undone_by="redis", needs=("redis",)),
-    Fault("redis-nearly-full", f"Redis maxmemory lowered until {NEARLY_FULL_PERCENT}% of it is used (noeviction: at 100%"
-          " every new job is refused)", "preflight test_redis_has_a_memory_limit_with_room_left",
+    Fault("redis-nearly-full", f"Redis holds a {FILLER_BYTES // 2**20} MiB value and maxmemory is lowered until {NEARLY_FULL_PERCENT}% of it"
+          " is used (noeviction: at 100% every new job is refused)", "preflight test_redis_has_a_memory_limit_with_room_left",
           _fill_redis_to(NEARLY_FULL_PERCENT), _memory_limit_back, undone_by="redis", needs=("redis",)),
     Fault("redis-aof-off", "Redis appendonly set to no (queued jobs lost on restart)",
           "preflight test_redis_persists_with_append_only_file",
