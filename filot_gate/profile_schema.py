@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -89,6 +90,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
 def _is_strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -99,6 +108,7 @@ SECONDS = _kind("a positive number of seconds", lambda v: _is_number(v) and math
 COUNT = _kind("a positive whole number", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
 PERCENT = _kind("a whole number from 1 to 100", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100)
 TEXTS = _kind("a list of strings", _is_strings)
+PATTERNS = _kind("a list of regular expressions (Python re syntax)", lambda v: _is_strings(v) and all(map(_compiles, v)))
 PHRASES = _kind("a non-empty list of strings", lambda v: _is_strings(v) and len(v) > 0)
 COMMAND = _kind("a command (a string, or a list of strings)",
                 lambda v: (isinstance(v, str) and v.strip() != "") or (_is_strings(v) and len(v) > 0))
@@ -241,6 +251,7 @@ SCHEMA: Mapping[str, Section] = {
     "logs": Section("CloudWatch Logs", {
         "retention_days": Key(COUNT, "the retention every FiLot log group must have"),
         "scan_lines": Key(COUNT, "lines per container stream read when looking for secret values and error lines"),
+        "ignored_errors": Key(PATTERNS, "error lines known to be harmless (searched in each line): listed, not failed"),
     }),
     "reports": Section("Where the run writes its reports", {
         "dir": Key(TEXT, "the reports folder (--gate-reports, env FILOT_GATE_REPORTS)"),

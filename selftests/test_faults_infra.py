@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from selftests.gate_faults import (  # noqa: F401 - sandbox and profile are fixtures
-    Fault, assert_fails_exactly_its_check, assert_go, deployed, profile, sandbox)
+    Fault, assert_fails_exactly_its_check, assert_go, deployed, named_fault, profile, run_gate, sandbox)
 
 pytestmark = pytest.mark.sandbox
 
@@ -72,6 +72,17 @@ FAULTS = [
     Fault("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
           "CloudWatch dashboard filot-production: expected to exist"),
 ]
+
+
+def test_an_error_line_the_profile_calls_harmless_is_listed_not_failed(sandbox, profile, tmp_path):
+    ignoring = tmp_path / "ignoring.toml"
+    ignoring.write_text(profile.read_text() + '[logs]\nignored_errors = ["dropping malformed OCR result"]\n')
+    with named_fault(sandbox, "malformed-ocr-result"):
+        result, summary = run_gate(sandbox, ignoring, tmp_path / "reports", "infra", "tests/infra/test_logs.py")
+    assert summary["verdict"] == "go", result.stdout[-3000:]
+    attachments = [f.read_text() for f in (tmp_path / "reports" / "allure-results").glob("*-attachment.json")]
+    listed = [a for a in attachments if "error lines [logs] ignored_errors matched" in a]
+    assert any("dropping malformed OCR result" in a for a in listed), f"evidence of the logs checks: {listed}"
 
 
 def test_healthy_sandbox_passes_preflight_and_infra(sandbox, profile, tmp_path):

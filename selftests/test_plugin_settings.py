@@ -108,6 +108,13 @@ def test_a_deadline_that_is_not_a_number_is_a_usage_error_at_start(gate_project)
     assert result.ret == 4
 
 
+def test_an_ignored_error_pattern_that_does_not_compile_is_a_usage_error_at_start(gate_project):
+    result = gate_project('[logs]\nignored_errors = ["ECONNRESET (retrying"]\n', **ONE_TEST).runpytest()
+    result.stderr.fnmatch_lines(["*profile *local.toml: [[]logs[]] ignored_errors: expected a list of regular"
+                                 " expressions (Python re syntax), got *"])
+    assert result.ret == 4
+
+
 def test_an_unknown_key_names_the_known_keys_of_its_section(gate_project):
     result = gate_project('[rollback]\nmdoe = "auto"\n', **ONE_TEST).runpytest()
     result.stderr.fnmatch_lines(["*profile *local.toml: [[]rollback[]] mdoe: unknown key (did you mean mode?);"

@@ -6,6 +6,7 @@ no line of theirs carries a secret's value or is at error level."""
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import pytest
@@ -107,11 +108,16 @@ def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, ecs, d
 @SERVICES
 def test_no_container_of_this_deployment_logged_an_error(target, ecs, deploy_record, settings, service_key, evidence):
     target.register_all_secrets()  # an error line may quote a secret (a refused password): shown masked
+    harmless = [re.compile(p) for p in settings.profile.get("logs.ignored_errors", [])]
     logs = read_deployment_logs(target, ecs, deploy_record, settings, service_key)
-    errors = [f"{s.group} {s.stream} line {n} ({level}): {target.redactor.text(line)[:300]}"
-              for s, lines in logs.lines.items() for n, line in enumerate(lines, 1) if (level := error_level(line))]
+    found = [(f"{s.group} {s.stream} line {n} ({level}): {target.redactor.text(line)[:300]}", line)
+             for s, lines in logs.lines.items() for n, line in enumerate(lines, 1) if (level := error_level(line))]
+    ignored = [shown for shown, line in found if any(p.search(line) for p in harmless)]
+    errors = [shown for shown, _ in found if shown not in ignored]
     evidence.add("lines read per stream, and the error lines among them", {
-        "lines read per stream": logs.read_per_stream(), "error lines": len(errors), "first error lines": errors[:20]})
+        "lines read per stream": logs.read_per_stream(), "error lines": len(errors), "first error lines": errors[:20],
+        "error lines [logs] ignored_errors matched": ignored[:20]})
     assert not errors, (
         f"CloudWatch logs of {logs.revision}: expected no line at error level from its running tasks since they started;"
-        f" {len(errors)} line(s) are (first {min(len(errors), 5)} shown, masked): " + "; ".join(errors[:5]))
+        f" {len(errors)} line(s) are (first {min(len(errors), 5)} shown, masked): " + "; ".join(errors[:5])
+        + (f" (another {len(ignored)} matched [logs] ignored_errors)" if ignored else ""))
