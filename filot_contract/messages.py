@@ -17,7 +17,7 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def job_id_of(raw: str) -> str | None:
+def job_id_of(raw: str | bytes) -> str | None:
     """The ``jobId`` of a job or result JSON, even one that does not validate; None when it has none."""
     try:
         value = json.loads(raw).get("jobId")

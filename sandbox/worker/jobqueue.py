@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from filot_contract import redis_keys
+from filot_contract import messages, redis_keys
 from filot_contract.messages import OcrResult, utc_now_iso
 from sandbox.worker.settings import WorkerSettings
 
@@ -48,11 +48,7 @@ return 1
 
 def job_id_of(raw: bytes) -> str:
     """The job's ``jobId``, or a stable stand-in for a message that has none (it is dead-lettered)."""
-    try:
-        job_id = json.loads(raw).get("jobId")
-    except (ValueError, AttributeError):
-        job_id = None
-    return job_id if isinstance(job_id, str) and job_id else f"unparsable:{hashlib.sha1(raw).hexdigest()[:16]}"
+    return messages.job_id_of(raw) or f"unparsable:{hashlib.sha1(raw).hexdigest()[:16]}"
 
 
 def claim_record(worker_id: str | None, **extra: str) -> bytes:
