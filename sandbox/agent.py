@@ -36,7 +36,7 @@ from filot_gate.iam_policy import refused, role_name, role_policies
 from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.health_probe import Answer, HealthProbe
-from sandbox.images import command_for, image_environment
+from sandbox.images import command_for, image_environment, repository_of
 from sandbox.processes import ECS_STOP_TIMEOUT_S, is_alive, stop_process_group
 
 log = logging.getLogger("sandbox.agent")
@@ -422,8 +422,8 @@ class ServiceRunner:
     def _image_environment(self, image: str) -> dict[str, str]:
         """The ENV of ``image`` (``<registry>/<repository>@<digest>``) as ECR holds it; none for an image
         it does not hold or a reference by tag (the sandbox pins every image by digest)."""
-        repository, _, digest = image.rsplit("/", 1)[-1].partition("@")
-        found = self.backends.ecr.repositories.get(repository)
+        digest = image.rpartition("@")[2] if "@" in image else ""
+        found = self.backends.ecr.repositories.get(repository_of(image))
         manifest = next((i.image_manifest for i in found.images if i.image_digest == digest), None) if found else None
         return image_environment(manifest) if manifest else {}
 

@@ -1,8 +1,8 @@
 """Everything a running API holds: clients, the pool, and the background loops.
 
 Built without I/O; ``start`` opens the pool (connecting in the background) and starts the results
-consumer, the BULI2 retry loop, the look for lost jobs and, where Temporal is used, its client and worker; ``stop`` ends them
-within a bounded time. A background loop that died of a bug is reported by ``/health`` (503), so that
+consumer, the BULI2 retry loop, the look for lost jobs and, where Temporal is used, its client and
+worker; ``stop`` ends them within a bounded time. A background loop that died of a bug is reported by ``/health`` (503), so that
 the orchestrator replaces the task.
 """
 
