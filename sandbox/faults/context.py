@@ -119,15 +119,19 @@ class FaultContext:
         from filot_gate.deploy import wait_for_stable
 
         cluster, service, _, _ = aws_names.SERVICES[key]
-        wait_for_stable(self.client("ecs"), cluster, service, task_definition=task_definition,
+        ecs = self.client("ecs")
+        wait_for_stable(ecs, cluster, service, task_definition=task_definition,
                         deadline_s=self.config.start_deadline_s * 3, poll_s=0.5, progress=self.say)
+        desired = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["desiredCount"]
 
         def agreed(status: dict[str, Any]) -> bool:
+            """The agent has seen the new desired count (its status file may still be a tick old) and met it."""
             revisions = {t["taskDefinition"] for t in status["tasks"]}
-            return (status["healthy"] == status["desired"] == len(status["tasks"])
+            return (status["healthy"] == status["desired"] == len(status["tasks"]) == desired
                     and (task_definition is None or revisions <= {task_definition}))
 
-        self.wait(lambda: self.service_status(key), agreed, f"the agent's tasks of {service}: as many as desired, all healthy",
+        self.wait(lambda: self.service_status(key), agreed,
+                  f"the agent's tasks of {service}: {desired} as desired, all healthy",
                   describe=lambda s: f"{len(s['tasks'])} tasks, {s['healthy']} healthy, desired {s['desired']}")
 
     def wait_alarm(self, name: str, state: str) -> None:
