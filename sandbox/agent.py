@@ -7,7 +7,8 @@ task definition's execution role is seen to allow the image pull, the log stream
 A task whose essential container exits becomes a STOPPED task with a ``stoppedReason``, and running < desired
 until a replacement is healthy; a non-essential container that exits is STOPPED with its exit code
 while the task keeps running, as ECS leaves it. A new deployment whose tasks keep failing ends
-FAILED and, with the circuit breaker's rollback on, goes back to the previous revision, as ECS does.
+FAILED and, with the circuit breaker's rollback on, goes back to the previous revision, as ECS does;
+with the breaker off it stays IN_PROGRESS while ECS goes on launching its tasks, throttled.
 ``stop-task`` stops the processes; a DRAINING container instance loses its tasks and takes no new
 ones. Backend tasks are registered in the ALB's target group when they start and deregistered when
 they stop; target health is the answer to the target group's own health check (path, port, matcher).
@@ -43,6 +44,8 @@ log = logging.getLogger("sandbox.agent")
 
 #: Consecutive task failures after which a deployment is FAILED (the circuit breaker's threshold).
 CIRCUIT_BREAKER_FAILURES = 3
+#: With the circuit breaker off, seconds between two launches of a revision whose tasks keep failing.
+FAILING_START_INTERVAL_S = 10.0
 #: Seconds a health check may take before it counts as timed out.
 HEALTH_TIMEOUT_S = 2.0
 #: (state, reason, description) of a target, as describe-target-health reports it.
@@ -120,6 +123,8 @@ class ServiceRunner:
         self.last_stopped_reason: str | None = None
         #: the PRIMARY deployment this runner's tasks belong to: another id on the same revision is a forced one
         self.deployment_id: str | None = None
+        #: with the circuit breaker off, when the next launch of a failing revision may come
+        self.next_failing_start = 0.0
 
     # --- moto access (in-process) ------------------------------------------------------------------
 
@@ -145,16 +150,27 @@ class ServiceRunner:
         self._stop_replaced_tasks(service, wanted)
         self._leave_draining_instances(service)
         running = self._current(wanted)
-        if self.failures.get(wanted, 0) >= CIRCUIT_BREAKER_FAILURES:
+        failing = self.failures.get(wanted, 0) >= CIRCUIT_BREAKER_FAILURES
+        if failing and _breaker(service).get("enable"):
             self._trip_circuit_breaker(service, wanted)
         else:
             missing = service.desired_count - len(running)
-            if missing > 0 and self._can_place(service):
+            if missing > 0 and self._can_place(service) and self._may_start_again(failing):
                 for _ in range(missing):
                     self._start(service, wanted)
             for task in running[service.desired_count:]:
                 self._stop(task, "Task stopped by ECS: service scaled down", service)
         self._report(service)
+
+    def _may_start_again(self, failing: bool) -> bool:
+        """With the circuit breaker off, ECS goes on launching a revision whose tasks fail (its deployment
+        stays IN_PROGRESS), throttled: once it is failing, one more launch per ``FAILING_START_INTERVAL_S``."""
+        if not failing:
+            return True
+        if time.monotonic() < self.next_failing_start:
+            return False
+        self.next_failing_start = time.monotonic() + FAILING_START_INTERVAL_S
+        return True
 
     def _current(self, wanted: str) -> list[LocalTask]:
         """The tasks of the service's current deployment."""
@@ -480,7 +496,7 @@ class ServiceRunner:
         """As ECS: the deployment is FAILED; with rollback on, the service returns to the last good revision."""
         if service.task_definition != failed_arn:
             return  # an operator deployed another revision since this tick began: it is not failing
-        breaker = (service.deployment_configuration or {}).get("deploymentCircuitBreaker", {})
+        breaker = _breaker(service)
         primary = service.deployments[0] if service.deployments else {}
         if primary.get("rolloutState") != "FAILED":
             primary["rolloutState"] = "FAILED"
@@ -603,6 +619,11 @@ def _container(task_definition: Any, definition: dict) -> Any:
     container.cpu, container.memory = definition.get("cpu", 0), definition.get("memory")
     container.exitCode = None  # moto says 0 for a container that never exited; ECS says nothing
     return container
+
+
+def _breaker(service: Any) -> dict[str, Any]:
+    """The service's ``deploymentCircuitBreaker`` (empty: off)."""
+    return (service.deployment_configuration or {}).get("deploymentCircuitBreaker") or {}
 
 
 def _refusal(role_arn: str, action: str, resource: str) -> str:

@@ -23,6 +23,8 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from filot_contract import aws_names, redis_keys
 from filot_contract.log_lines import STARTUP_MESSAGES
+from sandbox.agent import CIRCUIT_BREAKER_FAILURES
+from sandbox.deploy import BAD_ENVIRONMENT
 from selftests.sandbox_fixture import PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -135,6 +137,40 @@ def test_a_revision_without_the_service_s_container_stops_each_task_saying_so(sa
                       "the circuit breaker's rollback to the good revision, running")
     messages = [e["message"] for e in back["events"]]
     assert any(m.endswith(f"deployment circuit breaker: rolling back to {good.rsplit('/', 1)[-1]}.") for m in messages), messages
+
+
+def test_with_the_breaker_off_a_failing_deployment_stays_in_progress_as_ecs_leaves_it(sandbox):
+    """Real ECS marks a deployment FAILED only through the circuit breaker; with it off, the launches of the
+    failing revision go on (throttled) and the deployment stays IN_PROGRESS, which is what the gate's
+    'primary deployment completed' check sees."""
+    ecs = sandbox.aws("ecs")
+    service = describe_service(sandbox, "ocr-gpu")
+    good, configuration = service["taskDefinition"], service["deploymentConfiguration"]
+    definition = ecs.describe_task_definition(taskDefinition=good)["taskDefinition"]
+    (name, value), = BAD_ENVIRONMENT["ocr-gpu"].items()
+    containers = [{**c, "environment": [e for e in c.get("environment", []) if e["name"] != name] + [{"name": name, "value": value}]}
+                  for c in definition["containerDefinitions"]]
+    fields = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")
+    failing = ecs.register_task_definition(**{f: definition[f] for f in fields if f in definition},
+                                           containerDefinitions=containers)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=aws_names.GPU_CLUSTER, service=aws_names.GPU_SERVICE, taskDefinition=failing,
+                       deploymentConfiguration={**configuration, "deploymentCircuitBreaker": {"enable": False, "rollback": False}})
+    try:
+        def stopped_of_failing() -> list[dict]:
+            arns = ecs.list_tasks(cluster=aws_names.GPU_CLUSTER, serviceName=aws_names.GPU_SERVICE, desiredStatus="STOPPED")["taskArns"]
+            found = ecs.describe_tasks(cluster=aws_names.GPU_CLUSTER, tasks=arns)["tasks"] if arns else []
+            return [t for t in found if t["taskDefinitionArn"] == failing]
+
+        eventually(stopped_of_failing, lambda stopped: len(stopped) > CIRCUIT_BREAKER_FAILURES,
+                   f"more than {CIRCUIT_BREAKER_FAILURES} failed tasks of {failing.rsplit('/', 1)[-1]} (launches go on)")
+        now = describe_service(sandbox, "ocr-gpu")
+        assert now["taskDefinition"] == failing, now["taskDefinition"]
+        assert [d.get("rolloutState") for d in now["deployments"] if d["status"] == "PRIMARY"] == ["IN_PROGRESS"], now["deployments"]
+    finally:
+        ecs.update_service(cluster=aws_names.GPU_CLUSTER, service=aws_names.GPU_SERVICE, taskDefinition=good,
+                           deploymentConfiguration=configuration)
+    eventually(lambda: describe_service(sandbox, "ocr-gpu"), lambda s: s["runningCount"] == 1 and all(
+        d.get("rolloutState") == "COMPLETED" for d in s["deployments"] if d["status"] == "PRIMARY"), "the worker back, COMPLETED")
 
 
 def test_target_health_is_the_answer_to_the_target_groups_health_check(sandbox):
