@@ -289,20 +289,22 @@ def _run_backend_revision(ctx: FaultContext, task_definition_arn: str) -> None:
     ctx.wait_stable("backend", task_definition_arn)
 
 
+def _change_deployment_configuration(ctx: FaultContext, **changes: Any) -> Saved:
+    """The backend's deploymentConfiguration with ``changes``; saves the one it had (for the heal)."""
+    configuration = describe_service(ctx, "backend")["deploymentConfiguration"]
+    update_service(ctx, "backend", deploymentConfiguration={**configuration, **changes})
+    return {"deploymentConfiguration": configuration}
+
+
 def _breaker_off(ctx: FaultContext, keep_enabled: bool = False) -> Saved:
     """Rollback off; the breaker itself too unless ``keep_enabled``."""
-    configuration = describe_service(ctx, "backend")["deploymentConfiguration"]
-    update_service(ctx, "backend", deploymentConfiguration={
-        **configuration, "deploymentCircuitBreaker": {"enable": keep_enabled, "rollback": False}})
-    return {"deploymentConfiguration": configuration}
+    return _change_deployment_configuration(ctx, deploymentCircuitBreaker={"enable": keep_enabled, "rollback": False})
 
 
 def _max_percent(percent: int):
     """A deploy may run ``percent`` of the backend's desired tasks at once ("faster deploys")."""
     def act(ctx: FaultContext) -> Saved:
-        configuration = describe_service(ctx, "backend")["deploymentConfiguration"]
-        update_service(ctx, "backend", deploymentConfiguration={**configuration, "maximumPercent": percent})
-        return {"deploymentConfiguration": configuration}
+        return _change_deployment_configuration(ctx, maximumPercent=percent)
     return act
 
 

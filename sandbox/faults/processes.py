@@ -98,6 +98,11 @@ def _redeploy_backend(ctx: FaultContext, _: Saved) -> None:
     _wait_for_healthy_targets(ctx)
 
 
+def _log_stream(task: dict) -> TaskStream:
+    """Where the controller's task ships its output (the awslogs stream of its main container)."""
+    return TaskStream(task["task"], task["logGroup"], task["logStream"])
+
+
 def _print_secret_in_backend_log(ctx: FaultContext) -> Saved:
     """One backend task prints its configuration at start-up, DATABASE_URL with its password (a debug
     dump left in a release), and the awslogs driver ships the line to its stream."""
@@ -108,7 +113,7 @@ def _print_secret_in_backend_log(ctx: FaultContext) -> Saved:
     line = json.dumps({"level": "info", "msg": "FiLot API configuration", "DATABASE_URL": ctx.env["DATABASE_URL"]})
     with open(task["log"], "a", encoding="utf-8") as log:
         log.write(line + "\n")
-    stream = TaskStream(task["task"], task["logGroup"], task["logStream"])
+    stream = _log_stream(task)
     ctx.wait(lambda: first_messages(ctx.client("logs"), stream, limit=10_000) or [], lambda lines: line in lines,
              f"the configuration line in {stream.group} {stream.stream}",
              describe=lambda lines: f"{len(lines)} lines, not that one")
@@ -128,7 +133,7 @@ def _publish_malformed_ocr_result(ctx: FaultContext) -> Saved:
         raise FaultError("ECS service filot-backend-service: expected running tasks to read an OCR result, found none")
     ctx.redis().publish(redis_keys.OCR_RESULTS_CHANNEL, json.dumps(MALFORMED_RESULT))
     logs = ctx.client("logs")
-    streams = [TaskStream(t["task"], t["logGroup"], t["logStream"]) for t in tasks]
+    streams = [_log_stream(t) for t in tasks]
 
     def with_an_error() -> list[TaskStream]:
         return [s for s in streams if any(error_level(line) for line in first_messages(logs, s, limit=10_000) or [])]

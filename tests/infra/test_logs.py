@@ -7,7 +7,7 @@ no line of theirs carries a secret's value or is at error level."""
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import pytest
 
@@ -78,6 +78,12 @@ class DeploymentLogs(NamedTuple):
     lines: dict[TaskStream, list[str]]
     limit: int
 
+    def numbered(self) -> Iterator[tuple[TaskStream, int, str]]:
+        """Each line read, with its stream and its number there (from 1)."""
+        for stream, lines in self.lines.items():
+            for number, line in enumerate(lines, 1):
+                yield stream, number, line
+
     def read_per_stream(self) -> dict[str, str]:
         return {f"{s.group} {s.stream}": f"{len(lines)}{' (limit reached: read no further)' if len(lines) >= self.limit else ''}"
                 for s, lines in self.lines.items()}
@@ -91,12 +97,26 @@ def read_deployment_logs(target, ecs, deploy_record, settings, service_key) -> D
     return DeploymentLogs(expected.rsplit("/", 1)[-1], lines, limit)
 
 
+@pytest.fixture(scope="module")
+def deployment_logs(target, ecs, deploy_record, settings) -> Callable[[str], DeploymentLogs]:
+    """A service's deployment logs, read once for both checks that scan every line (CloudWatch throttles
+    GetLogEvents, and a stream may hold tens of thousands of lines)."""
+    read: dict[str, DeploymentLogs] = {}
+
+    def of(service_key: str) -> DeploymentLogs:
+        if service_key not in read:
+            read[service_key] = read_deployment_logs(target, ecs, deploy_record, settings, service_key)
+        return read[service_key]
+
+    return of
+
+
 @SERVICES
-def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, ecs, deploy_record, settings, service_key, evidence):
+def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, deployment_logs, service_key, evidence):
     registered, unreadable = target.register_all_secrets()  # every value the tasks could have printed
-    logs = read_deployment_logs(target, ecs, deploy_record, settings, service_key)
+    logs = deployment_logs(service_key)
     leaks = [f"{s.stream} line {n}: {target.redactor.text(line)[:300]} (value of {', '.join(found)})"
-             for s, lines in logs.lines.items() for n, line in enumerate(lines, 1) if (found := target.redactor.found_in(line))]
+             for s, n, line in logs.numbered() if (found := target.redactor.found_in(line))]
     evidence.add("lines read per stream, and the secrets looked for", {
         "lines read per stream": logs.read_per_stream(), "secret values looked for": target.redactor.count, "secrets read": registered,
         "secrets not readable": unreadable})
@@ -106,12 +126,12 @@ def test_no_line_of_this_deployment_s_logs_carries_a_secret_value(target, ecs, d
 
 
 @SERVICES
-def test_no_container_of_this_deployment_logged_an_error(target, ecs, deploy_record, settings, service_key, evidence):
+def test_no_container_of_this_deployment_logged_an_error(target, deployment_logs, settings, service_key, evidence):
     target.register_all_secrets()  # an error line may quote a secret (a refused password): shown masked
     harmless = [re.compile(p) for p in settings.profile.get("logs.ignored_errors", [])]
-    logs = read_deployment_logs(target, ecs, deploy_record, settings, service_key)
+    logs = deployment_logs(service_key)
     found = [(f"{s.group} {s.stream} line {n} ({level}): {target.redactor.text(line)[:300]}", line)
-             for s, lines in logs.lines.items() for n, line in enumerate(lines, 1) if (level := error_level(line))]
+             for s, n, line in logs.numbered() if (level := error_level(line))]
     ignored = [shown for shown, line in found if any(p.search(line) for p in harmless)]
     errors = [shown for shown, _ in found if shown not in ignored]
     evidence.add("lines read per stream, and the error lines among them", {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from filot_contract import aws_names
-from filot_gate.checks import service_name
+from filot_gate.checks import describe_service, service_name
 from filot_gate.manifest_diff import differences
 from filot_gate.manifests import SERVICE_FILES, read_json
 
@@ -24,10 +24,7 @@ NETWORK_FIELDS = ("assignPublicIp",)
 
 @pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
 def test_service_is_configured_as_its_manifest_says(ecs, service_key, evidence):
-    cluster, name, _, _ = aws_names.SERVICES[service_key]
-    described = ecs.describe_services(cluster=cluster, services=[name])["services"]
-    assert described, f"{service_name(service_key)}: expected to exist (aws ecs describe-services), it does not"
-    live, manifest = described[0], read_json(SERVICE_FILES[service_key])
+    live, manifest = describe_service(ecs, service_key), read_json(SERVICE_FILES[service_key])
     network = (manifest.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
     live_network = (live.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
     found = (differences("service", manifest, live, SERVICE_FIELDS)
