@@ -234,6 +234,10 @@ SCHEMA: Mapping[str, Section] = {
         "review_decision": Key(one_of("approved", "rejected"), "the decision of the gate's own BULI2 callback"),
         "buli2_callback_s": Key(SECONDS, "wait this long for BULI2's own callback (unset: people decide)"),
     }),
+    "load": Section("The load check: the expected traffic (seed 002 section 8)", {
+        "users": Key(COUNT, "users of the API at once, each on its own connection (the expected peak)"),
+        "requests_per_user": Key(COUNT, "requests each user sends: status polls and /health, read-only"),
+    }),
     "epr": Section("The Entity & Permissions Core (seed 004)", {
         "api_url": Key(TEXT, "the EPR API's load balancer URL, where /healthz answers (env FILOT_EPR_API_URL)"),
     }),

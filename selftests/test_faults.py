@@ -32,6 +32,7 @@ from filot_gate.checks import tasks
 from filot_gate.task_logs import TaskStream, first_messages
 from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, describe_namespace
 from sandbox import faults
+from sandbox.api.defects import CONNECTION_CAP
 from sandbox.config import SandboxConfig
 from sandbox.faults.aws import (
     DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM)
@@ -103,6 +104,18 @@ def image_present(box: Box, key: str) -> bool:
     repository, digest = aws_names.REPOSITORIES[key], box.record(key)["imageDigest"]
     return not box.absent(lambda: box.aws("ecr").describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}]),
                           "ImageNotFoundException", "RepositoryNotFoundException")
+
+
+def health_with_connections_held(box: Box) -> int:
+    """GET /health while other clients hold CONNECTION_CAP connections to each of the two backend tasks."""
+    held = [httpx.Client(base_url=box.config.api_url, timeout=10) for _ in range(2 * CONNECTION_CAP)]
+    try:
+        for client in held:
+            client.get("/health")  # keep-alive: the connection stays open (a capped task closes it with its 503)
+        return httpx.get(f"{box.config.api_url}/health", timeout=10).status_code
+    finally:
+        for client in held:
+            client.close()
 
 
 def asg_health(box: Box) -> str:
@@ -315,6 +328,7 @@ SEEN: dict[str, Seen] = {
     "image-missing": Seen(lambda b: image_present(b, "backend"), False, True),
     "backend-release-without-input-validation": Seen(
         lambda b: httpx.get(f"{b.config.api_url}/verification/status/not-a-uuid", timeout=10).status_code, 503, 422),
+    "backend-release-capped-at-4-connections": Seen(health_with_connections_held, 503, 200),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),
     "instance-profile-missing": Seen(lambda b: INSTANCE_ROLE in instance_profile_roles(b), False, True),
     "iam-role-missing": Seen(lambda b: not b.absent(lambda: b.aws("iam").get_role(RoleName=DELETED_ROLE), "NoSuchEntity"), False, True),

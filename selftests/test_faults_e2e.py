@@ -50,6 +50,10 @@ FAULTS = [
                 "expected 400 or 404 or 422 (refused as malformed), got 503"),
           Check("e2e", "test_input_validation.py::test_malformed_request_is_refused_with_a_clear_4xx[evaluate-id-not-a-uuid]",
                 "expected 400 or 422 (refused as malformed), got 503")),
+    # e2e: seed 002 section 8
+    named("backend-release-capped-at-4-connections",
+          Check("e2e", "test_load.py::test_api_serves_the_expected_number_of_users_at_once",
+                "under the expected traffic (20 users at once")),
     Fault("backend-staging-configuration", staging_configuration, (
         Check("e2e", "test_auth.py::test_token_signed_with_a_known_default_secret_is_refused", "not refused"),
         Check("e2e", "test_callback_signatures.py::test_callback_with_a_forged_signature_is_refused_with_401", "expected 401, got 404"),

@@ -28,7 +28,7 @@ def main() -> int:
     from sandbox.api.scoring import ScorerUnavailable
 
     try:
-        defect = defects.apply_from_environment()
+        build = defects.apply_from_environment()
     except ValueError as error:
         refuse(SERVICE, str(error))
     try:
@@ -36,8 +36,8 @@ def main() -> int:
     except ScorerUnavailable as error:
         refuse(SERVICE, str(error))
     jsonlog.setup(SERVICE)
-    if defect:
-        logging.getLogger("filot.api").warning("this build carries sandbox defect %s", defect)
+    if build.defect:
+        logging.getLogger("filot.api").warning("this build carries sandbox defect %s", build.defect)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per BULI2 health probe is noise
     if not settings.temporal_disabled:
         import asyncio
@@ -53,7 +53,8 @@ def main() -> int:
             # finalization (SIGABRT, "PyGILState_Release ... finalizing"), and the exit status says 134, not 1.
             os._exit(1)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10
+        app, host=settings.host, port=settings.port, log_config=None, proxy_headers=True, timeout_graceful_shutdown=10,
+        **build.server_options,
     )
     return 0
 

@@ -1,35 +1,59 @@
 """Bugs a release of the API can ship with, for the gate's checks to catch: the sandbox's stand-in for
-deploying a wrong build. An image carries one in its ENV (``FILOT_SANDBOX_DEFECT``, baked in by ``python
--m sandbox fault backend-release-without-input-validation``); no task definition names it, so every
+deploying a wrong build. An image carries one in its ENV (``FILOT_SANDBOX_DEFECT``, baked in by the
+``backend-release-...`` faults of ``python -m sandbox fault``); no task definition names it, so every
 configuration check still passes, as it would for a build with a bug. Without it the API is unchanged.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 #: The image ENV that names the defect of this build.
 DEFECT_ENV = "FILOT_SANDBOX_DEFECT"
+#: Connections one task of the ``connection-cap`` build serves at once.
+CONNECTION_CAP = 4
+
+ServerOptions = dict[str, Any]
 
 
-def _no_input_validation() -> None:
+@dataclass(frozen=True)
+class Build:
+    """What the image's ENV made of this process: its defect (None: a sound build) and the options its
+    HTTP server runs with (uvicorn's keyword arguments) that differ from a sound build's."""
+
+    defect: str | None = None
+    server_options: ServerOptions = field(default_factory=dict)
+
+
+def _no_input_validation() -> ServerOptions:
     """The verification routes take any document id as it comes: the database, not the API, refuses a
     malformed one, and the client gets a 5xx instead of a 422."""
     from sandbox.api.routes import verification
 
     verification._document_id = lambda value: value  # type: ignore[assignment]
+    return {}
 
 
-DEFECTS: dict[str, Callable[[], None]] = {"no-input-validation": _no_input_validation}
+def _connection_cap() -> ServerOptions:
+    """The server holds at most CONNECTION_CAP connections at once and answers every request past that
+    with 503 (a debugging leftover, like Node's ``server.maxConnections`` or uvicorn's
+    ``--limit-concurrency``). One client at a time never notices; the expected number of users does."""
+    return {"limit_concurrency": CONNECTION_CAP}
 
 
-def apply_from_environment() -> str | None:
-    """Build the defect the image names into this process; its name, or None for a sound build."""
+DEFECTS: dict[str, Callable[[], ServerOptions]] = {
+    "no-input-validation": _no_input_validation,
+    "connection-cap": _connection_cap,
+}
+
+
+def apply_from_environment() -> Build:
+    """Build the defect the image names into this process."""
     name = os.environ.get(DEFECT_ENV)
     if not name:
-        return None
+        return Build()
     if name not in DEFECTS:
         raise ValueError(f"{DEFECT_ENV}={name!r}: no such defect (known: {', '.join(DEFECTS)})")
-    DEFECTS[name]()
-    return name
+    return Build(name, DEFECTS[name]())

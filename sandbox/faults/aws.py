@@ -12,7 +12,7 @@ from filot_contract import aws_names
 from filot_gate.deploy import DeployRecord, write_record
 from filot_gate.manifests import (
     ImageRef, load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
-from sandbox.api.defects import DEFECT_ENV
+from sandbox.api.defects import CONNECTION_CAP, DEFECT_ENV
 from sandbox.aws_seed import image_manifest
 from sandbox.config import REPO_ROOT
 from sandbox.credentials import secret_values
@@ -35,8 +35,6 @@ EXECUTION_ROLE = "ecsTaskExecutionRole"
 EXECUTION_SECRETS_POLICY = "filot-read-production-secrets"
 WRONG_HEALTH_CHECK_PATH = "/metrics"
 WRONG_RETENTION_DAYS = 7
-#: The tag of fault backend-release-without-input-validation's build: the current release's, suffixed.
-DEFECTIVE_BUILD_SUFFIX = "-no-input-validation"
 #: The backend's maximumPercent of fault deploy-peak-over-database-limit (the manifest's is 200).
 FAST_DEPLOY_PERCENT = 1000
 
@@ -131,28 +129,32 @@ def _push_image(ctx: FaultContext, saved: Saved) -> None:
     _push(ctx, aws_names.BACKEND_REPOSITORY, saved["digest"])
 
 
-def _deploy_build_without_input_validation(ctx: FaultContext) -> Saved:
-    """A backend build with a bug, shipped as a release is: its image pushed to ECR, a new revision of the
-    manifest pinned to its digest, the deploy record naming it. Only the image differs from a sound deploy."""
-    current = load_image_versions()[aws_names.BACKEND_REPOSITORY].current
-    tag = current.tag + DEFECTIVE_BUILD_SUFFIX
-    manifest = image_manifest(aws_names.BACKEND_REPOSITORY, tag, env={DEFECT_ENV: "no-input-validation"})
-    ecr = ctx.client("ecr")
-    try:
-        digest = ecr.put_image(repositoryName=aws_names.BACKEND_REPOSITORY, imageTag=tag, imageManifest=manifest,
-                               imageManifestMediaType=json.loads(manifest)["mediaType"])["image"]["imageId"]["imageDigest"]
-    except ecr.exceptions.ImageAlreadyExistsException:
-        digest = ecr.describe_images(repositoryName=aws_names.BACKEND_REPOSITORY,
-                                     imageIds=[{"imageTag": tag}])["imageDetails"][0]["imageDigest"]
-    saved = {"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()}
-    try:
-        record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
-                                 build=ImageRef(aws_names.BACKEND_REPOSITORY, tag, digest))
-        ctx.wait_stable("backend", record.task_definition_arn)
-    except BaseException:
-        backend_back(ctx, saved)  # a half-made fault is not recorded: undo it here
-        raise
-    return saved
+def _defective_release(defect: str) -> Callable[[FaultContext], Saved]:
+    """A backend build with the bug ``defect`` (``sandbox.api.defects``), shipped as a release is: its image
+    pushed to ECR, a new revision of the manifest pinned to its digest, the deploy record naming it. Only the
+    image differs from a sound deploy."""
+
+    def act(ctx: FaultContext) -> Saved:
+        tag = f"{load_image_versions()[aws_names.BACKEND_REPOSITORY].current.tag}-{defect}"
+        manifest = image_manifest(aws_names.BACKEND_REPOSITORY, tag, env={DEFECT_ENV: defect})
+        ecr = ctx.client("ecr")
+        try:
+            digest = ecr.put_image(repositoryName=aws_names.BACKEND_REPOSITORY, imageTag=tag, imageManifest=manifest,
+                                   imageManifestMediaType=json.loads(manifest)["mediaType"])["image"]["imageId"]["imageDigest"]
+        except ecr.exceptions.ImageAlreadyExistsException:
+            digest = ecr.describe_images(repositoryName=aws_names.BACKEND_REPOSITORY,
+                                         imageIds=[{"imageTag": tag}])["imageDetails"][0]["imageDigest"]
+        saved = {"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()}
+        try:
+            record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
+                                     build=ImageRef(aws_names.BACKEND_REPOSITORY, tag, digest))
+            ctx.wait_stable("backend", record.task_definition_arn)
+        except BaseException:
+            backend_back(ctx, saved)  # a half-made fault is not recorded: undo it here
+            raise
+        return saved
+
+    return act
 
 
 # --- GPU capacity and IAM --------------------------------------------------------------------------
@@ -506,7 +508,11 @@ FAULTS = [
     Fault("backend-release-without-input-validation", "a backend build whose verification routes take any document id"
           " (the database refuses a malformed one: 503 instead of 422) pushed to ECR and deployed",
           "e2e test_malformed_request_is_refused_with_a_clear_4xx[status-id-not-a-uuid, evaluate-id-not-a-uuid]",
-          _deploy_build_without_input_validation, backend_back),
+          _defective_release("no-input-validation"), backend_back),
+    Fault("backend-release-capped-at-4-connections", f"a backend build whose server holds at most {CONNECTION_CAP}"
+          " connections per task and answers 503 past that (a debugging leftover) pushed to ECR and deployed",
+          "e2e test_api_serves_the_expected_number_of_users_at_once",
+          _defective_release("connection-cap"), backend_back),
     Fault("asg-instance-unhealthy", f"the GPU instance of ASG {aws_names.GPU_ASG} marked Unhealthy (set-instance-health)",
           "preflight test_gpu_asg_has_an_in_service_healthy_instance", _instance_health("Unhealthy"), _instance_health("Healthy")),
     Fault("instance-profile-missing", f"role {INSTANCE_ROLE} removed from the GPU launch template's instance profile",
