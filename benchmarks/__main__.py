@@ -11,10 +11,11 @@ import sys
 BENCHMARKS = {
     "ocr_accuracy": "field accuracy and speed of the sandbox worker's OCR engines on the fixture corpus",
     "e2e": "sandbox cold start, latency per KTP and throughput with 1 and 2 OCR workers",
+    "api_load": "requests/s and latency of the API with more and more users at once (the gate's load traffic)",
     "ocr_throughput": "cards/s and latency of the CUDA engine against Tesseract on all cores (a GPU machine)",
 }
 #: What a bare ``python -m benchmarks`` runs: the ones that need no GPU.
-WITHOUT_A_GPU = ("ocr_accuracy", "e2e")
+WITHOUT_A_GPU = ("ocr_accuracy", "e2e", "api_load")
 
 
 def usage() -> str:

@@ -4,6 +4,10 @@ Each user is its own HTTP client with its own keep-alive connection, as each bro
 together and stay connected until the last of them is done, so the API holds the expected number of
 users at once, not one after the other. What a deployment gets wrong under load (a connection cap, a
 pool too small, a lock) then shows as answers that one user alone never gets.
+
+The traffic (``read_only_session``) is what users and the load balancer do between uploads: poll a
+document's status and ask ``/health``. It only reads: no upload, no document, no OCR job, so it is safe
+after a production deploy. A user polls an id no document has, which a sound API looks up and answers 404.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,6 +81,14 @@ class Traffic:
             return round(times[max(0, math.ceil(p * len(times)) - 1)], 1)
 
         return {"p50": rank(0.50), "p95": rank(0.95), "max": round(times[-1], 1)}
+
+
+def read_only_session(requests: int) -> list[Request]:
+    """One user's requests: its document's status, and /health every other time."""
+    status = Request("GET", f"/verification/status/{uuid.uuid4()}", frozenset({404}),
+                     "GET /verification/status/<an id no document has>")
+    health = Request("GET", "/health", frozenset({200}), "GET /health")
+    return [status if n % 2 == 0 else health for n in range(requests)]
 
 
 def send(client: httpx.Client, request: Request) -> Answer:

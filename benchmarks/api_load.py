@@ -1,0 +1,67 @@
+"""The API under load: the gate's load check's traffic (``filot_gate.load``: each user on its own connection,
+status polls and /health) with more and more users at once, against a private sandbox (two backend tasks
+behind the sandbox's ALB). Per step: requests/s, latency p50/p95/max, and the answers that were not a
+single user's. ``python -m benchmarks.api_load [--users 1,10,20,50,100] [--requests 20]`` writes
+benchmarks/results/api-load-<host>.json and prints a table. Numbers only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import httpx
+
+from filot_gate import load
+from selftests.sandbox_fixture import start_private_sandbox, stop_private_sandbox
+from selftests.test_reliability import api_url
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def step(base_url: str, users: int, requests: int) -> dict:
+    """``users`` at once, ``requests`` each: throughput, latency and unexpected answers."""
+    started = time.monotonic()
+    traffic = load.run(users, load.read_only_session(requests),
+                       lambda: httpx.Client(base_url=base_url, timeout=httpx.Timeout(20.0, connect=5.0)))
+    wall = time.monotonic() - started
+    return {"users": users, "requests": len(traffic.answers), "wallS": round(wall, 2),
+            "requestsPerS": round(len(traffic.answers) / wall, 1), "latencyMs": traffic.latency_ms(),
+            "unexpected": len(traffic.unexpected()), "answers": traffic.counts()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.api_load", description=__doc__)
+    parser.add_argument("--users", default="1,10,20,50,100", help="users at once, one step each (default 1,10,20,50,100)")
+    parser.add_argument("--requests", type=int, default=20, help="requests per user in each step (default 20)")
+    args = parser.parse_args(argv)
+    try:
+        steps = [int(n) for n in args.users.split(",")]
+    except ValueError:
+        parser.error(f"--users: expected whole numbers separated by commas, got {args.users!r}")
+    sandbox = start_private_sandbox()
+    try:
+        load.run(4, load.read_only_session(4), lambda: httpx.Client(base_url=api_url(sandbox), timeout=20))  # warm-up
+        results = [step(api_url(sandbox), users, args.requests) for users in steps]
+    finally:
+        stop_private_sandbox(sandbox)
+    result = {"host": platform.node(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "steps": results, "command": f"python -m benchmarks.api_load --users {args.users} --requests {args.requests}"}
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"api-load-{platform.node() or 'host'}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("users  requests  wall s  req/s  p50 ms  p95 ms  max ms  unexpected")
+    for s in results:
+        lat = s["latencyMs"]
+        print(f"{s['users']:>5}  {s['requests']:>8}  {s['wallS']:>6}  {s['requestsPerS']:>5}  {lat['p50']:>6}  {lat['p95']:>6}"
+              f"  {lat['max']:>6}  {s['unexpected']:>10}")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
