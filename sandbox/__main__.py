@@ -194,7 +194,8 @@ def _print_faults(config: SandboxConfig) -> None:
         print(f"faults       {exc}")
         return
     for name, entry in state.items():
-        print(f"fault        {name:<28} active since {entry['since']} (heal: python -m sandbox heal {name})")
+        half = f", half made: {entry['halfMade']}" if entry.get("halfMade") else ""
+        print(f"fault        {name:<28} active since {entry['since']}{half} (heal: python -m sandbox heal {name})")
 
 
 def fault_command(config: SandboxConfig, command: str, name: str | None, list_only: bool, heal_all: bool) -> int:
@@ -224,6 +225,9 @@ def fault_command(config: SandboxConfig, command: str, name: str | None, list_on
             redis.RedisError, psycopg.Error, httpx.HTTPError, OSError) as exc:
         print(f"sandbox {command} {name or '--all'}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"sandbox {command} {name or '--all'}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -36,6 +36,8 @@ from sandbox.api.defects import CONNECTION_CAP
 from sandbox.config import SandboxConfig
 from sandbox.faults.aws import (
     DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM)
+from sandbox.faults.context import FaultContext
+from sandbox.faults.model import Fault, FaultError
 from sandbox.faults.temporal import SECRET as TEMPORAL_SECRET
 from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
@@ -446,4 +448,54 @@ def test_cli_lists_injects_reports_and_heals_idempotently(box):
     assert cli(box, "heal", "buli2-down").returncode == 0
     healed_again = cli(box, "heal", "buli2-down")
     assert healed_again.returncode == 0 and "not active" in healed_again.stdout
+    assert faults.active(box.config) == {}
+
+
+HALF_MADE = "selftest-half-made"
+SLOWLOG = "slowlog-max-len"
+
+
+def half_made_fault(undo_fails: list[bool]) -> Fault:
+    """A fault that changes Redis's slowlog-max-len, keeping the old value first, and then misses a deadline;
+    its heal fails as long as ``undo_fails`` holds a True (one per attempt)."""
+    def inject(ctx: FaultContext) -> None:
+        client = ctx.redis()
+        ctx.keep({SLOWLOG: client.config_get(SLOWLOG)[SLOWLOG]})
+        client.config_set(SLOWLOG, 7)
+        raise FaultError("the change was not seen within 1s")
+
+    def heal(ctx: FaultContext, saved: dict) -> None:
+        if undo_fails and undo_fails.pop(0):
+            raise FaultError("Redis did not answer")
+        ctx.redis().config_set(SLOWLOG, saved[SLOWLOG])
+
+    return Fault(HALF_MADE, "slowlog-max-len changed", "nothing", inject, heal, undone_by="redis", needs=("redis",))
+
+
+def test_an_injection_that_fails_part_way_is_undone_at_once(box, monkeypatch):
+    before = box.redis().config_get(SLOWLOG)[SLOWLOG]
+    monkeypatch.setitem(faults.FAULTS, HALF_MADE, half_made_fault(undo_fails=[]))
+    said: list[str] = []
+    with pytest.raises(FaultError, match="not seen within"):
+        faults.inject(box.config, HALF_MADE, say=said.append)
+    assert box.redis().config_get(SLOWLOG)[SLOWLOG] == before, said
+    assert faults.active(box.config) == {}, "an undone injection must not be recorded as active"
+    assert any("failed part way" in line for line in said) and "undone" in said[-1], said
+
+
+def test_an_injection_whose_undo_fails_too_is_recorded_half_made_and_healed_later(box, monkeypatch):
+    before = box.redis().config_get(SLOWLOG)[SLOWLOG]
+    monkeypatch.setitem(faults.FAULTS, HALF_MADE, half_made_fault(undo_fails=[True]))
+    said: list[str] = []
+    with pytest.raises(FaultError):
+        faults.inject(box.config, HALF_MADE, say=said.append)
+    entry = faults.active(box.config)[HALF_MADE]
+    assert entry["halfMade"] == "FaultError: the change was not seen within 1s" and entry["saved"] == {SLOWLOG: before}, entry
+    assert "recorded as half made" in said[-1], said
+    status = cli(box, "status")
+    assert f"{HALF_MADE}" in status.stdout and "half made: FaultError" in status.stdout, status.stdout
+    faults.inject(box.config, HALF_MADE, say=said.append)
+    assert "heal it first" in said[-1], said
+    faults.heal(box.config, HALF_MADE, say=said.append)
+    assert box.redis().config_get(SLOWLOG)[SLOWLOG] == before
     assert faults.active(box.config) == {}

@@ -6,7 +6,9 @@ production, and the gate fails the check named in ``fault --list``.
 
 Injecting an active fault and healing an inactive one change nothing (both are idempotent). Active
 faults, with what each heal needs, are kept in ``<run dir>/faults.json``; ``up`` forgets those a
-restart undid (see :attr:`Fault.undone_by`).
+restart undid (see :attr:`Fault.undone_by`). An injection that fails part way (an error, a deadline,
+Ctrl-C) is healed at once with what it had kept; if that heal fails too, the fault is recorded as half
+made, so that ``status`` shows it and ``heal NAME`` tries again.
 """
 
 from __future__ import annotations
@@ -47,13 +49,38 @@ def inject(config: SandboxConfig, name: str, say: Callable[[str], None] = print)
     fault = _known(name)
     state = active(config)
     if name in state:
-        say(f"fault {name} is already active (since {state[name]['since']}); nothing changed")
+        if state[name].get("halfMade"):
+            say(f"fault {name} is half made (since {state[name]['since']}: {state[name]['halfMade']}); nothing changed:"
+                f" heal it first (python -m sandbox heal {name})")
+        else:
+            say(f"fault {name} is already active (since {state[name]['since']}); nothing changed")
         return
     ctx = _context(config, say, state, fault)
-    saved = fault.inject(ctx) or {}
-    state[name] = {"since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "saved": saved}
+    try:
+        returned = fault.inject(ctx) or {}
+        saved = {**ctx.saved, **returned}
+    except BaseException as failure:
+        _undo_half_made(config, state, fault, ctx, failure)
+        raise
+    state[name] = {"since": _now(), "saved": saved}
     _write(config, state)
     say(f"fault {name} injected: {fault.breaks}; expect to fail: {fault.fails}")
+
+
+def _undo_half_made(config: SandboxConfig, state: dict[str, Any], fault: Fault, ctx: FaultContext,
+                    failure: BaseException) -> None:
+    """Heal a fault whose injection failed part way, with what it kept; record it as half made if that fails."""
+    why = f"{type(failure).__name__}: {failure}".rstrip(": ")
+    ctx.say(f"fault {fault.name}: the injection failed part way ({why}); undoing what it changed")
+    try:
+        fault.heal(ctx, ctx.saved)
+    except BaseException as error:
+        state[fault.name] = {"since": _now(), "saved": ctx.saved, "halfMade": why}
+        _write(config, state)
+        ctx.say(f"fault {fault.name}: the undo failed too ({type(error).__name__}: {error}); recorded as half made:"
+                f" `python -m sandbox heal {fault.name}` tries again")
+    else:
+        ctx.say(f"fault {fault.name}: undone; the sandbox is as it was before the injection")
 
 
 def heal(config: SandboxConfig, name: str, say: Callable[[str], None] = print) -> None:
@@ -79,6 +106,10 @@ def forget_undone(config: SandboxConfig, restarted: set[str]) -> list[str]:
              if name in FAULTS and FAULTS[name].undone_by not in restarted}
     _write(config, state)
     return list(state)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _known(name: str) -> Fault:

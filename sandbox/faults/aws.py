@@ -121,20 +121,21 @@ def _recreate_repository(ctx: FaultContext, _: Saved) -> None:
 
 def _delete_image(ctx: FaultContext) -> Saved:
     digest = ctx.record()["services"]["backend"]["imageDigest"]
+    ctx.keep({"digest": digest})
     ctx.client("ecr").batch_delete_image(repositoryName=aws_names.BACKEND_REPOSITORY, imageIds=[{"imageDigest": digest}])
-    return {"digest": digest}
 
 
 def _push_image(ctx: FaultContext, saved: Saved) -> None:
-    _push(ctx, aws_names.BACKEND_REPOSITORY, saved["digest"])
+    if "digest" in saved:  # else the injection failed before it deleted anything
+        _push(ctx, aws_names.BACKEND_REPOSITORY, saved["digest"])
 
 
-def _defective_release(defect: str) -> Callable[[FaultContext], Saved]:
+def _defective_release(defect: str) -> Callable[[FaultContext], None]:
     """A backend build with the bug ``defect`` (``sandbox.api.defects``), shipped as a release is: its image
     pushed to ECR, a new revision of the manifest pinned to its digest, the deploy record naming it. Only the
     image differs from a sound deploy."""
 
-    def act(ctx: FaultContext) -> Saved:
+    def act(ctx: FaultContext) -> None:
         tag = f"{load_image_versions()[aws_names.BACKEND_REPOSITORY].current.tag}-{defect}"
         manifest = image_manifest(aws_names.BACKEND_REPOSITORY, tag, env={DEFECT_ENV: defect})
         ecr = ctx.client("ecr")
@@ -144,15 +145,10 @@ def _defective_release(defect: str) -> Callable[[FaultContext], Saved]:
         except ecr.exceptions.ImageAlreadyExistsException:
             digest = ecr.describe_images(repositoryName=aws_names.BACKEND_REPOSITORY,
                                          imageIds=[{"imageTag": tag}])["imageDetails"][0]["imageDigest"]
-        saved = {"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()}
-        try:
-            record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
-                                     build=ImageRef(aws_names.BACKEND_REPOSITORY, tag, digest))
-            ctx.wait_stable("backend", record.task_definition_arn)
-        except BaseException:
-            backend_back(ctx, saved)  # a half-made fault is not recorded: undo it here
-            raise
-        return saved
+        saved = ctx.keep({"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()})
+        record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
+                                 build=ImageRef(aws_names.BACKEND_REPOSITORY, tag, digest))
+        ctx.wait_stable("backend", record.task_definition_arn)
 
     return act
 
@@ -263,11 +259,10 @@ def force_new_deployment(ctx: FaultContext, key: str) -> None:
     ctx.wait_stable(key)
 
 
-def _scale_worker_to_zero(ctx: FaultContext) -> Saved:
-    desired = describe_service(ctx, "ocr-gpu")["desiredCount"]
+def _scale_worker_to_zero(ctx: FaultContext) -> None:
+    ctx.keep({"desiredCount": describe_service(ctx, "ocr-gpu")["desiredCount"]})
     update_service(ctx, "ocr-gpu", desiredCount=0)
     ctx.wait_stable("ocr-gpu")
-    return {"desiredCount": desired}
 
 
 def _scale_worker_back(ctx: FaultContext, saved: Saved) -> None:
@@ -291,22 +286,22 @@ def _run_backend_revision(ctx: FaultContext, task_definition_arn: str) -> None:
     ctx.wait_stable("backend", task_definition_arn)
 
 
-def _change_deployment_configuration(ctx: FaultContext, **changes: Any) -> Saved:
-    """The backend's deploymentConfiguration with ``changes``; saves the one it had (for the heal)."""
+def _change_deployment_configuration(ctx: FaultContext, **changes: Any) -> None:
+    """The backend's deploymentConfiguration with ``changes``; keeps the one it had (for the heal)."""
     configuration = describe_service(ctx, "backend")["deploymentConfiguration"]
+    ctx.keep({"deploymentConfiguration": configuration})
     update_service(ctx, "backend", deploymentConfiguration={**configuration, **changes})
-    return {"deploymentConfiguration": configuration}
 
 
-def _breaker_off(ctx: FaultContext, keep_enabled: bool = False) -> Saved:
+def _breaker_off(ctx: FaultContext, keep_enabled: bool = False) -> None:
     """Rollback off; the breaker itself too unless ``keep_enabled``."""
     return _change_deployment_configuration(ctx, deploymentCircuitBreaker={"enable": keep_enabled, "rollback": False})
 
 
 def _max_percent(percent: int):
     """A deploy may run ``percent`` of the backend's desired tasks at once ("faster deploys")."""
-    def act(ctx: FaultContext) -> Saved:
-        return _change_deployment_configuration(ctx, maximumPercent=percent)
+    def act(ctx: FaultContext) -> None:
+        _change_deployment_configuration(ctx, maximumPercent=percent)
     return act
 
 
@@ -337,19 +332,14 @@ def _primary_rollout(ctx: FaultContext, key: str) -> str:
     return describe_service(ctx, key)["deployments"][0].get("rolloutState", "-")
 
 
-def _failed_deployment(ctx: FaultContext) -> Saved:
+def _failed_deployment(ctx: FaultContext) -> None:
     """An operator turns the breaker's rollback off "to debug", then deploys a revision that cannot start:
     the circuit breaker marks it FAILED and nothing rolls it back; the old tasks keep serving."""
-    saved = {"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record(),
-             **_breaker_off(ctx, keep_enabled=True)}
-    try:
-        deploy_revision(ctx.config, "backend", BAD_ENVIRONMENT["backend"], run_id=saved["record"]["runId"])
-        ctx.wait(lambda: _primary_rollout(ctx, "backend"), lambda state: state == "FAILED",
-                 f"the new deployment of {aws_names.BACKEND_SERVICE} FAILED by the circuit breaker")
-    except BaseException:
-        _serving_revision_back(ctx, saved)  # a half-made fault is not recorded: undo it here
-        raise
-    return saved
+    saved = ctx.keep({"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()})
+    _breaker_off(ctx, keep_enabled=True)
+    deploy_revision(ctx.config, "backend", BAD_ENVIRONMENT["backend"], run_id=saved["record"]["runId"])
+    ctx.wait(lambda: _primary_rollout(ctx, "backend"), lambda state: state == "FAILED",
+             f"the new deployment of {aws_names.BACKEND_SERVICE} FAILED by the circuit breaker")
 
 
 def _serving_revision_back(ctx: FaultContext, saved: Saved) -> None:
@@ -360,6 +350,8 @@ def _serving_revision_back(ctx: FaultContext, saved: Saved) -> None:
 
 def backend_back(ctx: FaultContext, saved: Saved) -> None:
     """The backend back on ``saved["taskDefinitionArn"]``, and the deploy record ``saved["record"]`` again."""
+    if "taskDefinitionArn" not in saved:  # the injection failed before it deployed anything
+        return
     _run_backend_revision(ctx, saved["taskDefinitionArn"])
     write_record(ctx.config.deploy_record, DeployRecord.from_json(saved["record"]))
 
@@ -434,10 +426,10 @@ def _retention(days: int):
     return act
 
 
-def _delete_startup_stream(ctx: FaultContext) -> Saved:
+def _delete_startup_stream(ctx: FaultContext) -> None:
     task = ctx.tasks("backend")[0]
+    ctx.keep({"task": task["task"]})
     ctx.client("logs").delete_log_stream(logGroupName=task["logGroup"], logStreamName=task["logStream"])
-    return {"task": task["task"]}
 
 
 def _replace_task(ctx: FaultContext, saved: Saved) -> None:

@@ -12,7 +12,7 @@ from filot_contract import aws_names
 from filot_gate.polling import poll_until
 from sandbox.config import SandboxConfig
 from sandbox.credentials import FILE_NAME, environment_values, load_or_create
-from sandbox.faults.model import FaultError
+from sandbox.faults.model import FaultError, Saved
 
 T = TypeVar("T")
 
@@ -29,7 +29,15 @@ class FaultContext:
         self.env = environment_values(config, self.creds)
         #: names of the faults active when this one is injected or healed
         self.active: set[str] = set()
+        #: what the injection kept for the heal so far (``keep``)
+        self.saved: Saved = {}
         self._clients: dict[str, Any] = {}
+
+    def keep(self, saved: Saved) -> Saved:
+        """Keep what the heal will need, before the change it undoes: an injection that fails after the
+        change is then healed with it (``sandbox.faults.inject``). Returns everything kept so far."""
+        self.saved.update(saved)
+        return self.saved
 
     # --- clients -------------------------------------------------------------------------------
 

@@ -35,9 +35,9 @@ def _redis_setting(parameter: str, value: str):
 def _fill_redis_to(percent: int):
     """Redis holds a large value (as a queue that grew for days) and maxmemory is lowered until what it
     holds is ``percent`` of it: the rest, megabytes, leaves the sandbox's own writes room while it lasts."""
-    def act(ctx: FaultContext) -> Saved:
+    def act(ctx: FaultContext) -> None:
         client = ctx.redis()
-        saved = {"maxmemory": client.config_get("maxmemory")["maxmemory"]}
+        ctx.keep({"maxmemory": client.config_get("maxmemory")["maxmemory"]})
         before = _evictable_memory(client)
         client.set(FILLER_KEY, b"x" * FILLER_BYTES)
         # the request's query buffer counts too until Redis frees it, a moment later
@@ -45,7 +45,6 @@ def _fill_redis_to(percent: int):
                         f"Redis to free the query buffer of the {FILLER_BYTES} byte value",
                         describe=lambda used: f"{used} bytes used", deadline_s=30)
         client.config_set("maxmemory", held * 100 // percent)
-        return saved
     return act
 
 
@@ -85,15 +84,17 @@ def _drain_retry_queue(ctx: FaultContext, _: Saved) -> None:
     ctx.wait_alarm(BACKLOG_ALARM, "OK")
 
 
-def _forget_newest_migration(ctx: FaultContext) -> Saved:
+def _forget_newest_migration(ctx: FaultContext) -> None:
     with ctx.db() as conn:
         row = conn.execute("SELECT version, name, checksum, applied_at FROM schema_migrations"
                            " ORDER BY version DESC LIMIT 1").fetchone()
+        ctx.keep({"version": row[0], "name": row[1], "checksum": row[2], "appliedAt": row[3].isoformat()})
         conn.execute("DELETE FROM schema_migrations WHERE version = %s", (row[0],))
-    return {"version": row[0], "name": row[1], "checksum": row[2], "appliedAt": row[3].isoformat()}
 
 
 def _record_migration(ctx: FaultContext, saved: Saved) -> None:
+    if "version" not in saved:  # the injection failed before it deleted anything
+        return
     with ctx.db() as conn:
         conn.execute("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (%s, %s, %s, %s)"
                      " ON CONFLICT DO NOTHING",
@@ -115,14 +116,14 @@ def _unhide_table(ctx: FaultContext, _: Saved) -> None:
 def _drop_constraint(table: str, kind: str, mentions: str):
     """Drop the constraint of ``table`` of ``kind`` ('f' foreign key, 'c' check) whose definition
     mentions ``mentions``; keep its name and definition for the heal."""
-    def act(ctx: FaultContext) -> Saved:
+    def act(ctx: FaultContext) -> None:
         with ctx.db() as conn:
             found = [(name, definition) for name, definition in conn.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
                 " WHERE conrelid = %s::regclass AND contype = %s", (table, kind)).fetchall() if mentions in definition]
+            ctx.keep({"table": table, "constraints": [{"name": n, "definition": d} for n, d in found]})
             for name, _ in found:
                 conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        return {"table": table, "constraints": [{"name": n, "definition": d} for n, d in found]}
     return act
 
 

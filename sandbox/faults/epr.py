@@ -141,11 +141,11 @@ def _worker_states(ctx: FaultContext) -> list[Any]:
     return [t["sidecars"][aws_names.EPR_WORKER_CONTAINER]["exitCode"] for t in ctx.tasks("epr")]
 
 
-def _kill_audit_worker(ctx: FaultContext) -> Saved:
+def _kill_audit_worker(ctx: FaultContext) -> None:
+    ctx.keep({"tasks": [t["task"] for t in ctx.tasks("epr")]})
     signal_tasks(_worker_pids(ctx), signal.SIGKILL)
     ctx.wait(lambda: _worker_states(ctx), lambda codes: all(code is not None for code in codes),
              f"every {aws_names.EPR_WORKER_CONTAINER} container STOPPED (exit code 137)")
-    return {"tasks": [t["task"] for t in ctx.tasks("epr")]}
 
 
 def _replace_epr_tasks(ctx: FaultContext, saved: Saved) -> None:
@@ -159,10 +159,8 @@ def _replace_epr_tasks(ctx: FaultContext, saved: Saved) -> None:
     ctx.wait_stable("epr")
 
 
-def _freeze_audit_worker(ctx: FaultContext) -> Saved:
-    pids = _worker_pids(ctx)
-    signal_tasks(pids, signal.SIGSTOP)
-    return {"pids": pids}
+def _freeze_audit_worker(ctx: FaultContext) -> None:
+    signal_tasks(ctx.keep({"pids": _worker_pids(ctx)})["pids"], signal.SIGSTOP)
 
 
 def _thaw(ctx: FaultContext, saved: Saved) -> None:
@@ -176,13 +174,11 @@ def _epr_healthz(ctx: FaultContext) -> int:
         return 0
 
 
-def _freeze_epr_api(ctx: FaultContext) -> Saved:
-    pids = [t["pid"] for t in ctx.tasks("epr")]
-    signal_tasks(pids, signal.SIGSTOP)
+def _freeze_epr_api(ctx: FaultContext) -> None:
+    signal_tasks(ctx.keep({"pids": [t["pid"] for t in ctx.tasks("epr")]})["pids"], signal.SIGSTOP)
     ctx.wait(lambda: _epr_healthz(ctx), lambda status: status == 503,
              f"the EPR load balancer answering 503 (no healthy task) at {ctx.config.epr_api_url}",
              describe=lambda status: f"HTTP {status or 'no answer'}")
-    return {"pids": pids}
 
 
 def _thaw_epr_api(ctx: FaultContext, saved: Saved) -> None:

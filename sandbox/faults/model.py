@@ -24,6 +24,7 @@ class Fault:
     breaks: str
     #: the gate check(s) it must make fail
     fails: str
+    #: breaks it; what the heal needs is kept with ``FaultContext.keep`` before each change (or returned)
     inject: Callable[["FaultContext"], Saved | None]
     heal: Callable[["FaultContext", Saved], None]
     #: the component whose restart undoes the fault ("controller": AWS is re-seeded from the manifests

@@ -35,16 +35,16 @@ def _live_heartbeats(ctx: FaultContext, workers: list[str]) -> list[str]:
     return [w for w in workers if client.exists(redis_keys.worker_heartbeat(w))]
 
 
-def _freeze_worker(ctx: FaultContext) -> Saved:
+def _freeze_worker(ctx: FaultContext) -> None:
     tasks = ctx.tasks("ocr-gpu")
     if not tasks:
         raise FaultError("ECS service filot-ocr-gpu-service: expected a running worker task to freeze, found none")
     pids, workers = [t["pid"] for t in tasks], _worker_ids(ctx)
+    ctx.keep({"pids": pids})
     signal_tasks(pids, signal.SIGSTOP)
     ctx.wait(lambda: _live_heartbeats(ctx, workers), lambda live: not live,
              f"the heartbeats of {', '.join(workers)} expired (TTL {redis_keys.HEARTBEAT_TTL_S}s)",
              deadline_s=redis_keys.HEARTBEAT_TTL_S * 3)
-    return {"pids": pids}
 
 
 def _thaw_worker(ctx: FaultContext, saved: Saved) -> None:
@@ -56,13 +56,12 @@ def _thaw_worker(ctx: FaultContext, saved: Saved) -> None:
 
 def _freeze_backend(count: int | None):
     """Freeze ``count`` backend tasks (all when None) and wait until the ALB reports them unhealthy."""
-    def act(ctx: FaultContext) -> Saved:
+    def act(ctx: FaultContext) -> None:
         tasks = ctx.tasks("backend")[:count]
-        signal_tasks([t["pid"] for t in tasks], signal.SIGSTOP)
         ips = [t["ip"] for t in tasks]
+        signal_tasks(ctx.keep({"pids": [t["pid"] for t in tasks], "ips": ips})["pids"], signal.SIGSTOP)
         ctx.wait(lambda: target_states(ctx), lambda s: all(s.get(ip) == "unhealthy" for ip in ips),
                  f"targets {', '.join(ips)} unhealthy (health checks time out)")
-        return {"pids": [t["pid"] for t in tasks], "ips": ips}
     return act
 
 

@@ -8,22 +8,17 @@ from filot_contract import aws_names, temporal
 from sandbox.deploy import deploy_revision
 from sandbox.faults.aws import backend_back, describe_service, restore_secret, secret_rewritten
 from sandbox.faults.context import FaultContext
-from sandbox.faults.model import Fault, Saved
+from sandbox.faults.model import Fault
 
 SECRET = f"{aws_names.SECRETS_PREFIX}/{temporal.SECRET_NAME}"
 
 
-def _deploy_without_temporal(ctx: FaultContext) -> Saved:
+def _deploy_without_temporal(ctx: FaultContext) -> None:
     """A new backend revision, recorded in the same deploy run, from the manifest without the Temporal feature."""
-    saved = {"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()}
-    try:
-        record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
-                                 features=ctx.config.features - {"temporal"})
-        ctx.wait_stable("backend", record.task_definition_arn)
-    except BaseException:
-        backend_back(ctx, saved)  # a half-made fault is not recorded: undo it here
-        raise
-    return saved
+    saved = ctx.keep({"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()})
+    record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
+                             features=ctx.config.features - {"temporal"})
+    ctx.wait_stable("backend", record.task_definition_arn)
 
 
 FAULTS = [
