@@ -8,20 +8,14 @@ benchmarks/results/api-load-<host>.json and prints a table. Numbers only; nothin
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import httpx
 
+from benchmarks import print_table, write_result
 from filot_gate import load
 from selftests.sandbox_fixture import start_private_sandbox, stop_private_sandbox
 from selftests.test_reliability import api_url
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
 
 def step(base_url: str, users: int, requests: int) -> dict:
     """``users`` at once, ``requests`` each: throughput, latency and unexpected answers."""
@@ -49,16 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         results = [step(api_url(sandbox), users, args.requests) for users in steps]
     finally:
         stop_private_sandbox(sandbox)
-    result = {"host": platform.node(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "steps": results, "command": f"python -m benchmarks.api_load --users {args.users} --requests {args.requests}"}
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"api-load-{platform.node() or 'host'}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print("users  requests  wall s  req/s  p50 ms  p95 ms  max ms  unexpected")
-    for s in results:
-        lat = s["latencyMs"]
-        print(f"{s['users']:>5}  {s['requests']:>8}  {s['wallS']:>6}  {s['requestsPerS']:>5}  {lat['p50']:>6}  {lat['p95']:>6}"
-              f"  {lat['max']:>6}  {s['unexpected']:>10}")
+    out = write_result("api-load", {
+        "steps": results, "command": f"python -m benchmarks.api_load --users {args.users} --requests {args.requests}"})
+    print_table(("users", "requests", "wall s", "req/s", "p50 ms", "p95 ms", "max ms", "unexpected"),
+                [(s["users"], s["requests"], s["wallS"], s["requestsPerS"], *s["latencyMs"].values(), s["unexpected"])
+                 for s in results])
     print(f"written to {out}")
     return 0
 

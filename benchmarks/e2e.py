@@ -7,19 +7,14 @@ writes benchmarks/results/e2e-<host>.json and prints a table. Numbers only; noth
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from benchmarks import print_table, write_result
 from filot_gate import corpus
 from selftests.sandbox_fixture import start_private_sandbox, stop_private_sandbox
 from selftests.test_reliability import api_url, db, scale_worker, token, upload, wait_all_decided
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
@@ -91,19 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         workflows = run_workflows(sandbox, args.workflows) if sandbox.config.temporal else None
     finally:
         stop_private_sandbox(sandbox)
-    result = {"host": platform.node(), "cpus": __import__("os").cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "coldStartS": round(cold_start, 1), "warmup10Docs1Worker": single, "batches": batches,
+    result = {"coldStartS": round(cold_start, 1), "warmup10Docs1Worker": single, "batches": batches,
               "temporalWorkflows": workflows,
               "command": f"python -m benchmarks.e2e --documents {args.documents} --workflows {args.workflows}"}
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"e2e-{platform.node() or 'host'}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result("e2e", result)
     print(f"cold start {result['coldStartS']} s")
-    print("docs  workers  decided  wall s  docs/s  p50 s  p95 s  max s")
-    for b in [single, *batches]:
-        lat = b["latencyS"]
-        print(f"{b['documents']:>4}  {b['workers']:>7}  {b['decided']:>7}  {b['wallS']:>6}  {b['throughputDocsPerS']:>6}"
-              f"  {lat['p50']:>5}  {lat['p95']:>5}  {lat['max']:>5}")
+    print_table(("docs", "workers", "decided", "wall s", "docs/s", "p50 s", "p95 s", "max s"),
+                [(b["documents"], b["workers"], b["decided"], b["wallS"], b["throughputDocsPerS"], b["latencyS"]["p50"],
+                  b["latencyS"]["p95"], b["latencyS"]["max"]) for b in [single, *batches]])
     if workflows:
         lat = workflows["completedS"]
         print(f"Temporal: {workflows['runs']} evaluations, POST -> COMPLETED p50 {lat['p50']} s, p95 {lat['p95']} s,"

@@ -20,13 +20,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from statistics import mean, median
 
+from benchmarks import RESULTS
 from filot_contract.documents import decide
 from sandbox.ocr.recognize import ENGINES, load_engine, recognize
 from sandbox.ocr.score import score_document
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fixtures" / "ktp"
-RESULTS = Path(__file__).resolve().parent / "results"
 SETS = {"clean": ("clean", "invalid"), "degraded": ("degraded",)}
 CPU_ENGINES = ("tesseract", "rapidocr")
 _PATH_OF_STATUS = {"auto_approved": "auto_approve", "auto_rejected": "auto_reject", "manual_review": "manual_review"}
