@@ -18,6 +18,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -308,15 +309,17 @@ def s3_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     url = f"http://127.0.0.1:{server._port}"
-    boto3.client(
-        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
-    ).create_bucket(Bucket=BUCKET)
+    with s3_client(url) as s3:
+        s3.create_bucket(Bucket=BUCKET)
     yield url
     server.stop()
 
 
-def s3_client(url: str) -> Any:
-    return boto3.client(
+@contextmanager
+def s3_client(url: str) -> Iterator[Any]:
+    """An S3 client of the module's moto server, closed after use: an unclosed one leaves its sockets to the
+    garbage collector, whose ResourceWarning then fails whichever test it happens to run in."""
+    client = boto3.client(
         "s3",
         endpoint_url=url,
         region_name="us-east-1",
@@ -324,6 +327,10 @@ def s3_client(url: str) -> Any:
         aws_secret_access_key="b",
         config=Config(s3={"addressing_style": "path"}),
     )
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def migrated_database(server: PostgresServer) -> str:
@@ -340,8 +347,8 @@ def stack(postgres_server: PostgresServer, redis_server: RedisServer, s3_url: st
     with redis_server.client() as client:
         client.flushall()
     api = RunningApi(api_environ(db_url, redis_server.url, s3_url, stub.url)).start()
-    with redis_server.client() as client:
-        yield Stack(api, db_url, client, s3_client(s3_url), stub)
+    with redis_server.client() as client, s3_client(s3_url) as s3:
+        yield Stack(api, db_url, client, s3, stub)
     api.stop()
     stub.stop()
 
@@ -740,8 +747,8 @@ def test_results_published_while_down_are_reconciled_on_start(
             migrated_database(postgres_server), own_redis.url, s3_url, f"http://127.0.0.1:{free_port()}"
         )
         api = RunningApi(environ).start()
-        with own_redis.client() as client:
-            stack = Stack(api, environ["DATABASE_URL"], client, s3_client(s3_url), Buli2Stub(0))
+        with own_redis.client() as client, s3_client(s3_url) as s3:
+            stack = Stack(api, environ["DATABASE_URL"], client, s3, Buli2Stub(0))
             with stack.client() as http:
                 documents = [stack.upload(http).json() for _ in range(2)]
                 api.stop()
@@ -769,8 +776,8 @@ def test_a_document_committed_without_its_job_gets_the_job_again(
         environ = api_environ(migrated_database(postgres_server), own_redis.url, s3_url, f"http://127.0.0.1:{free_port()}",
                               REQUEUE_AFTER_S="0.5", RESULTS_SWEEP_INTERVAL_S="0.2")
         api = RunningApi(environ).start()
-        with own_redis.client() as client:
-            stack = Stack(api, environ["DATABASE_URL"], client, s3_client(s3_url), Buli2Stub(0))
+        with own_redis.client() as client, s3_client(s3_url) as s3:
+            stack = Stack(api, environ["DATABASE_URL"], client, s3, Buli2Stub(0))
             with stack.client() as http:
                 lost, held = stack.upload(http).json(), stack.upload(http).json()
                 jobs = {OcrJob.from_json(raw).jobId: raw for raw in client.lrange(redis_keys.OCR_QUEUE, 0, -1)}

@@ -238,7 +238,8 @@ def test_metrics_come_from_redis_and_the_alb_and_an_alarm_follows_its_metric(san
         sandbox.aws("ecs").update_service(cluster=cluster, service=service, desiredCount=1)
     alarm = eventually(lambda: cw.describe_alarms(AlarmNames=["filot-ocr-gpu-queue-length-high"])["MetricAlarms"][0],
                        lambda a: a["StateValue"] == "OK", "queue-length alarm back to OK", deadline_s=20)
-    assert "was not greater than the threshold (20.0)" in alarm["StateReason"], alarm["StateReason"]
+    # "1 out of ... was not greater", or "2 out of ... were not greater" when the judge saw two periods at once
+    assert "not greater than the threshold (20.0)" in alarm["StateReason"], alarm["StateReason"]
 
 
 def test_alarm_evaluation_follows_cloudwatch_rules_for_metric_math_and_missing_data():

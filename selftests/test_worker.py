@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -121,6 +121,7 @@ def s3_endpoint() -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     s3 = s3_client(from_env(WorkerSettings, _env_for("redis://127.0.0.1:1/0", endpoint)))
     s3.create_bucket(Bucket=BUCKET)
+    s3.close()  # an S3 client left to the garbage collector fails a later test with its sockets' ResourceWarning
     yield endpoint
     server.stop()
 
@@ -190,6 +191,7 @@ class Harness:
     def close(self) -> None:
         self.pubsub.close()
         self.redis.close()
+        self.s3.close()
 
 
 @pytest.fixture
@@ -202,13 +204,13 @@ def harness(fresh_redis: RedisServer, s3_endpoint: str) -> Iterator[Harness]:
 @pytest.fixture
 def start_worker(harness: Harness) -> Iterator[Callable[..., tuple[Worker, StandIn]]]:
     """Runs in-process workers on threads; stops and joins them after the test."""
-    running: list[tuple[Worker, threading.Thread, list[redis.Redis]]] = []
+    running: list[tuple[Worker, threading.Thread, list[Any]]] = []
 
     def start(**env: str) -> tuple[Worker, StandIn]:
         settings = from_env(WorkerSettings, harness.env(**env))
         recognizer = StandIn("cpu")
-        clients = [redis_client(settings, blocking_s=settings.poll_interval_s), redis_client(settings)]
-        worker = Worker(settings, clients[0], clients[1], s3_client(settings), recognizer)
+        clients = [redis_client(settings, blocking_s=settings.poll_interval_s), redis_client(settings), s3_client(settings)]
+        worker = Worker(settings, clients[0], clients[1], clients[2], recognizer)
         thread = threading.Thread(target=worker.run, name=f"worker-{settings.worker_id}")
         thread.start()
         running.append((worker, thread, clients))
@@ -365,7 +367,8 @@ def test_health_reports_ok_then_names_redis_when_it_is_down(s3_endpoint: str) ->
     server = start_redis()
     settings = from_env(WorkerSettings, _env_for(server.url, s3_endpoint))
     client, probe = redis_client(settings, blocking_s=settings.poll_interval_s), redis_client(settings)
-    worker = Worker(settings, client, probe, s3_client(settings), StandIn("cpu"))
+    storage = s3_client(settings)
+    worker = Worker(settings, client, probe, storage, StandIn("cpu"))
     health = HealthServer("127.0.0.1", 0, worker.health)
     health.start()
     url = f"http://127.0.0.1:{health.port}/health"
@@ -383,6 +386,7 @@ def test_health_reports_ok_then_names_redis_when_it_is_down(s3_endpoint: str) ->
         server.stop()
         client.close()
         probe.close()
+        storage.close()
 
 
 def test_redis_over_tls_with_password_and_ca_file(s3_endpoint: str, tmp_path: Path) -> None:
