@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ class PrivateSandbox:
     env: dict[str, str]
     #: the open lock file that reserves this sandbox's task subnets (closed by ``stop_private_sandbox``)
     subnet_lock: int
+    #: service -> its boto3 client, one each, closed by ``stop_private_sandbox`` (an unclosed client's sockets,
+    #: left to the garbage collector, fail whichever later test it runs in with a ResourceWarning)
+    clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, env=self.env,
@@ -57,9 +60,11 @@ class PrivateSandbox:
         return json.loads((self.home / "credentials.json").read_text())
 
     def aws(self, service: str) -> Any:
-        """A boto3 client of the sandbox's emulated AWS."""
-        return boto3.client(service, region_name="ap-southeast-2", endpoint_url=self.aws_endpoint,
-                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+        """The boto3 client of the sandbox's emulated AWS for ``service``."""
+        if service not in self.clients:
+            self.clients[service] = boto3.client(service, region_name="ap-southeast-2", endpoint_url=self.aws_endpoint,
+                                                 aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+        return self.clients[service]
 
     def redis(self) -> redis.Redis:
         """The sandbox's Redis over TLS, with its password."""
@@ -143,6 +148,8 @@ def start_private_sandbox() -> PrivateSandbox:
 
 
 def stop_private_sandbox(sandbox: PrivateSandbox) -> None:
+    for client in sandbox.clients.values():
+        client.close()
     try:
         sandbox.cli("down", timeout=120)
     finally:
