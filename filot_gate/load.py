@@ -110,24 +110,31 @@ def _meet(barrier: threading.Barrier) -> None:
 
 def run(users: int, session: Sequence[Request], client: Callable[[], httpx.Client]) -> Traffic:
     """``users`` users at once, each sending ``session`` in order on its own ``client()``. An interrupt
-    (Ctrl-C, the run's deadline) stops every user after the request it is sending."""
+    (Ctrl-C, the run's deadline) or a user that fails stops every user after the request it is sending."""
     start = threading.Barrier(users, timeout=MEETING_DEADLINE_S)
     done = threading.Barrier(users, timeout=MEETING_DEADLINE_S)
     stopped = threading.Event()
 
+    def stop_everyone() -> None:
+        stopped.set()
+        start.abort()
+        done.abort()
+
     def user(_: int) -> list[Answer]:
-        with client() as own:
-            _meet(start)
-            answers = [send(own, request) for request in session if not stopped.is_set()]
-            _meet(done)  # still connected: the API holds every user until the last is served
-        return answers
+        try:
+            with client() as own:
+                _meet(start)
+                answers = [send(own, request) for request in session if not stopped.is_set()]
+                _meet(done)  # still connected: the API holds every user until the last is served
+            return answers
+        except BaseException:
+            stop_everyone()
+            raise
 
     with ThreadPoolExecutor(max_workers=users, thread_name_prefix="load-user") as pool:
         try:
             answers = [answer for answers in pool.map(user, range(users)) for answer in answers]
         except BaseException:
-            stopped.set()
-            start.abort()
-            done.abort()
+            stop_everyone()
             raise
     return Traffic(users, answers)
