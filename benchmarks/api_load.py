@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         steps = [int(n) for n in args.users.split(",")]
     except ValueError:
-        parser.error(f"--users: expected whole numbers separated by commas, got {args.users!r}")
+        steps = []
+    if not steps or min(steps) < 1:
+        parser.error(f"--users: expected positive whole numbers separated by commas, got {args.users!r}")
+    if args.requests < 1:
+        parser.error(f"--requests: expected a positive whole number, got {args.requests}")
     sandbox = start_private_sandbox()
     try:
         load.run(4, load.read_only_session(4), lambda: httpx.Client(base_url=api_url(sandbox), timeout=20))  # warm-up

@@ -109,8 +109,10 @@ def image_present(box: Box, key: str) -> bool:
 
 
 def health_with_connections_held(box: Box) -> int:
-    """GET /health while other clients hold CONNECTION_CAP connections to each of the two backend tasks."""
-    held = [httpx.Client(base_url=box.config.api_url, timeout=10) for _ in range(2 * CONNECTION_CAP)]
+    """GET /health while other clients hold connections to the two backend tasks: a capped task keeps
+    CONNECTION_CAP - 1 of them (it answers 503 to a new one and closes it); three per cap leave a margin for
+    the ALB's round robin."""
+    held = [httpx.Client(base_url=box.config.api_url, timeout=10) for _ in range(3 * CONNECTION_CAP)]
     try:
         for client in held:
             client.get("/health")  # keep-alive: the connection stays open (a capped task closes it with its 503)
@@ -487,15 +489,33 @@ def test_an_injection_whose_undo_fails_too_is_recorded_half_made_and_healed_late
     before = box.redis().config_get(SLOWLOG)[SLOWLOG]
     monkeypatch.setitem(faults.FAULTS, HALF_MADE, half_made_fault(undo_fails=[True]))
     said: list[str] = []
-    with pytest.raises(FaultError):
-        faults.inject(box.config, HALF_MADE, say=said.append)
-    entry = faults.active(box.config)[HALF_MADE]
-    assert entry["halfMade"] == "FaultError: the change was not seen within 1s" and entry["saved"] == {SLOWLOG: before}, entry
-    assert "recorded as half made" in said[-1], said
-    status = cli(box, "status")
-    assert f"{HALF_MADE}" in status.stdout and "half made: FaultError" in status.stdout, status.stdout
-    faults.inject(box.config, HALF_MADE, say=said.append)
-    assert "heal it first" in said[-1], said
-    faults.heal(box.config, HALF_MADE, say=said.append)
+    try:
+        with pytest.raises(FaultError):
+            faults.inject(box.config, HALF_MADE, say=said.append)
+        entry = faults.active(box.config)[HALF_MADE]
+        assert entry["halfMade"] == "FaultError: the change was not seen within 1s" and entry["saved"] == {SLOWLOG: before}, entry
+        assert "recorded as half made" in said[-1], said
+        status = cli(box, "status")
+        assert f"{HALF_MADE}" in status.stdout and "half made: FaultError" in status.stdout, status.stdout
+        with pytest.raises(FaultError, match="half made .* heal it first"):
+            faults.inject(box.config, HALF_MADE, say=said.append)
+    finally:
+        faults.heal(box.config, HALF_MADE, say=said.append)
     assert box.redis().config_get(SLOWLOG)[SLOWLOG] == before
     assert faults.active(box.config) == {}
+
+
+def test_an_injection_that_failed_before_keeping_anything_is_not_recorded(box, monkeypatch):
+    """Its heal fails on the same missing thing: a fault that never changed anything must not stay recorded."""
+    def inject(ctx: FaultContext) -> None:
+        raise FaultError("ASG filot-ocr-gpu-asg: expected an instance, it has none")
+
+    def heal(ctx: FaultContext, saved: dict) -> None:
+        raise FaultError("ASG filot-ocr-gpu-asg: expected an instance, it has none")
+
+    monkeypatch.setitem(faults.FAULTS, HALF_MADE, Fault(HALF_MADE, "nothing", "nothing", inject, heal))
+    said: list[str] = []
+    with pytest.raises(FaultError, match="expected an instance"):
+        faults.inject(box.config, HALF_MADE, say=said.append)
+    assert faults.active(box.config) == {}, said
+    assert "not recorded" in said[-1], said

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 #: The image ENV that names the defect of this build.
 DEFECT_ENV = "FILOT_SANDBOX_DEFECT"
-#: Connections one task of the ``connection-cap`` build serves at once.
+#: Connections (the new one included) at which a task of the ``connection-cap`` build answers 503.
 CONNECTION_CAP = 4
 
 ServerOptions = dict[str, Any]
@@ -37,8 +37,8 @@ def _no_input_validation() -> ServerOptions:
 
 
 def _connection_cap() -> ServerOptions:
-    """The server holds at most CONNECTION_CAP connections at once and answers every request past that
-    with 503 (a debugging leftover, like Node's ``server.maxConnections`` or uvicorn's
+    """The server answers 503 to every request that arrives while it holds CONNECTION_CAP connections,
+    the request's own included (a debugging leftover, like Node's ``server.maxConnections`` or uvicorn's
     ``--limit-concurrency``). One client at a time never notices; the expected number of users does."""
     return {"limit_concurrency": CONNECTION_CAP}
 

@@ -50,10 +50,9 @@ def inject(config: SandboxConfig, name: str, say: Callable[[str], None] = print)
     state = active(config)
     if name in state:
         if state[name].get("halfMade"):
-            say(f"fault {name} is half made (since {state[name]['since']}: {state[name]['halfMade']}); nothing changed:"
-                f" heal it first (python -m sandbox heal {name})")
-        else:
-            say(f"fault {name} is already active (since {state[name]['since']}); nothing changed")
+            raise FaultError(f"fault {name} is half made (since {state[name]['since']}: {state[name]['halfMade']});"
+                             f" heal it first: python -m sandbox heal {name}")
+        say(f"fault {name} is already active (since {state[name]['since']}); nothing changed")
         return
     ctx = _context(config, say, state, fault)
     try:
@@ -69,16 +68,22 @@ def inject(config: SandboxConfig, name: str, say: Callable[[str], None] = print)
 
 def _undo_half_made(config: SandboxConfig, state: dict[str, Any], fault: Fault, ctx: FaultContext,
                     failure: BaseException) -> None:
-    """Heal a fault whose injection failed part way, with what it kept; record it as half made if that fails."""
+    """Heal a fault whose injection failed part way, with what it kept. If that fails too and the injection had
+    kept something (it keeps just before a change), record it as half made; a fault that kept nothing may have
+    failed before any change (its heal then fails on the same missing thing), so it is reported, not recorded."""
     why = f"{type(failure).__name__}: {failure}".rstrip(": ")
     ctx.say(f"fault {fault.name}: the injection failed part way ({why}); undoing what it changed")
     try:
         fault.heal(ctx, ctx.saved)
     except BaseException as error:
+        undo = f"the undo failed too ({type(error).__name__}: {error})"
+        if not ctx.saved:
+            ctx.say(f"fault {fault.name}: {undo}; it may have failed before changing anything, so it is not recorded:"
+                    f" see `python -m sandbox status`, and `python -m sandbox down` then `up` start the sandbox afresh")
+            return
         state[fault.name] = {"since": _now(), "saved": ctx.saved, "halfMade": why}
         _write(config, state)
-        ctx.say(f"fault {fault.name}: the undo failed too ({type(error).__name__}: {error}); recorded as half made:"
-                f" `python -m sandbox heal {fault.name}` tries again")
+        ctx.say(f"fault {fault.name}: {undo}; recorded as half made: `python -m sandbox heal {fault.name}` tries again")
     else:
         ctx.say(f"fault {fault.name}: undone; the sandbox is as it was before the injection")
 

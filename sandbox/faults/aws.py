@@ -119,7 +119,7 @@ def _recreate_repository(ctx: FaultContext, _: Saved) -> None:
     _push(ctx, aws_names.GPU_REPOSITORY)
 
 
-def _delete_image(ctx: FaultContext) -> Saved:
+def _delete_image(ctx: FaultContext) -> None:
     digest = ctx.record()["services"]["backend"]["imageDigest"]
     ctx.keep({"digest": digest})
     ctx.client("ecr").batch_delete_image(repositoryName=aws_names.BACKEND_REPOSITORY, imageIds=[{"imageDigest": digest}])
@@ -266,7 +266,9 @@ def _scale_worker_to_zero(ctx: FaultContext) -> None:
 
 
 def _scale_worker_back(ctx: FaultContext, saved: Saved) -> None:
-    update_service(ctx, "ocr-gpu", desiredCount=int(saved.get("desiredCount") or 1))
+    if "desiredCount" not in saved:  # the injection failed before it scaled anything
+        return
+    update_service(ctx, "ocr-gpu", desiredCount=int(saved["desiredCount"]))
     ctx.wait_stable("ocr-gpu")
 
 
@@ -322,10 +324,8 @@ def _container_insights(value: str):
 
 
 def _deployment_configuration_back(ctx: FaultContext, saved: Saved) -> None:
-    from filot_gate.manifests import SERVICE_FILES, read_json
-
-    configuration = saved.get("deploymentConfiguration") or read_json(SERVICE_FILES["backend"])["deploymentConfiguration"]
-    update_service(ctx, "backend", deploymentConfiguration=configuration)
+    if "deploymentConfiguration" in saved:  # else the injection failed before it changed it
+        update_service(ctx, "backend", deploymentConfiguration=saved["deploymentConfiguration"])
 
 
 def _primary_rollout(ctx: FaultContext, key: str) -> str:
@@ -501,8 +501,8 @@ FAULTS = [
           " (the database refuses a malformed one: 503 instead of 422) pushed to ECR and deployed",
           "e2e test_malformed_request_is_refused_with_a_clear_4xx[status-id-not-a-uuid, evaluate-id-not-a-uuid]",
           _defective_release("no-input-validation"), backend_back),
-    Fault("backend-release-capped-at-4-connections", f"a backend build whose server holds at most {CONNECTION_CAP}"
-          " connections per task and answers 503 past that (a debugging leftover) pushed to ECR and deployed",
+    Fault("backend-release-capped-at-4-connections", f"a backend build whose server answers 503 once a task holds"
+          f" {CONNECTION_CAP} connections, the new one included (a debugging leftover), pushed to ECR and deployed",
           "e2e test_api_serves_the_expected_number_of_users_at_once",
           _defective_release("connection-cap"), backend_back),
     Fault("asg-instance-unhealthy", f"the GPU instance of ASG {aws_names.GPU_ASG} marked Unhealthy (set-instance-health)",

@@ -142,8 +142,9 @@ def _worker_states(ctx: FaultContext) -> list[Any]:
 
 
 def _kill_audit_worker(ctx: FaultContext) -> None:
+    pids = _worker_pids(ctx)
     ctx.keep({"tasks": [t["task"] for t in ctx.tasks("epr")]})
-    signal_tasks(_worker_pids(ctx), signal.SIGKILL)
+    signal_tasks(pids, signal.SIGKILL)
     ctx.wait(lambda: _worker_states(ctx), lambda codes: all(code is not None for code in codes),
              f"every {aws_names.EPR_WORKER_CONTAINER} container STOPPED (exit code 137)")
 

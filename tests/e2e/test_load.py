@@ -26,8 +26,14 @@ def test_api_serves_the_expected_number_of_users_at_once(api, target, settings, 
     users = int(settings.profile.get("load.users", DEFAULT_USERS))
     requests = int(settings.profile.get("load.requests_per_user", DEFAULT_REQUESTS_PER_USER))
     api.get("/health")  # an API that cannot be reached at all is an error of the run, not a failed load
+    session = load.read_only_session(requests)
+    alone = load.run(1, session, target.api).unexpected()
+    assert len(alone) == 0, (
+        f"{api.base_url}: a single user already gets {alone[0].describe()}; the API is wrong without any load"
+        f" (see the health check), so the load of {users} users was not sent"
+    )
     log.info("load: %d users at once on %s, %d requests each", users, api.base_url, requests)
-    traffic = load.run(users, load.read_only_session(requests), target.api)
+    traffic = load.run(users, session, target.api)
     evidence.add("answers (request -> status -> count)", traffic.counts())
     evidence.add("latency in ms (not judged)", traffic.latency_ms())
     unexpected = traffic.unexpected()
