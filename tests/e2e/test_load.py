@@ -28,7 +28,8 @@ def test_api_serves_the_expected_number_of_users_at_once(api, target, settings, 
     api.get("/health")  # an API that cannot be reached at all is an error of the run, not a failed load
     session = load.read_only_session(requests)
     alone = load.run(1, session, target.api).unexpected()
-    assert len(alone) == 0, (
+    wrong_alone = len(alone)
+    assert wrong_alone == 0, (
         f"{api.base_url}: a single user already gets {alone[0].describe()}; the API is wrong without any load"
         f" (see the health check), so the load of {users} users was not sent"
     )
