@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import argparse
 import time
-
-import httpx
+from functools import partial
 
 from benchmarks import print_table, write_result
 from filot_gate import load
+from filot_gate.target import http_client
 from selftests.sandbox_fixture import start_private_sandbox, stop_private_sandbox
 from selftests.test_reliability import api_url
+
 
 def step(base_url: str, users: int, requests: int) -> dict:
     """``users`` at once, ``requests`` each: throughput, latency and unexpected answers."""
     started = time.monotonic()
-    traffic = load.run(users, load.read_only_session(requests),
-                       lambda: httpx.Client(base_url=base_url, timeout=httpx.Timeout(20.0, connect=5.0)))
+    traffic = load.run(users, load.read_only_session(requests), partial(http_client, base_url))
     wall = time.monotonic() - started
     return {"users": users, "requests": len(traffic.answers), "wallS": round(wall, 2),
             "requestsPerS": round(len(traffic.answers) / wall, 1), "latencyMs": traffic.latency_ms(),
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--requests: expected a positive whole number, got {args.requests}")
     sandbox = start_private_sandbox()
     try:
-        load.run(4, load.read_only_session(4), lambda: httpx.Client(base_url=api_url(sandbox), timeout=20))  # warm-up
+        load.run(4, load.read_only_session(4), partial(http_client, api_url(sandbox)))  # warm-up
         results = [step(api_url(sandbox), users, args.requests) for users in steps]
     finally:
         stop_private_sandbox(sandbox)

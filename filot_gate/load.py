@@ -57,7 +57,6 @@ class Answer:
 
 @dataclass(frozen=True)
 class Traffic:
-    users: int
     answers: list[Answer]
 
     def unexpected(self) -> list[Answer]:
@@ -137,4 +136,4 @@ def run(users: int, session: Sequence[Request], client: Callable[[], httpx.Clien
         except BaseException:
             stop_everyone()
             raise
-    return Traffic(users, answers)
+    return Traffic(answers)

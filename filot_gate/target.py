@@ -192,14 +192,14 @@ class Target:
                             headers={"Authorization": f"Bearer {self.secret_key('epr', 'EPR_REDIS_TOKEN')}"})
 
     def api(self) -> "httpx.Client":
-        return _http_client(self.settings.api_url)
+        return http_client(self.settings.api_url)
 
     def epr_api(self) -> "httpx.Client":
         """The EPR API through its load balancer (seed 004 "Health Check Endpoint")."""
-        return _http_client(self.settings.epr_api_url)
+        return http_client(self.settings.epr_api_url)
 
 
-def _http_client(base_url: str) -> "httpx.Client":
+def http_client(base_url: str) -> "httpx.Client":
     """A client of one of the target's HTTP endpoints: a request that hangs fails after 20 s."""
     import httpx
 
