@@ -157,6 +157,12 @@ def _gpu_strategies() -> Iterable[str]:
     return STRATEGIES
 
 
+def _backup_methods() -> Iterable[str]:
+    from filot_gate.db_backups import BACKUP_METHODS
+
+    return BACKUP_METHODS
+
+
 def _redis_providers() -> Iterable[str]:
     from filot_gate.redis_config import REDIS_PROVIDERS
 
@@ -195,6 +201,8 @@ SCHEMA: Mapping[str, Section] = {
         "migrations_dir": Key(TEXT, "the release's migrations, relative to the repository root"),
         "spare_connections": Key(COUNT, "connections kept free beyond the services' pools at a deploy's peak"),
         "pooled": Key(BOOL, "DATABASE_URL goes through a transaction-mode pooler (PgBouncer, Neon's -pooler host)"),
+        "backups": Key(named_elsewhere(_backup_methods),
+                       "how the database is backed up: wal-archive (self-managed, RDS: the server shows it) or neon"),
     }),
     "gpu": Section("The OCR worker's GPU", {
         "require_cuda": Key(BOOL, "the worker must run on CUDA; false accepts its logged CPU fallback"),

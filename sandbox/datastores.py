@@ -1,23 +1,32 @@
 """The managed data stores of the sandbox: Redis with TLS (like ElastiCache/Upstash) and PostgreSQL
-(like RDS/Neon), each a real server process on loopback with its state under the sandbox home.
+(like RDS/Neon, its WAL archived to the sandbox's backup storage), each a real server process on loopback
+with its state under the sandbox home.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import ssl
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from sandbox.config import SandboxConfig
-from sandbox.processes import Managed, SandboxError, port_open, require_port_free, wait_ready
+from sandbox.processes import Managed, SandboxError, port_open, require_port_free, wait_ready, wait_until
+from filot_gate.db_backups import WalArchiver, wal_archiver
 from filot_contract.redis_keys import KEYSPACE_EVENTS, REQUIRED_EVICTION_POLICY
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 POSTGRES_USER = "postgres"
+#: The file in the data directory that turns WAL archiving on. An included file, not ``-c`` options, so
+#: that ``ALTER SYSTEM`` (an operator's change, or the ``wal-archiving-failing`` fault) still overrides it.
+WAL_ARCHIVE_CONF = "filot-sandbox-backups.conf"
+#: The sandbox's WAL segments are 1 MiB (initdb ``--wal-segsize``), not 16: each archived on its own.
+WAL_SEGMENT_MIB = 1
 
 
 # --- TLS ------------------------------------------------------------------------------------------
@@ -120,6 +129,7 @@ def start_postgres(config: SandboxConfig, password: str) -> None:
     fresh = not (data / "PG_VERSION").exists()
     if fresh:
         _initdb(data, socket_dir, password)
+    _archive_wal_to(data, wal_archive_dir(config))
     managed.start(
         _as_postgres([str(POSTGRES_BIN / "postgres"), "-D", str(data), "-h", config.host,
                       "-p", str(config.postgres_port), "-k", str(socket_dir)]),
@@ -127,6 +137,65 @@ def start_postgres(config: SandboxConfig, password: str) -> None:
     wait_ready("postgres", managed, lambda: _postgres_answers(config, password), config.start_deadline_s)
     if fresh:
         _create_database(config, password)
+    _first_backup(config, password)
+
+
+def wal_archive_dir(config: SandboxConfig) -> Path:
+    """The sandbox's backup storage for PostgreSQL's WAL (an S3 bucket or a backup volume in production)."""
+    return config.home / "postgres-wal-archive"
+
+
+def wal_archive_command(directory: Path) -> str:
+    """``archive_command`` copying a finished segment into ``directory``, never over one already there."""
+    target = f"{shlex.quote(str(directory))}/%f"
+    return f"test ! -f {target} && cp %p {target}"
+
+
+def close_wal_segment(conn: Any) -> WalArchiver:
+    """Write a WAL record and switch segments (a switch with nothing written is a no-op), so that the server
+    archives one more segment; returns the archiver's state just after."""
+    conn.execute("SELECT pg_logical_emit_message(false, 'filot-sandbox', 'close the WAL segment')")
+    conn.execute("SELECT pg_switch_wal()")
+    return wal_archiver(conn)
+
+
+def _archive_wal_to(data: Path, directory: Path) -> None:
+    directory.mkdir(exist_ok=True)
+    _give_to_postgres(directory)
+    command = wal_archive_command(directory).replace("'", "''")
+    (data / WAL_ARCHIVE_CONF).write_text(f"archive_mode = on\narchive_command = '{command}'\n")
+    _give_to_postgres(data / WAL_ARCHIVE_CONF)
+    conf = data / "postgresql.conf"
+    include = f"include_if_exists = '{WAL_ARCHIVE_CONF}'"
+    if include not in conf.read_text():
+        with conf.open("a") as out:
+            out.write(f"\n{include}\n")
+
+
+def _first_backup(config: SandboxConfig, password: str) -> None:
+    """Close the current WAL segment and wait until the archiver has tried it, so that the sandbox starts
+    with its backups current (and a start after a crash, which lost the archiver's counters, shows them
+    again). A failure is left for the gate to find: a fault may have broken archiving on purpose."""
+    import psycopg
+
+    url = f"postgresql://filot:{password}@{config.host}:{config.postgres_port}/filot"
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        closed = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+        close_wal_segment(conn)
+        tried = wait_until(lambda: _tried(wal_archiver(conn), closed), config.start_deadline_s)
+        if not tried:
+            raise SandboxError(f"postgres: WAL segment {closed} was neither archived nor failed within"
+                               f" {config.start_deadline_s:.0f}s; see {config.logs_dir / 'postgres.log'}")
+
+
+def _tried(archiver: WalArchiver, segment: str) -> bool:
+    return max(archiver.last_archived_wal or "", archiver.last_failed_wal or "") >= segment
+
+
+def _give_to_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(POSTGRES_USER)
+        os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def _initdb(data: Path, socket_dir: Path, password: str) -> None:
@@ -149,7 +218,7 @@ def _initdb(data: Path, socket_dir: Path, password: str) -> None:
     try:
         result = subprocess.run(
             _as_postgres([str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "filot", "--auth=scram-sha-256",
-                          f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"]),
+                          f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8", f"--wal-segsize={WAL_SEGMENT_MIB}"]),
             capture_output=True, text=True, timeout=120,
         )
     finally:

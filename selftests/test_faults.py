@@ -34,6 +34,7 @@ from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, de
 from sandbox import faults
 from sandbox.api.defects import CONNECTION_CAP
 from sandbox.config import SandboxConfig
+from sandbox.datastores import close_wal_segment, wal_archive_dir
 from sandbox.faults.aws import (
     DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM)
 from sandbox.faults.context import FaultContext
@@ -63,9 +64,12 @@ class Box:
         return redis.Redis(host=self.config.host, port=self.config.redis_port, ssl=True, ssl_ca_certs=str(self.config.ca_file),
                            password=self.creds["REDIS_PASSWORD"] if password == "own" else password, decode_responses=True)
 
-    def sql(self, query: str, *args: Any) -> Any:
+    def db(self) -> psycopg.Connection:
         url = f"postgresql://filot:{self.creds['POSTGRES_PASSWORD']}@{self.config.host}:{self.config.postgres_port}/filot"
-        with psycopg.connect(url, connect_timeout=5) as conn:
+        return psycopg.connect(url, connect_timeout=5, autocommit=True)
+
+    def sql(self, query: str, *args: Any) -> Any:
+        with self.db() as conn:
             return conn.execute(query, args).fetchone()[0]
 
     def tasks(self, key: str) -> list[dict]:
@@ -178,6 +182,16 @@ def anonymous_ping(box: Box) -> bool:
 def constraint_count(box: Box, table: str, kind: str, mentions: str) -> int:
     return box.sql("SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = %s"
                    " AND pg_get_constraintdef(oid) LIKE %s", table, kind, f"%{mentions}%")
+
+
+def new_wal_segment_reaches_backup_storage(box: Box) -> bool:
+    """Close a WAL segment and look for it in the sandbox's backup storage (its archive directory)."""
+    with box.db() as conn:
+        segment = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+        close_wal_segment(conn)
+    archived = wal_archive_dir(box.config) / segment
+    return Retrying(stop=stop_after_delay(5), wait=wait_fixed(0.2), retry=retry_if_result(lambda found: not found),
+                    retry_error_callback=lambda state: False)(archived.exists)
 
 
 def live_heartbeats(box: Box) -> int:
@@ -371,6 +385,7 @@ SEEN: dict[str, Seen] = {
     "table-missing": Seen(lambda b: b.sql("SELECT to_regclass('manual_reviews') IS NOT NULL"), False, True),
     "foreign-key-missing": Seen(lambda b: constraint_count(b, "verification_results", "f", "REFERENCES documents"), 0, 1),
     "status-check-missing": Seen(lambda b: constraint_count(b, "documents", "c", "verification_status"), 0, 1),
+    "wal-archiving-failing": Seen(new_wal_segment_reaches_backup_storage, False, True),
     "worker-not-polling": Seen(lambda b: (live_heartbeats(b), b.service("ocr-gpu")["runningCount"]), (0, 1), (1, 1)),
     "worker-on-cpu-when-gpu-required": Seen(lambda b: [json.loads(b.redis().get(k))["device"]
                                                        for k in b.redis().scan_iter(redis_keys.WORKER_HEARTBEAT_PATTERN)], ["cpu"], ["cpu"]),

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from filot_contract import aws_names
+from filot_gate.db_backups import BACKUP_METHODS
 from filot_gate.manifests import CLUSTERS_FILE, read_json
 from selftests.gate_faults import (  # noqa: F401 - sandbox and profile are fixtures
     Fault, assert_fails_exactly_its_check, assert_go, deployed, named_fault, profile, run_gate, run_sandbox_cli,
@@ -108,6 +109,8 @@ FAULTS = [
     Fault("status-check-missing", "preflight",
           ("test_database.py::test_document_status_is_constrained_to_the_contracts_statuses",),
           "expected a CHECK constraint on documents.verification_status"),
+    Fault("wal-archiving-failing", "preflight", ("test_database.py::test_database_backups_are_configured",),
+          "database backups: WAL archiving is failing"),
     Fault("container-insights-off", "preflight",
           ("test_clusters.py::test_ecs_cluster_is_set_up_as_its_manifest_says[filot-ocr-gpu-cluster]",),
           "ECS cluster filot-ocr-gpu-cluster: expected the configuration of infra/ecs/cluster.json; cluster settings"),
@@ -246,6 +249,20 @@ def test_config_get_refused_skips_what_the_provider_hides_and_is_inconclusive_ot
     assert gate["counts"]["skipped"] == len(skipped), context
     messages = "\n".join(f["message"] for f in gate["failures"])
     assert f"profile [redis] provider = '{provider}'" in messages, messages
+
+
+# --- a database whose provider keeps the backups itself -------------------------------------------
+
+
+def test_neon_backups_are_skipped_naming_the_console_setting_to_confirm(sandbox, profile, tmp_path):
+    neon = tmp_path / "neon.toml"
+    neon.write_text(profile.read_text() + '[database]\nbackups = "neon"\n')
+    with named_fault(sandbox, "wal-archiving-failing"):  # WAL archiving is not how Neon backs up: not judged
+        result, summary = run_gate(sandbox, neon, tmp_path / "reports", "preflight",
+                                   "tests/preflight/test_database.py::test_database_backups_are_configured")
+    gate = summary["gates"]["preflight"]
+    assert summary["verdict"] == "inconclusive" and gate["counts"]["skipped"] == 1, f"{gate}\n{result.stdout[-3000:]}"
+    assert gate["skipReasons"] == [f"[database] backups = 'neon': {BACKUP_METHODS['neon']}"], gate["skipReasons"]
 
 
 def test_every_heal_left_the_sandbox_passing_preflight_and_infra(sandbox, profile, tmp_path):

@@ -1,6 +1,7 @@
 """Faults in FiLot's data stores: Redis settings changed with ``CONFIG SET`` (as a console change or
-a provider's default would), a backlog in the BULI2 retry queue, and schema drift in PostgreSQL
-(what a half-applied or hand-edited migration leaves). Each heal restores exactly what was changed."""
+a provider's default would), a backlog in the BULI2 retry queue, schema drift in PostgreSQL (what a
+half-applied or hand-edited migration leaves), and PostgreSQL's WAL archiving pointed at a backup volume
+that is not there. Each heal restores exactly what was changed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from filot_contract import redis_keys
-from sandbox.datastores import REDIS_MAXMEMORY
+from psycopg import sql
+
+from filot_gate.db_backups import WalArchiver
+from sandbox.datastores import REDIS_MAXMEMORY, close_wal_segment, wal_archive_command
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, Saved
 
@@ -24,6 +28,8 @@ BACKLOG_ALARM = "filot-buli2-retry-queue-depth-high"
 NEARLY_FULL_PERCENT = 90
 FILLER_KEY = "filot:sandbox:fault:redis-nearly-full"
 FILLER_BYTES = 16 * 1024 * 1024
+#: Where ``wal-archiving-failing`` has PostgreSQL copy its WAL: a backup volume's mount point with nothing mounted.
+UNMOUNTED_BACKUP_VOLUME = "backup-volume-not-mounted"
 
 
 def _redis_setting(parameter: str, value: str):
@@ -136,6 +142,34 @@ def _add_constraints(ctx: FaultContext, saved: Saved) -> None:
                 conn.execute(f'ALTER TABLE {saved["table"]} ADD CONSTRAINT "{constraint["name"]}" {constraint["definition"]}')
 
 
+def _archive_to_unmounted_volume(ctx: FaultContext) -> None:
+    command = wal_archive_command(ctx.config.home / UNMOUNTED_BACKUP_VOLUME)
+    with ctx.db() as conn:
+        ctx.keep({"alterSystem": "archive_command"})
+        conn.execute(sql.SQL("ALTER SYSTEM SET archive_command = {}").format(sql.Literal(command)))
+        conn.execute("SELECT pg_reload_conf()")
+        _wait_archiving(ctx, conn, failing=True)
+
+
+def _archive_to_backup_storage(ctx: FaultContext, _: Saved) -> None:
+    with ctx.db() as conn:
+        conn.execute("ALTER SYSTEM RESET archive_command")
+        conn.execute("SELECT pg_reload_conf()")
+        _wait_archiving(ctx, conn, failing=False)
+
+
+def _wait_archiving(ctx: FaultContext, conn: Any, failing: bool) -> None:
+    """Close WAL segments until the archiver's last attempt failed (or succeeded): the reload reaches the
+    archiver a moment after ``pg_reload_conf`` returns."""
+    ctx.wait(lambda: close_wal_segment(conn), lambda archiver: archiver.failing == failing,
+             f"PostgreSQL's WAL archiving to {'fail' if failing else 'succeed again'}", describe=_archiving,
+             deadline_s=30)
+
+
+def _archiving(archiver: WalArchiver) -> str:
+    return f"last archived {archiver.last_archived()}, last failed {archiver.last_failed()}"
+
+
 FAULTS = [
     Fault("redis-no-auth", "Redis requirepass removed (CONFIG SET requirepass '')",
           "preflight test_redis_answers_over_tls_and_requires_auth", _drop_password, _restore_password,
@@ -172,4 +206,7 @@ FAULTS = [
           "preflight test_document_status_is_constrained_to_the_contracts_statuses",
           _drop_constraint("documents", "c", "verification_status"), _add_constraints,
           undone_by=None, needs=("postgres",)),
+    Fault("wal-archiving-failing", "PostgreSQL's archive_command (ALTER SYSTEM) copies WAL to a backup volume that is"
+          " not mounted: every finished segment fails to archive, so backups stop", "preflight test_database_backups_are_configured",
+          _archive_to_unmounted_volume, _archive_to_backup_storage, undone_by=None, needs=("postgres",)),
 ]

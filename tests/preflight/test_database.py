@@ -1,6 +1,7 @@
 """Preflight: FiLot's database (seed 000 sections 0 and 5, seed 002 section 2): reachable, every
-migration of the release applied, the tables and their key constraints present, and room for every
-connection the services' pools may open while a deploy runs old and new tasks side by side."""
+migration of the release applied, the tables and their key constraints present, room for every
+connection the services' pools may open while a deploy runs old and new tasks side by side, and backups
+that can restore it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from filot_contract import aws_names
 from filot_contract.schema import (
     FOREIGN_KEYS, MIGRATIONS_DIR, MIGRATIONS_TABLE, POOL_SIZE_ENV, STATUS_COLUMN, STATUS_VALUES, TABLES)
 from filot_gate import db_schema
+from filot_gate.db_backups import BACKUP_METHODS, wal_archiver
 from filot_gate.db_capacity import PeakConnections, connection_limit, peak_connections
 
 pytestmark = pytest.mark.preflight
@@ -64,6 +66,27 @@ def test_document_status_is_constrained_to_the_contracts_statuses(db):
         f"database: {table}.{column} CHECK expected to allow exactly {sorted(STATUS_VALUES)};"
         f" missing {sorted(STATUS_VALUES - allowed)}, extra {sorted(allowed - STATUS_VALUES)}"
     )
+
+
+def test_database_backups_are_configured(db, settings, evidence):
+    method = settings.profile.get("database.backups", "wal-archive")
+    if BACKUP_METHODS[method]:
+        pytest.skip(f"[database] backups = {method!r}: {BACKUP_METHODS[method]}")
+    archiver = wal_archiver(db)
+    evidence.add("WAL archiving", archiver.evidence())
+    assert archiver.enabled, (
+        f"database backups: expected WAL archiving (archive_mode on: every change kept for a point-in-time restore),"
+        f" got archive_mode {archiver.mode}: nothing written since the last base backup could be restored")
+    assert archiver.configured, (
+        "database backups: archive_mode is on but neither archive_command nor archive_library is set:"
+        " finished WAL segments wait on the server's disk and none reaches backup storage")
+    assert archiver.last_archived_time is not None, (
+        f"database backups: expected at least one WAL segment archived, none was since {archiver.evidence()['counted since']}"
+        f" ({archiver.failed_count} failed attempts, the last {archiver.last_failed()})")
+    assert not archiver.failing, (
+        f"database backups: WAL archiving is failing: {archiver.last_failed()} failed ({archiver.failed_count} failures),"
+        f" the last segment archived was {archiver.last_archived()}. Nothing written since can be restored, and WAL"
+        " piles up on the server's disk: the server log has archive_command's error")
 
 
 def test_database_accepts_every_connection_the_services_may_open_at_a_deploy_s_peak(db, target, ecs, deploy_record, settings, evidence):
