@@ -48,6 +48,8 @@ LAUNCH_TEMPLATE_FILE = "infra/ec2/filot-ocr-gpu-template.json"
 ASG_FILE = "infra/autoscaling/filot-ocr-gpu-asg.json"
 ALARMS_FILE = "alerts/cloudwatch-alarms.json"
 DASHBOARD_FILE = "alerts/dashboard.json"
+#: The SNS topics the alarms notify, and the protocols of which each needs a confirmed subscriber.
+NOTIFICATIONS_FILE = "alerts/notifications.json"
 SECRETS_FILE = "production_secrets_required.json"
 IMAGE_VERSIONS_FILE = "image-versions.json"
 LOG_QUERIES_DIR = "logs"

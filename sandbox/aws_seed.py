@@ -26,6 +26,7 @@ from botocore.config import Config
 from filot_contract.aws_names import GPU_ASG, GPU_CLUSTER, LOG_RETENTION_DAYS, SERVICES
 from filot_gate.manifests import (
     ALB_FILES,
+    NOTIFICATIONS_FILE,
     ManifestParams,
     load_alarms,
     load_alb,
@@ -40,6 +41,7 @@ from filot_gate.manifests import (
     load_security_groups,
     load_service,
     load_task_definition,
+    read_json,
 )
 from sandbox.images import ENV_ANNOTATION
 
@@ -480,13 +482,22 @@ def _service(ecs: Any, key: str, cluster: str, service: str, task_definition: st
     return arn
 
 
+#: Who the sandbox's alarm topics notify, by protocol: addresses that reach no one. Nothing is sent: moto
+#: delivers only on Publish, which nothing in the sandbox calls on these topics.
+ALARM_SUBSCRIBERS = {"email": "oncall@filot.invalid", "sms": "+6281100000000"}
+
+
 def _alarms_and_dashboard(aws: _Clients, result: SeedResult) -> None:
-    """The SNS topics the alarms notify, the alarms of seeds 000/002, and the dashboard."""
+    """The SNS topics the alarms notify with their subscribers, the alarms of seeds 000/002, and the dashboard."""
     sns, cloudwatch = aws.client("sns"), aws.client("cloudwatch")
     alarms = load_alarms(result.params)
     topics = sorted({arn for alarm in alarms for arn in alarm.get("AlarmActions", []) + alarm.get("OKActions", [])
                      if arn.startswith("arn:aws:sns:")})
     result.topics += [sns.create_topic(Name=arn.rsplit(":", 1)[1])["TopicArn"] for arn in topics]
+    for topic in read_json(NOTIFICATIONS_FILE):
+        protocol = next(p for p in topic["Protocols"] if p in ALARM_SUBSCRIBERS)
+        arn = next(a for a in result.topics if a.endswith(f":{topic['TopicName']}"))
+        sns.subscribe(TopicArn=arn, Protocol=protocol, Endpoint=ALARM_SUBSCRIBERS[protocol])  # SNS keeps no duplicate
     for alarm in alarms:
         cloudwatch.put_metric_alarm(**alarm)
     result.alarms = [a["AlarmName"] for a in alarms]

@@ -36,7 +36,7 @@ from sandbox.api.defects import CONNECTION_CAP
 from sandbox.config import SandboxConfig
 from sandbox.datastores import close_wal_segment, wal_archive_dir
 from sandbox.faults.aws import (
-    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, REDIS_SECRET, WATCHED_ALARM)
+    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, PAGER_TOPIC, REDIS_SECRET, WATCHED_ALARM)
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError
 from sandbox.faults.temporal import SECRET as TEMPORAL_SECRET
@@ -373,6 +373,8 @@ SEEN: dict[str, Seen] = {
     "malformed-ocr-result": Seen(error_lines_per_backend_task, [1, 1], [0, 0]),
     "alarm-missing": Seen(lambda b: alarm(b, WATCHED_ALARM) is not None, False, True),
     "alarm-wrong-threshold": Seen(lambda b: alarm(b, WATCHED_ALARM)["Threshold"], 200.0, 20.0),
+    "pager-unsubscribed": Seen(lambda b: [s["Protocol"] for s in b.aws("sns").list_subscriptions_by_topic(
+        TopicArn=f"arn:aws:sns:{b.config.region}:{b.config.account_id}:{PAGER_TOPIC}")["Subscriptions"]], [], ["sms"]),
     "dashboard-missing": Seen(lambda b: bool(b.aws("cloudwatch").list_dashboards()["DashboardEntries"]), False, True),
     "redis-no-auth": Seen(anonymous_ping, True, False),
     "redis-eviction-policy": Seen(lambda b: b.redis().config_get("maxmemory-policy")["maxmemory-policy"], "allkeys-lru", "noeviction"),

@@ -69,6 +69,9 @@ FAULTS = [
           ("test_alarms.py::test_alarm_exists_as_the_manifest_defines_it[filot-ocr-gpu-queue-length-high]",),
           "Threshold: expected 20"),
     Fault("alarm-firing", "infra", ("test_alarms.py::test_no_filot_alarm_is_in_alarm",), "filot-buli2-retry-queue-depth-high since"),
+    Fault("pager-unsubscribed", "infra", ("test_alarms.py::test_alarm_topic_has_a_confirmed_subscriber[filot-production-pager]",),
+          "SNS topic arn:aws:sns:ap-southeast-2:070017891928:filot-production-pager: expected a confirmed https or sms"
+          " subscription (alerts/notifications.json), got no subscription"),
     Fault("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
           "CloudWatch dashboard filot-production: expected to exist"),
 ]

@@ -29,6 +29,8 @@ EPR_SECRET = f"{aws_names.SECRETS_PREFIX}/epr"
 DEFAULT_JWT = "change-this-secret-in-production"
 ACCOUNT_SECRET = f"{aws_names.SECRETS_PREFIX}/aws-account-id"
 WATCHED_ALARM = "filot-ocr-gpu-queue-length-high"
+#: The topic the ALB target 5xx alarm pages through (alerts/notifications.json).
+PAGER_TOPIC = "filot-production-pager"
 DELETED_ROLE = "ecsInfrastructureRoleForManagedInstances"
 INSTANCE_ROLE = "ecsInstanceRole"
 EXECUTION_ROLE = "ecsTaskExecutionRole"
@@ -460,6 +462,23 @@ def _raise_threshold(ctx: FaultContext) -> None:
     ctx.client("cloudwatch").put_metric_alarm(**{**alarm, "Threshold": alarm["Threshold"] * 10})
 
 
+def _pager_topic_arn(ctx: FaultContext) -> str:
+    return f"arn:aws:sns:{ctx.config.region}:{ctx.config.account_id}:{PAGER_TOPIC}"
+
+
+def _unsubscribe_pager(ctx: FaultContext) -> None:
+    sns = ctx.client("sns")
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=_pager_topic_arn(ctx))["Subscriptions"]
+    ctx.keep({"subscriptions": [{"Protocol": s["Protocol"], "Endpoint": s["Endpoint"]} for s in subscriptions]})
+    for subscription in subscriptions:
+        sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+
+
+def _resubscribe_pager(ctx: FaultContext, saved: Saved) -> None:
+    for subscription in saved.get("subscriptions", []):
+        ctx.client("sns").subscribe(TopicArn=_pager_topic_arn(ctx), **subscription)
+
+
 def _delete_dashboard(ctx: FaultContext) -> None:
     name = load_dashboard(ctx.manifest_params())["DashboardName"]
     ctx.client("cloudwatch").delete_dashboards(DashboardNames=[name])
@@ -563,6 +582,9 @@ FAULTS = [
           f"infra test_alarm_exists_as_the_manifest_defines_it[{WATCHED_ALARM}]", _delete_alarm, _put_manifest_alarm),
     Fault("alarm-wrong-threshold", f"CloudWatch alarm {WATCHED_ALARM} threshold set to 10x the manifest's",
           f"infra test_alarm_exists_as_the_manifest_defines_it[{WATCHED_ALARM}]", _raise_threshold, _put_manifest_alarm),
+    Fault("pager-unsubscribed", f"every subscription of SNS topic {PAGER_TOPIC} removed (as when the PagerDuty"
+          " integration is deleted): the ALB 5xx alarm pages no one",
+          f"infra test_alarm_topic_has_a_confirmed_subscriber[{PAGER_TOPIC}]", _unsubscribe_pager, _resubscribe_pager),
     Fault("dashboard-missing", "the FiLot CloudWatch dashboard deleted",
           "infra test_dashboard_exists_with_the_manifests_widgets", _delete_dashboard, _put_dashboard),
 ]

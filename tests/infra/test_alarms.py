@@ -1,7 +1,7 @@
 """Infra: monitoring (seed 000 section 6 "Recommended alarms", Acceptance Criteria "CloudWatch
 dashboards and alarms created", seed 002 section 7, DESIGN.md section 4 "Before e2e, no FiLot alarm
-may already be in ALARM"): every alarm of the manifest exists as defined, none is firing, the
-dashboard exists."""
+may already be in ALARM"): every alarm of the manifest exists as defined, none is firing, each topic
+the alarms notify reaches someone, the dashboard exists."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import pytest
 
 from filot_gate import alarm_diff
 from filot_gate.checks import unless_absent
-from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, read_json
+from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, NOTIFICATIONS_FILE, read_json
+from filot_gate.messaging import topic_arn
 
 pytestmark = pytest.mark.infra
 
 ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)]
+NOTIFIED_TOPICS = read_json(NOTIFICATIONS_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,22 @@ def test_no_filot_alarm_is_in_alarm(target, evidence):
                                      for a in firing])
     assert not firing, "CloudWatch: expected no FiLot alarm in ALARM before e2e; " + "; ".join(
         f"{a['AlarmName']} since {a.get('StateUpdatedTimestamp')}: {a.get('StateReason')}" for a in firing)
+
+
+@pytest.mark.parametrize("topic", NOTIFIED_TOPICS, ids=lambda topic: topic["TopicName"])
+def test_alarm_topic_has_a_confirmed_subscriber(target, settings, aws_account_id, evidence, topic):
+    arn = topic_arn(settings.region, aws_account_id, topic["TopicName"])
+    pages = unless_absent(lambda: list(target.client("sns").get_paginator("list_subscriptions_by_topic")
+                                       .paginate(TopicArn=arn)), "NotFound")
+    assert pages is not None, f"SNS topic {arn}: expected to exist ({NOTIFICATIONS_FILE}), got NotFound: {topic['Why']}"
+    # endpoints are people's addresses and PagerDuty's integration keys: only protocols and states are shown
+    subscriptions = [(s["Protocol"], s["SubscriptionArn"]) for page in pages for s in page["Subscriptions"]]
+    seen = [f"{protocol} ({'confirmed' if state.startswith('arn:') else state})" for protocol, state in subscriptions]
+    evidence.add("aws sns list-subscriptions-by-topic", seen)
+    reached = [p for p, state in subscriptions if p in topic["Protocols"] and state.startswith("arn:")]
+    assert reached, (
+        f"SNS topic {arn}: expected a confirmed {' or '.join(topic['Protocols'])} subscription ({NOTIFICATIONS_FILE}),"
+        f" got {', '.join(seen) or 'no subscription'}: {topic['Why']} and would reach no one")
 
 
 def test_dashboard_exists_with_the_manifests_widgets(target):
