@@ -15,6 +15,7 @@ from filot_gate.plugin import run_key
 from filot_gate.redis_config import REDIS_PROVIDERS, RedisProvider
 from filot_gate.rollback import load_deploy_record
 from filot_gate.settings import GateSettings
+from filot_gate.synthetic import synthetic  # noqa: F401 - one session fixture for every gate that creates data
 from filot_gate.target import Target
 
 pytest.register_assert_rewrite("filot_gate.checks")

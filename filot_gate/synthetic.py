@@ -16,7 +16,6 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
@@ -104,11 +103,11 @@ class SyntheticData:
     def bucket(self) -> str:
         return self.target.secret_key("cf-r2", "CF_R2_BUCKET_NAME")
 
-    def put_object(self, path: Path, content_type: str) -> tuple[str, str]:
-        """Put a file in FiLot's bucket under this run's prefix; returns (bucket, key)."""
-        key = f"{OBJECT_PREFIX}/{self.run_id}/{uuid.uuid4()}{path.suffix}"
+    def put_object(self, body: bytes, suffix: str, content_type: str) -> tuple[str, str]:
+        """Put ``body`` in FiLot's bucket under this run's prefix; returns (bucket, key)."""
+        key = f"{OBJECT_PREFIX}/{self.run_id}/{uuid.uuid4()}{suffix}"
         self.objects.append((self.bucket, key))
-        self.object_store.put_object(Bucket=self.bucket, Key=key, Body=path.read_bytes(), ContentType=content_type,
+        self.object_store.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                      Metadata={"filot-gate-run": self.run_id})
         return self.bucket, key
 
@@ -159,8 +158,14 @@ class SyntheticData:
         return [f"{removed} Redis entr(ies) of {len(self.jobs)} job(s), callbacks and rate-limit counters"]
 
     def _objects(self) -> list[str]:
+        from botocore.exceptions import ClientError
+
         for bucket, key in self.objects:
-            self.object_store.delete_object(Bucket=bucket, Key=key)
+            try:
+                self.object_store.delete_object(Bucket=bucket, Key=key)
+            except ClientError as error:  # a put into a bucket that does not exist left nothing behind
+                if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                    raise
         return [f"{len(self.objects)} object(s)"] if self.objects else []
 
 
@@ -177,8 +182,8 @@ def _cleanup_errors() -> tuple[type[Exception], ...]:
 
 @pytest.fixture(scope="session")
 def synthetic(target: "Target", run_id: str, redis_client: Any) -> Iterator[SyntheticData]:
-    """This process's synthetic data of the run (gpu and e2e gates), removed at the end of the session
-    whatever happened; import it into a gate's conftest to use it there."""
+    """This process's synthetic data of the run (the storage probe, the sample job, e2e's documents), removed
+    at the end of the session whatever happened (the root conftest makes it every gate's fixture)."""
     data = SyntheticData(target, run_id, redis_client,
                          int(target.settings.profile.get("e2e.max_documents", DEFAULT_MAX_DOCUMENTS)))
     yield data

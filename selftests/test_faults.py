@@ -36,7 +36,8 @@ from sandbox.api.defects import CONNECTION_CAP
 from sandbox.config import SandboxConfig
 from sandbox.datastores import close_wal_segment, wal_archive_dir
 from sandbox.faults.aws import (
-    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, PAGER_TOPIC, REDIS_SECRET, WATCHED_ALARM)
+    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, PAGER_TOPIC, R2_SECRET, REDIS_SECRET,
+    WATCHED_ALARM)
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError
 from sandbox.faults.temporal import SECRET as TEMPORAL_SECRET
@@ -210,6 +211,12 @@ def epr_secret(box: Box, key: str) -> str:
     return json.loads(box.secret(EPR_SECRET))[key]
 
 
+def secrets_bucket_exists(box: Box) -> bool:
+    """Whether the bucket the R2 secret names exists (aws s3api head-bucket)."""
+    bucket = json.loads(box.secret(R2_SECRET))["CF_R2_BUCKET_NAME"]
+    return not box.absent(lambda: box.aws("s3").head_bucket(Bucket=bucket), "404", "NoSuchBucket")
+
+
 def epr_database_accepts_the_secret(box: Box) -> bool:
     try:
         with psycopg.connect(epr_secret(box, "EPR_DATABASE_URL"), connect_timeout=5) as conn:
@@ -339,6 +346,7 @@ SEEN: dict[str, Seen] = {
     "aws-account-id-wrong": Seen(lambda b: b.secret(f"{aws_names.SECRETS_PREFIX}/aws-account-id") == b.config.account_id, False, True),
     "redis-not-tls": Seen(lambda b: json.loads(b.secret(REDIS_SECRET))["REDIS_URL"].split("://")[0], "redis", "rediss"),
     "epr-database-password-wrong": Seen(epr_database_accepts_the_secret, False, True),
+    "storage-bucket-secret-wrong": Seen(secrets_bucket_exists, False, True),
     "epr-redis-token-wrong": Seen(upstash_ping_status, 401, 200),
     "temporal-namespace-wrong": Seen(temporal_namespace_found, False, True),
     "temporal-dropped": Seen(backend_temporal_switch, "true", "false"),

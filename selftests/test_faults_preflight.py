@@ -91,6 +91,10 @@ FAULTS = [
           ("test_database.py::test_database_answers_with_the_secrets_credentials",),
           "expected to accept a connection with DATABASE_URL's credentials", errors=DATABASE_CLIENT_CHECKS,
           make=database_password_rotated_without_the_secret),
+    Fault("storage-bucket-secret-wrong", "preflight",
+          ("test_storage.py::test_bucket_takes_the_secrets_credentials_and_serves_a_presigned_download",),
+          "bucket filot-documents-renamed (secret filot/production/cf-r2): expected to take an object with the secret's"
+          " credentials (S3 PutObject), got NoSuchBucket"),
     Fault("epr-database-password-wrong", "preflight", ("test_epr_stores.py::test_epr_database_answers_with_the_secrets_credentials",),
           "expected to accept a connection with EPR_DATABASE_URL's credentials (secret filot/production/epr)"),
     Fault("epr-redis-token-wrong", "preflight", ("test_epr_stores.py::test_epr_redis_answers_ping_with_the_secrets_token",),

@@ -25,6 +25,9 @@ DELETED_SECRET = f"{aws_names.SECRETS_PREFIX}/stack-auth"
 JWT_SECRET = f"{aws_names.SECRETS_PREFIX}/jwt-secret"
 REDIS_SECRET = f"{aws_names.SECRETS_PREFIX}/redis"
 EPR_SECRET = f"{aws_names.SECRETS_PREFIX}/epr"
+R2_SECRET = f"{aws_names.SECRETS_PREFIX}/cf-r2"
+#: The bucket name ``storage-bucket-secret-wrong`` writes into the R2 secret: one that does not exist.
+MISSING_BUCKET = "filot-documents-renamed"
 #: A placeholder of the secrets manifest's knownDefaults: long enough for the length rule, still a default.
 DEFAULT_JWT = "change-this-secret-in-production"
 ACCOUNT_SECRET = f"{aws_names.SECRETS_PREFIX}/aws-account-id"
@@ -502,6 +505,11 @@ FAULTS = [
           "preflight test_redis_url_uses_tls_scheme, test_redis_answers_over_tls_and_requires_auth, manifest rule of redis",
           secret_rewritten(REDIS_SECRET, "REDIS_URL", _plain_scheme),
           lambda ctx, saved: restore_secret(ctx, REDIS_SECRET)),
+    Fault("storage-bucket-secret-wrong", f"CF_R2_BUCKET_NAME in secret {R2_SECRET} set to {MISSING_BUCKET}, a bucket that"
+          " does not exist (running backend tasks keep the one they started with)",
+          "preflight test_bucket_takes_the_secrets_credentials_and_serves_a_presigned_download",
+          secret_rewritten(R2_SECRET, "CF_R2_BUCKET_NAME", lambda _: MISSING_BUCKET),
+          lambda ctx, saved: restore_secret(ctx, R2_SECRET)),
     Fault("epr-database-password-wrong", f"EPR_DATABASE_URL in secret {EPR_SECRET} given a password the database does not"
           " know (running EPR tasks keep the one they started with)",
           "preflight test_epr_database_answers_with_the_secrets_credentials",

@@ -18,7 +18,7 @@ from filot_contract.documents import DECIDED_STATUSES, VerificationStatus
 from filot_contract.messages import OcrResult
 from filot_gate.api_client import CheckedApi, NoHttpAnswer
 from filot_gate.corpus import Card
-from filot_gate.synthetic import SyntheticData, synthetic  # noqa: F401 - session fixture used by this gate
+from filot_gate.synthetic import SyntheticData
 from filot_gate.tokens import sign_token
 from filot_gate.tracker import JobTracker, Stage, StuckJob
 from filot_gate.worker_log import tail_reader

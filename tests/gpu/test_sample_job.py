@@ -40,7 +40,7 @@ class SampleJob:
 
 @pytest.fixture(scope="module")
 def sample_job(redis_client, synthetic, target, run_id, settings):
-    bucket, key = synthetic.put_object(CARD.path, CARD.content_type)
+    bucket, key = synthetic.put_object(CARD.path.read_bytes(), CARD.path.suffix, CARD.content_type)
     job = OcrJob(jobId=str(uuid.uuid4()), documentId=str(uuid.uuid4()), documentType=CARD.document_type,
                  bucket=bucket, objectKey=key, traceId=f"filot-gate-{run_id}", gateRunId=run_id)
     synthetic.add_job(job.jobId)
