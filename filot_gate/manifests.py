@@ -276,6 +276,13 @@ def load_clusters(params: ManifestParams, root: Path = REPO_ROOT) -> list[dict[s
     return render(read_json(CLUSTERS_FILE, root), params, CLUSTERS_FILE)
 
 
+def exec_log_groups(clusters: list[dict[str, Any]]) -> list[str]:
+    """The CloudWatch log groups the clusters' ECS Exec sessions log to (``executeCommandConfiguration``)."""
+    return sorted({group for cluster in clusters
+                   if (group := cluster.get("configuration", {}).get("executeCommandConfiguration", {})
+                       .get("logConfiguration", {}).get("cloudWatchLogGroupName"))})
+
+
 def load_messaging(params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:
     """EPR's SNS topics (``create-topic`` inputs), SQS queues (``create-queue``; the file keeps the access
     and redrive policies as objects, SQS wants them as strings) and the topic -> queue subscriptions

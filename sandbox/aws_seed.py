@@ -28,6 +28,7 @@ from filot_gate.manifests import (
     ALB_FILES,
     NOTIFICATIONS_FILE,
     ManifestParams,
+    exec_log_groups,
     load_alarms,
     load_alb,
     load_auto_scaling_group,
@@ -318,18 +319,20 @@ def _log_groups(aws: _Clients, result: SeedResult) -> None:
     for key in SERVICES:
         for container in load_task_definition(key, result.params)["containerDefinitions"]:
             groups.add(container["logConfiguration"]["options"]["awslogs-group"])
-    for cluster in load_clusters(result.params):
-        exec_logs = cluster.get("configuration", {}).get("executeCommandConfiguration", {}).get("logConfiguration", {})
-        if exec_logs.get("cloudWatchLogGroupName"):
-            groups.add(exec_logs["cloudWatchLogGroupName"])
+    groups.update(exec_log_groups(load_clusters(result.params)))
     logs = aws.client("logs")
     for group in sorted(groups):
-        try:
-            logs.create_log_group(logGroupName=group, tags={"Project": "filot"})
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
-        logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
+        ensure_log_group(logs, group)
     result.log_groups = sorted(groups)
+
+
+def ensure_log_group(logs: Any, group: str) -> None:
+    """The log group, tagged, with FiLot's retention (an existing one keeps its streams)."""
+    try:
+        logs.create_log_group(logGroupName=group, tags={"Project": "filot"})
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
 
 
 def _load_balancers(aws: _Clients, result: SeedResult) -> None:

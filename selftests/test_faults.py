@@ -36,7 +36,7 @@ from sandbox.api.defects import CONNECTION_CAP
 from sandbox.config import SandboxConfig
 from sandbox.datastores import close_wal_segment, wal_archive_dir
 from sandbox.faults.aws import (
-    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, INSTANCE_ROLE, JWT_SECRET, PAGER_TOPIC, R2_SECRET, REDIS_SECRET,
+    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, EXEC_LOG_GROUP, INSTANCE_ROLE, JWT_SECRET, PAGER_TOPIC, R2_SECRET, REDIS_SECRET,
     WATCHED_ALARM)
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError
@@ -376,6 +376,8 @@ SEEN: dict[str, Seen] = {
         "TargetGroups"][0]["HealthCheckPath"], set(b.target_states().values())), ("/metrics", {"healthy"}), ("/health", {"healthy"})),
     "log-group-retention-wrong": Seen(lambda b: b.aws("logs").describe_log_groups(logGroupNamePrefix=aws_names.BACKEND_LOG_GROUP)[
         "logGroups"][0]["retentionInDays"], 7, 90),
+    "exec-log-group-missing": Seen(lambda b: [g["logGroupName"] for g in b.aws("logs").describe_log_groups(
+        logGroupNamePrefix=EXEC_LOG_GROUP)["logGroups"]], [], [EXEC_LOG_GROUP]),
     "startup-lines-missing": Seen(startup_lines_everywhere, False, True),
     "secret-in-logs": Seen(database_password_in_backend_logs, True, False),
     "malformed-ocr-result": Seen(error_lines_per_backend_task, [1, 1], [0, 0]),

@@ -54,6 +54,8 @@ FAULTS = [
           "target group omen-epr-tg: expected every running epr task registered"),
     Fault("log-group-retention-wrong", "infra",
           ("test_logs.py::test_log_group_exists_with_the_retention_policy[/ecs/filot-backend]",), "expected retention 90 days"),
+    Fault("exec-log-group-missing", "infra", ("test_logs.py::test_ecs_exec_log_group_exists[/ecs/filot-ocr-gpu-cluster]",),
+          "CloudWatch log group /ecs/filot-ocr-gpu-cluster: expected to exist"),
     Fault("worker-max-retries-10", "infra",
           ("test_task_configuration.py::test_deployed_revision_is_the_manifest_s_configuration[ocr-gpu]",),
           "environment OCR_GPU_MAX_RETRIES: manifest '3', deployed '10'",

@@ -13,7 +13,7 @@ from filot_gate.deploy import DeployRecord, write_record
 from filot_gate.manifests import (
     ImageRef, load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
 from sandbox.api.defects import CONNECTION_CAP, DEFECT_ENV
-from sandbox.aws_seed import image_manifest
+from sandbox.aws_seed import ensure_log_group, image_manifest
 from sandbox.config import REPO_ROOT
 from sandbox.credentials import secret_values
 from sandbox.deploy import BAD_ENVIRONMENT, deploy_revision
@@ -40,6 +40,8 @@ EXECUTION_ROLE = "ecsTaskExecutionRole"
 EXECUTION_SECRETS_POLICY = "filot-read-production-secrets"
 WRONG_HEALTH_CHECK_PATH = "/metrics"
 WRONG_RETENTION_DAYS = 7
+#: The GPU cluster's ECS Exec log group (infra/ecs/cluster.json).
+EXEC_LOG_GROUP = f"/ecs/{aws_names.GPU_CLUSTER}"
 #: The backend's maximumPercent of fault deploy-peak-over-database-limit (the manifest's is 200).
 FAST_DEPLOY_PERCENT = 1000
 
@@ -431,6 +433,14 @@ def _retention(days: int):
     return act
 
 
+def _delete_exec_log_group(ctx: FaultContext) -> None:
+    ctx.client("logs").delete_log_group(logGroupName=EXEC_LOG_GROUP)
+
+
+def _create_exec_log_group(ctx: FaultContext, _: Saved) -> None:
+    ensure_log_group(ctx.client("logs"), EXEC_LOG_GROUP)
+
+
 def _delete_startup_stream(ctx: FaultContext) -> None:
     task = ctx.tasks("backend")[0]
     ctx.keep({"task": task["task"]})
@@ -583,6 +593,8 @@ FAULTS = [
     Fault("log-group-retention-wrong", f"log group {aws_names.BACKEND_LOG_GROUP} retention set to {WRONG_RETENTION_DAYS} days",
           f"infra test_log_group_exists_with_the_retention_policy[{aws_names.BACKEND_LOG_GROUP}]",
           _retention(WRONG_RETENTION_DAYS), _retention(aws_names.LOG_RETENTION_DAYS)),
+    Fault("exec-log-group-missing", f"log group {EXEC_LOG_GROUP}, where the GPU cluster's ECS Exec sessions log, deleted",
+          f"infra test_ecs_exec_log_group_exists[{EXEC_LOG_GROUP}]", _delete_exec_log_group, _create_exec_log_group),
     Fault("startup-lines-missing", "one backend task's log stream deleted (later lines go to a new stream)",
           "infra test_every_task_of_this_deployment_logged_its_startup_line[backend]",
           _delete_startup_stream, _replace_task),

@@ -1,6 +1,7 @@
 """Infra: the services' CloudWatch logs (seed 000 section 2 "Log group shows application startup
 logs", section 6 "Log groups ... set retention (90 days)", seed 002 sections 6, 7 and 10, seed 004 "View
-Container Logs"): the log groups exist with the retention policy, every container of every task of this
+Container Logs", seed 001 "CloudWatch Log Groups"): the log groups exist with the retention policy, so
+does each cluster's ECS Exec log group, every container of every task of this
 deployment wrote its start-up line there (EPR's API and its audit worker each in their own stream), and
 no line of theirs carries a secret's value or is at error level."""
 
@@ -15,6 +16,7 @@ from filot_contract import aws_names
 from filot_contract.log_lines import startup_messages
 from filot_gate.checks import deployed_arn, service_name, task_id, tasks
 from filot_gate.log_levels import error_level
+from filot_gate.manifests import CLUSTERS_FILE, exec_log_groups, read_json
 from filot_gate.polling import poll_until
 from filot_gate.task_logs import TaskStream, first_messages, revision_streams, task_stream
 
@@ -31,13 +33,26 @@ DEFAULT_SCAN_LINES = 20_000
 @pytest.mark.parametrize("group", list(aws_names.LOG_GROUPS.values()))
 def test_log_group_exists_with_the_retention_policy(target, settings, group):
     days = settings.profile.get("logs.retention_days", aws_names.LOG_RETENTION_DAYS)
-    found = [g for g in target.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
-             if g["logGroupName"] == group]
+    found = log_group(target, group)
     assert found, f"CloudWatch log group {group}: expected to exist (aws logs describe-log-groups), it does not"
-    retention = found[0].get("retentionInDays")
+    retention = found.get("retentionInDays")
     assert retention == days, (
         f"CloudWatch log group {group}: expected retention {days} days, got {retention or 'never expire'}"
     )
+
+
+@pytest.mark.parametrize("group", exec_log_groups(read_json(CLUSTERS_FILE)))
+def test_ecs_exec_log_group_exists(target, group):
+    assert log_group(target, group), (
+        f"CloudWatch log group {group}: expected to exist (aws logs describe-log-groups), it does not: the cluster's"
+        f" ECS Exec sessions log there ({CLUSTERS_FILE}, executeCommandConfiguration), so a shell opened with"
+        " `aws ecs execute-command` would leave no record of what was run")
+
+
+def log_group(target, group: str) -> dict | None:
+    """The log group named exactly ``group`` (describe-log-groups matches a prefix)."""
+    found = target.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    return next((g for g in found if g["logGroupName"] == group), None)
 
 
 @SERVICES
