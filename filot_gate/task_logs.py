@@ -9,6 +9,11 @@ from typing import Any
 from filot_gate.checks import error_code, task_id, tasks
 
 
+#: Seconds a line may take to reach CloudWatch (profile ``[deadlines] logs_s``): the awslogs driver and the
+#: service behind it batch lines for a few seconds, more under load.
+DEFAULT_LOG_DELIVERY_S = 60
+
+
 @dataclass(frozen=True)
 class TaskStream:
     task_id: str

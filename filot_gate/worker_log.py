@@ -1,11 +1,11 @@
-"""The OCR worker's latest CloudWatch log lines, for the message of a job that got stuck.
-
-Read-only and best effort: when the lines cannot be read (no stream yet, no permission, AWS
-unreachable) the reader returns one line saying why, so the failure message is shorter, not wrong.
+"""The OCR worker's CloudWatch log: its latest lines, for the message of a job that got stuck (read-only
+and best effort: when they cannot be read, the reader returns one line saying why, so the failure message
+is shorter, not wrong), and the lines that name one job.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from filot_contract import aws_names
@@ -27,6 +27,22 @@ def latest_lines(ecs: Any, logs: Any, limit: int) -> list[str]:
         events = logs.get_log_events(logGroupName=where.group, logStreamName=where.stream,
                                      startFromHead=False, limit=limit)["events"]
         lines.extend(f"[{where.task_id[:8]}] {event['message']}" for event in events)
+    return lines
+
+
+def job_lines(logs: Any, job_id: str, since: float) -> list[dict[str, Any]]:
+    """The worker's JSON log lines that name ``job_id``, written since ``since`` (epoch seconds), oldest first:
+    ``aws logs filter-log-events --log-group-name /ecs/filot-ocr-gpu-worker --filter-pattern '"<job id>"'``."""
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=aws_names.GPU_LOG_GROUP, filterPattern=f'"{job_id}"', startTime=int(since * 1000))
+    lines = []
+    for event in (event for page in pages for event in page["events"]):
+        try:
+            line = json.loads(event["message"])
+        except ValueError:
+            continue
+        if isinstance(line, dict):
+            lines.append(line)
     return lines
 
 

@@ -22,6 +22,9 @@ PROGRAMS = {
 }
 #: The manifest annotation that holds a sandbox image's ENV, a JSON object of names and values.
 ENV_ANNOTATION = "org.filot.sandbox.env"
+#: The image ENV that names the bug a build ships with (``sandbox.api.defects``, ``sandbox.worker.defects``),
+#: baked in by the ``*-release-...`` faults; no task definition names it.
+DEFECT_ENV = "FILOT_SANDBOX_DEFECT"
 
 
 def repository_of(image: str) -> str:

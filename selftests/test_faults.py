@@ -211,6 +211,14 @@ def epr_secret(box: Box, key: str) -> str:
     return json.loads(box.secret(EPR_SECRET))[key]
 
 
+def deployed_image_tags(box: Box, key: str) -> list[str]:
+    """The ECR tags of the image the service's deployed revision runs (pinned by digest)."""
+    revision = box.aws("ecs").describe_task_definition(taskDefinition=box.service(key)["taskDefinition"])["taskDefinition"]
+    digest = revision["containerDefinitions"][0]["image"].rsplit("@", 1)[-1]
+    return box.aws("ecr").describe_images(repositoryName=aws_names.REPOSITORIES[key],
+                                          imageIds=[{"imageDigest": digest}])["imageDetails"][0]["imageTags"]
+
+
 def secrets_bucket_exists(box: Box) -> bool:
     """Whether the bucket the R2 secret names exists (aws s3api head-bucket)."""
     bucket = json.loads(box.secret(R2_SECRET))["CF_R2_BUCKET_NAME"]
@@ -355,6 +363,8 @@ SEEN: dict[str, Seen] = {
     "backend-release-without-input-validation": Seen(
         lambda b: httpx.get(f"{b.config.api_url}/verification/status/not-a-uuid", timeout=10).status_code, 503, 422),
     "backend-release-capped-at-4-connections": Seen(health_with_connections_held, 503, 200),
+    "worker-release-without-job-lines": Seen(
+        lambda b: any(tag.endswith("-job-line-at-debug") for tag in deployed_image_tags(b, "ocr-gpu")), True, False),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),
     "instance-profile-missing": Seen(lambda b: INSTANCE_ROLE in instance_profile_roles(b), False, True),
     "iam-role-missing": Seen(lambda b: not b.absent(lambda: b.aws("iam").get_role(RoleName=DELETED_ROLE), "NoSuchEntity"), False, True),

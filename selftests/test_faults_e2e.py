@@ -25,6 +25,8 @@ FAULTS = [
     )),
     Fault("backend-metrics-disabled", lambda box: deployed(box, "backend", "METRICS_ENABLED=false"), (
         Check("e2e", "test_metrics.py::test_metrics_endpoint_serves_filot_s_series_from_live_sources", "expected 200, got 404"),)),
+    named("worker-release-without-job-lines",
+          Check("e2e", "test_ktp_flow.py::test_worker_logs_the_ocr_result_of_the_job", "got no line naming the job")),
     named("redis-keyspace-events-off", Check("e2e", "test_ktp_flow.py::test_job_is_seen_on_the_gpu_queue", "saw neither")),
     Fault("scores-refused-by-the-database", scores_refused_by_the_database, (
         Check("e2e", "test_ktp_flow.py::test_backend_scores_the_result_and_records_the_status", "the backend failed the document"),

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-#: The image ENV that names the defect of this build.
-DEFECT_ENV = "FILOT_SANDBOX_DEFECT"
+from sandbox.images import DEFECT_ENV
+
 #: Connections (the new one included) at which a task of the ``connection-cap`` build answers 503.
 CONNECTION_CAP = 4
 

@@ -12,8 +12,9 @@ from filot_contract import aws_names
 from filot_gate.deploy import DeployRecord, write_record
 from filot_gate.manifests import (
     ImageRef, load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
-from sandbox.api.defects import CONNECTION_CAP, DEFECT_ENV
+from sandbox.api.defects import CONNECTION_CAP
 from sandbox.aws_seed import ensure_log_group, image_manifest
+from sandbox.images import DEFECT_ENV
 from sandbox.config import REPO_ROOT
 from sandbox.credentials import secret_values
 from sandbox.deploy import BAD_ENVIRONMENT, deploy_revision
@@ -137,25 +138,25 @@ def _push_image(ctx: FaultContext, saved: Saved) -> None:
         _push(ctx, aws_names.BACKEND_REPOSITORY, saved["digest"])
 
 
-def _defective_release(defect: str) -> Callable[[FaultContext], None]:
-    """A backend build with the bug ``defect`` (``sandbox.api.defects``), shipped as a release is: its image
-    pushed to ECR, a new revision of the manifest pinned to its digest, the deploy record naming it. Only the
-    image differs from a sound deploy."""
+def _defective_release(key: str, defect: str) -> Callable[[FaultContext], None]:
+    """A build of service ``key`` with the bug ``defect`` (``sandbox.api.defects``, ``sandbox.worker.defects``),
+    shipped as a release is: its image pushed to ECR, a new revision of the manifest pinned to its digest, the
+    deploy record naming it. Only the image differs from a sound deploy."""
 
     def act(ctx: FaultContext) -> None:
-        tag = f"{load_image_versions()[aws_names.BACKEND_REPOSITORY].current.tag}-{defect}"
-        manifest = image_manifest(aws_names.BACKEND_REPOSITORY, tag, env={DEFECT_ENV: defect})
+        repository = aws_names.REPOSITORIES[key]
+        tag = f"{load_image_versions()[repository].current.tag}-{defect}"
+        manifest = image_manifest(repository, tag, env={DEFECT_ENV: defect})
         ecr = ctx.client("ecr")
         try:
-            digest = ecr.put_image(repositoryName=aws_names.BACKEND_REPOSITORY, imageTag=tag, imageManifest=manifest,
+            digest = ecr.put_image(repositoryName=repository, imageTag=tag, imageManifest=manifest,
                                    imageManifestMediaType=json.loads(manifest)["mediaType"])["image"]["imageId"]["imageDigest"]
         except ecr.exceptions.ImageAlreadyExistsException:
-            digest = ecr.describe_images(repositoryName=aws_names.BACKEND_REPOSITORY,
+            digest = ecr.describe_images(repositoryName=repository,
                                          imageIds=[{"imageTag": tag}])["imageDetails"][0]["imageDigest"]
-        saved = ctx.keep({"taskDefinitionArn": describe_service(ctx, "backend")["taskDefinition"], "record": ctx.record()})
-        record = deploy_revision(ctx.config, "backend", {}, run_id=saved["record"]["runId"],
-                                 build=ImageRef(aws_names.BACKEND_REPOSITORY, tag, digest))
-        ctx.wait_stable("backend", record.task_definition_arn)
+        saved = ctx.keep({"taskDefinitionArn": describe_service(ctx, key)["taskDefinition"], "record": ctx.record()})
+        record = deploy_revision(ctx.config, key, {}, run_id=saved["record"]["runId"], build=ImageRef(repository, tag, digest))
+        ctx.wait_stable(key, record.task_definition_arn)
 
     return act
 
@@ -283,16 +284,16 @@ def _previous_revision(ctx: FaultContext) -> None:
     previous = ctx.record()["services"]["backend"].get("previousTaskDefinitionArn")
     if not previous:
         raise FaultError("deploy record: the backend has no previous revision to run instead")
-    _run_backend_revision(ctx, previous)
+    _run_revision(ctx, "backend", previous)
 
 
 def _recorded_revision(ctx: FaultContext, _: Saved) -> None:
-    _run_backend_revision(ctx, ctx.record()["services"]["backend"]["taskDefinitionArn"])
+    _run_revision(ctx, "backend", ctx.record()["services"]["backend"]["taskDefinitionArn"])
 
 
-def _run_backend_revision(ctx: FaultContext, task_definition_arn: str) -> None:
-    update_service(ctx, "backend", taskDefinition=task_definition_arn)
-    ctx.wait_stable("backend", task_definition_arn)
+def _run_revision(ctx: FaultContext, key: str, task_definition_arn: str) -> None:
+    update_service(ctx, key, taskDefinition=task_definition_arn)
+    ctx.wait_stable(key, task_definition_arn)
 
 
 def _change_deployment_configuration(ctx: FaultContext, **changes: Any) -> None:
@@ -355,12 +356,17 @@ def _serving_revision_back(ctx: FaultContext, saved: Saved) -> None:
     _deployment_configuration_back(ctx, saved)
 
 
-def backend_back(ctx: FaultContext, saved: Saved) -> None:
-    """The backend back on ``saved["taskDefinitionArn"]``, and the deploy record ``saved["record"]`` again."""
-    if "taskDefinitionArn" not in saved:  # the injection failed before it deployed anything
-        return
-    _run_backend_revision(ctx, saved["taskDefinitionArn"])
-    write_record(ctx.config.deploy_record, DeployRecord.from_json(saved["record"]))
+def release_back(key: str) -> Callable[[FaultContext, Saved], None]:
+    """Service ``key`` back on ``saved["taskDefinitionArn"]``, and the deploy record ``saved["record"]`` again."""
+    def heal(ctx: FaultContext, saved: Saved) -> None:
+        if "taskDefinitionArn" not in saved:  # the injection failed before it deployed anything
+            return
+        _run_revision(ctx, key, saved["taskDefinitionArn"])
+        write_record(ctx.config.deploy_record, DeployRecord.from_json(saved["record"]))
+    return heal
+
+
+backend_back = release_back("backend")
 
 
 def _gpu_container_instances(ctx: FaultContext) -> list[str]:
@@ -537,11 +543,15 @@ FAULTS = [
     Fault("backend-release-without-input-validation", "a backend build whose verification routes take any document id"
           " (the database refuses a malformed one: 503 instead of 422) pushed to ECR and deployed",
           "e2e test_malformed_request_is_refused_with_a_clear_4xx[status-id-not-a-uuid, evaluate-id-not-a-uuid]",
-          _defective_release("no-input-validation"), backend_back),
+          _defective_release("backend", "no-input-validation"), backend_back),
     Fault("backend-release-capped-at-4-connections", f"a backend build whose server answers 503 once a task holds"
           f" {CONNECTION_CAP} connections, the new one included (a debugging leftover), pushed to ECR and deployed",
           "e2e test_api_serves_the_expected_number_of_users_at_once",
-          _defective_release("connection-cap"), backend_back),
+          _defective_release("backend", "connection-cap"), backend_back),
+    Fault("worker-release-without-job-lines", "an OCR worker build that logs its per-job line (the OCR result) at debug"
+          " level, pushed to ECR and deployed: jobs are done, and the worker's log shows none of them",
+          "e2e test_worker_logs_the_ocr_result_of_the_job", _defective_release("ocr-gpu", "job-line-at-debug"),
+          release_back("ocr-gpu")),
     Fault("asg-instance-unhealthy", f"the GPU instance of ASG {aws_names.GPU_ASG} marked Unhealthy (set-instance-health)",
           "preflight test_gpu_asg_has_an_in_service_healthy_instance", _instance_health("Unhealthy"), _instance_health("Healthy")),
     Fault("instance-profile-missing", f"role {INSTANCE_ROLE} removed from the GPU launch template's instance profile",

@@ -13,6 +13,7 @@ import sys
 
 from sandbox import jsonlog
 from sandbox.envsettings import load_or_exit, refuse
+from sandbox.worker import defects
 from sandbox.worker.connections import redis_client, s3_client
 from sandbox.worker.device import DeviceUnavailable, choose_device
 from sandbox.worker.engines import EngineUnavailable, load_recognizer
@@ -28,9 +29,10 @@ def main() -> int:
     jsonlog.setup(SERVICE)
     settings = load_or_exit(WorkerSettings, os.environ, SERVICE, SECRET_NAMES)
     try:
+        build = defects.build_from_environment()
         device = choose_device(settings.gpu_enabled, settings.autofallback)
         recognizer = load_recognizer(settings.engine, device)
-    except (DeviceUnavailable, EngineUnavailable) as error:
+    except (ValueError, DeviceUnavailable, EngineUnavailable) as error:
         refuse(SERVICE, str(error))
     worker = Worker(
         settings,
@@ -38,6 +40,7 @@ def main() -> int:
         probe=redis_client(settings),
         storage=s3_client(settings),
         recognizer=recognizer,
+        job_line_level=build.job_line_level,
     )
     try:
         health = HealthServer(settings.host, settings.health_port, worker.health)
@@ -45,6 +48,8 @@ def main() -> int:
         refuse(SERVICE, f"cannot serve /health on HOST={settings.host} WORKER_HEALTH_PORT={settings.health_port}: {error}")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop())
+    if build.defect:
+        log.warning("this build carries sandbox defect %s", build.defect)
     health.start()
     log.info("health endpoint listening", extra=jsonlog.fields(url=f"http://{settings.host}:{health.port}/health"))
     try:

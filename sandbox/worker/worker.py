@@ -26,6 +26,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from filot_contract.log_lines import JOB_FINISHED
 from filot_contract.messages import OcrJob, OcrResult, utc_now_iso
 from sandbox.jsonlog import fields
 from sandbox.worker.engines import Recognizer
@@ -58,13 +59,15 @@ class Worker:
     """One OCR worker process: build it, call ``run()``; ``stop()`` (from a signal) ends it."""
 
     def __init__(
-        self, settings: WorkerSettings, client: redis.Redis, probe: redis.Redis, storage: Any, recognizer: Recognizer
+        self, settings: WorkerSettings, client: redis.Redis, probe: redis.Redis, storage: Any, recognizer: Recognizer,
+        job_line_level: int = logging.INFO,
     ) -> None:
         self.settings = settings
         self._redis = client
         self._probe = probe  # short timeouts, for the health check
         self._storage = storage
         self._recognizer = recognizer
+        self._job_line_level = job_line_level
         self.state = WorkerState(
             settings.worker_id, recognizer.engine, recognizer.device, settings.queue_key, settings.concurrency
         )
@@ -321,8 +324,9 @@ class Worker:
         return self._finish(claim, result, dead_letter=entry)
 
     def _log_job(self, job: OcrJob, result: OcrResult, claim: Claim) -> None:
-        log.info(
-            "job finished",
+        log.log(
+            self._job_line_level,
+            JOB_FINISHED,
             extra=fields(
                 jobId=job.jobId,
                 documentId=job.documentId,

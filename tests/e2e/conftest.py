@@ -66,6 +66,7 @@ class Upload:
     body: dict
     text: str
     tracker: JobTracker
+    sent_at: float  # epoch seconds, just before the request
 
     @property
     def accepted(self) -> bool:
@@ -95,6 +96,7 @@ def ktp_upload(api, redis_client, user_token, run_id, synthetic: SyntheticData, 
     def upload(card: Card) -> Upload:
         synthetic.reserve_document()
         tracker = JobTracker(redis_client, worker_log=tail_reader(target))
+        sent_at = time.time()
         try:
             response = api.post(
                 "/documents",
@@ -103,10 +105,10 @@ def ktp_upload(api, redis_client, user_token, run_id, synthetic: SyntheticData, 
                 data={"documentType": card.document_type},
             )
         except NoHttpAnswer as broken:
-            return Upload(card, NO_ANSWER, {}, str(broken), tracker)
+            return Upload(card, NO_ANSWER, {}, str(broken), tracker, sent_at)
         is_json = response.headers.get("content-type", "").startswith("application/json")
         body = response.json() if is_json else {}
-        result = Upload(card, response.status_code, body, response.text, tracker)
+        result = Upload(card, response.status_code, body, response.text, tracker, sent_at)
         if result.accepted:
             synthetic.add_document(body["documentId"], body["jobId"])
             tracker.follow(body["jobId"], body["documentId"])

@@ -10,10 +10,14 @@ import uuid
 
 import pytest
 
-from filot_contract import redis_keys
+from filot_contract import aws_names, redis_keys
 from filot_contract.documents import VerificationStatus
+from filot_contract.log_lines import JOB_FINISHED
 from filot_gate import corpus
 from filot_gate.document_checks import assert_history_in_order
+from filot_gate.polling import poll_until
+from filot_gate.task_logs import DEFAULT_LOG_DELIVERY_S
+from filot_gate.worker_log import job_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +60,28 @@ def test_worker_consumes_the_job_and_publishes_its_result(approved, evidence):
     assert result.status == "succeeded", (
         f"{redis_keys.OCR_RESULTS_CHANNEL}: job {approved.job_id}: expected status succeeded, got {result.status}: {result.error}"
     )
+
+
+def test_worker_logs_the_ocr_result_of_the_job(approved, target, settings, evidence):
+    approved.require("the worker's log", approved.result is not None)
+    job, group = approved.job_id, aws_names.GPU_LOG_GROUP
+    deadline = settings.profile.get("deadlines.logs_s", DEFAULT_LOG_DELIVERY_S)
+    logs = target.client("logs")
+    lines = poll_until(lambda: job_lines(logs, job, approved.upload.sent_at), lambda found: bool(finished(found)),
+                       deadline_s=deadline, awaited=f"the worker's {JOB_FINISHED!r} line of job {job} in {group}")
+    evidence.add(f"{group}: the lines naming job {job}", lines)
+    assert finished(lines), (
+        f"CloudWatch log group {group}: expected the worker's {JOB_FINISHED!r} line of job {job}, with its OCR result"
+        f" (seed 000 section 7 step 4, 'logs show OCR result'), within {deadline:.0f}s; got"
+        f" {[line.get('msg') for line in lines] or 'no line naming the job'}")
+    logged = finished(lines)[-1].get("status")
+    assert logged == approved.result.status, (
+        f"CloudWatch log group {group}: job {job} logged status {logged!r}, while its result on"
+        f" {redis_keys.OCR_RESULTS_CHANNEL} says {approved.result.status!r}")
+
+
+def finished(lines: list[dict]) -> list[dict]:
+    return [line for line in lines if line.get("msg") == JOB_FINISHED]
 
 
 def test_backend_scores_the_result_and_records_the_status(approved, db, evidence):

@@ -18,13 +18,12 @@ from filot_gate.checks import deployed_arn, service_name, task_id, tasks
 from filot_gate.log_levels import error_level
 from filot_gate.manifests import CLUSTERS_FILE, exec_log_groups, read_json
 from filot_gate.polling import poll_until
-from filot_gate.task_logs import TaskStream, first_messages, revision_streams, task_stream
+from filot_gate.task_logs import DEFAULT_LOG_DELIVERY_S, TaskStream, first_messages, revision_streams, task_stream
 
 pytestmark = pytest.mark.infra
 
 SERVICES = pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
 #: How long start-up lines may take to reach CloudWatch after a task started (awslogs delivers in seconds).
-DEFAULT_LOG_DELIVERY_S = 60
 #: Lines read per container stream when looking for secret values or error lines (a start-up dump of
 #: the configuration is where secrets leak; a stream past this is read no further, and the evidence says so).
 DEFAULT_SCAN_LINES = 20_000
