@@ -366,6 +366,9 @@ SEEN: dict[str, Seen] = {
     "worker-release-without-job-lines": Seen(
         lambda b: any(tag.endswith("-job-line-at-debug") for tag in deployed_image_tags(b, "ocr-gpu")), True, False),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),
+    "launch-template-not-gpu": Seen(lambda b: b.aws("ec2").describe_launch_template_versions(
+        LaunchTemplateName=aws_names.GPU_LAUNCH_TEMPLATE, Versions=["$Latest"])["LaunchTemplateVersions"][0][
+        "LaunchTemplateData"]["InstanceType"], "m5.xlarge", "g5.xlarge"),
     "instance-profile-missing": Seen(lambda b: INSTANCE_ROLE in instance_profile_roles(b), False, True),
     "iam-role-missing": Seen(lambda b: not b.absent(lambda: b.aws("iam").get_role(RoleName=DELETED_ROLE), "NoSuchEntity"), False, True),
     "worker-scaled-to-zero": Seen(lambda b: (b.service("ocr-gpu")["desiredCount"], b.service("ocr-gpu")["runningCount"]), (0, 0), (1, 1)),

@@ -41,6 +41,8 @@ EXECUTION_ROLE = "ecsTaskExecutionRole"
 EXECUTION_SECRETS_POLICY = "filot-read-production-secrets"
 WRONG_HEALTH_CHECK_PATH = "/metrics"
 WRONG_RETENTION_DAYS = 7
+#: The instance type of the launch template version ``launch-template-not-gpu`` adds: no GPU.
+NON_GPU_INSTANCE_TYPE = "m5.xlarge"
 #: The GPU cluster's ECS Exec log group (infra/ecs/cluster.json).
 EXEC_LOG_GROUP = f"/ecs/{aws_names.GPU_CLUSTER}"
 #: The backend's maximumPercent of fault deploy-peak-over-database-limit (the manifest's is 200).
@@ -439,6 +441,25 @@ def _retention(days: int):
     return act
 
 
+def _add_non_gpu_template_version(ctx: FaultContext) -> None:
+    """A new latest version of the GPU launch template, the latest one's data with an m5 instance type: what
+    "Modify template (create new version)" in the console makes, and what the ASG ($Latest) launches next."""
+    ec2 = ctx.client("ec2")
+    latest = ec2.describe_launch_template_versions(LaunchTemplateName=aws_names.GPU_LAUNCH_TEMPLATE,
+                                                   Versions=["$Latest"])["LaunchTemplateVersions"][0]
+    ctx.keep({"template": aws_names.GPU_LAUNCH_TEMPLATE})
+    created = ec2.create_launch_template_version(
+        LaunchTemplateName=aws_names.GPU_LAUNCH_TEMPLATE, VersionDescription=f"{NON_GPU_INSTANCE_TYPE}, cheaper for a test",
+        LaunchTemplateData={**latest["LaunchTemplateData"], "InstanceType": NON_GPU_INSTANCE_TYPE})
+    ctx.keep({"version": created["LaunchTemplateVersion"]["VersionNumber"]})
+
+
+def _delete_added_template_version(ctx: FaultContext, saved: Saved) -> None:
+    if "version" in saved:
+        ctx.client("ec2").delete_launch_template_versions(LaunchTemplateName=aws_names.GPU_LAUNCH_TEMPLATE,
+                                                          Versions=[str(saved["version"])])
+
+
 def _delete_exec_log_group(ctx: FaultContext) -> None:
     ctx.client("logs").delete_log_group(logGroupName=EXEC_LOG_GROUP)
 
@@ -554,6 +575,10 @@ FAULTS = [
           release_back("ocr-gpu")),
     Fault("asg-instance-unhealthy", f"the GPU instance of ASG {aws_names.GPU_ASG} marked Unhealthy (set-instance-health)",
           "preflight test_gpu_asg_has_an_in_service_healthy_instance", _instance_health("Unhealthy"), _instance_health("Healthy")),
+    Fault("launch-template-not-gpu", f"a new latest version of launch template {aws_names.GPU_LAUNCH_TEMPLATE} with instance"
+          f" type {NON_GPU_INSTANCE_TYPE}: the running GPU instance stays, the next one the ASG launches has no GPU",
+          "preflight test_gpu_asg_launches_the_manifests_gpu_instances_into_the_gpu_cluster",
+          _add_non_gpu_template_version, _delete_added_template_version),
     Fault("instance-profile-missing", f"role {INSTANCE_ROLE} removed from the GPU launch template's instance profile",
           "preflight test_gpu_instances_launch_with_the_ecs_instance_profile", _remove_instance_role, _add_instance_role),
     Fault("iam-role-missing", f"IAM role {DELETED_ROLE} deleted", f"preflight test_iam_role_exists[{DELETED_ROLE}]",

@@ -1,13 +1,19 @@
-"""Preflight: GPU capacity (seed 000 "Prerequisites" 4 and section 3 "Ensure the ASG has at least 1
-instance healthy and ``ecsAgent`` running"): the GPU ASG has an InService, Healthy instance, launched with
-the ECS instance profile, and the GPU cluster has an ACTIVE container instance whose ECS agent is connected."""
+"""Preflight: GPU capacity (seed 000 "Prerequisites" 4 "ASG & Launch Template for GPU" and section 3 "Ensure
+the ASG has at least 1 instance healthy and ``ecsAgent`` running"): the GPU ASG has an InService, Healthy
+instance, launched with the ECS instance profile from the launch template version its manifest describes
+(so a scale-out launches the same GPU instances into the GPU cluster), and the GPU cluster has an ACTIVE
+container instance whose ECS agent is connected."""
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 import pytest
 
 from filot_contract import aws_names
 from filot_gate.checks import unless_absent
+from filot_gate.manifests import LAUNCH_TEMPLATE_FILE, read_json
 
 pytestmark = pytest.mark.preflight
 
@@ -38,14 +44,20 @@ def test_gpu_asg_has_an_in_service_healthy_instance(target, evidence):
     )
 
 
-def test_gpu_instances_launch_with_the_ecs_instance_profile(target):
+def launched_version(target) -> dict:
+    """The launch template version the GPU ASG launches its next instance from."""
     template = describe_asg(target).get("LaunchTemplate") or {}
     name = template.get("LaunchTemplateName")
     assert name == aws_names.GPU_LAUNCH_TEMPLATE, (
         f"ASG {aws_names.GPU_ASG}: expected launch template {aws_names.GPU_LAUNCH_TEMPLATE}, got {name or 'none'}"
     )
-    version = target.client("ec2").describe_launch_template_versions(
+    return target.client("ec2").describe_launch_template_versions(
         LaunchTemplateName=name, Versions=[template.get("Version") or "$Default"])["LaunchTemplateVersions"][0]
+
+
+def test_gpu_instances_launch_with_the_ecs_instance_profile(target):
+    version = launched_version(target)
+    name = version["LaunchTemplateName"]
     profile = (version["LaunchTemplateData"].get("IamInstanceProfile") or {})
     profile_name = profile.get("Name") or (profile.get("Arn") or "").rsplit("/", 1)[-1]
     assert profile_name, f"launch template {name} v{version['VersionNumber']}: expected an IAM instance profile, it has none"
@@ -56,6 +68,34 @@ def test_gpu_instances_launch_with_the_ecs_instance_profile(target):
     assert INSTANCE_PROFILE_ROLE in roles, (
         f"instance profile {profile_name} (launch template {name}): expected role {INSTANCE_PROFILE_ROLE}, has {roles}"
     )
+
+
+def test_gpu_asg_launches_the_manifests_gpu_instances_into_the_gpu_cluster(target, evidence):
+    version = launched_version(target)
+    live, manifest = version["LaunchTemplateData"], read_json(LAUNCH_TEMPLATE_FILE)["LaunchTemplateData"]
+    seen = {"ImageId": live.get("ImageId"), "InstanceType": live.get("InstanceType"),
+            "MetadataOptions.HttpTokens": (live.get("MetadataOptions") or {}).get("HttpTokens"),
+            **ecs_agent_settings(live.get("UserData"))}
+    wanted = {"ImageId": manifest["ImageId"], "InstanceType": manifest["InstanceType"],
+              "MetadataOptions.HttpTokens": manifest["MetadataOptions"]["HttpTokens"],
+              **ecs_agent_settings(manifest["UserData"])}
+    evidence.add(f"launch template {version['LaunchTemplateName']} v{version['VersionNumber']}", seen)
+    differ = [f"{key} {seen.get(key)!r} (manifest {value!r})" for key, value in wanted.items() if seen.get(key) != value]
+    assert not differ, (
+        f"launch template {version['LaunchTemplateName']} v{version['VersionNumber']}, the version ASG {aws_names.GPU_ASG}"
+        f" launches: expected what {LAUNCH_TEMPLATE_FILE} says (a GPU instance from the ECS GPU AMI that joins"
+        f" {aws_names.GPU_CLUSTER} with GPU support), differs in: {'; '.join(differ)}. The running instance is not"
+        " affected; the next scale-out or replacement would be")
+
+
+def ecs_agent_settings(user_data: str | None) -> dict[str, str]:
+    """The ``ECS_*=value`` lines of a launch template's base64 user data (what /etc/ecs/ecs.config receives)."""
+    try:
+        script = base64.b64decode(user_data or "", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return {"UserData": "(not base64 text)"}
+    pairs = (line.strip().split("=", 1) for line in script.splitlines() if line.strip().startswith("ECS_"))
+    return {f"ecs.config {key}": value for key, value in (p for p in pairs if len(p) == 2)}
 
 
 def test_gpu_cluster_has_an_active_container_instance_with_its_agent_connected(ecs, evidence):
