@@ -46,6 +46,8 @@ ROLES_FILE = "infra/iam/roles.json"
 ALB_FILES = {"backend": "infra/elb/filot-backend-alb.json", "epr": "infra/elb/omen-epr-alb.json"}
 LAUNCH_TEMPLATE_FILE = "infra/ec2/filot-ocr-gpu-template.json"
 ASG_FILE = "infra/autoscaling/filot-ocr-gpu-asg.json"
+#: Application Auto Scaling of the backend service: its scalable target and scaling policies.
+BACKEND_SCALING_FILE = "infra/autoscaling/filot-backend-scaling.json"
 ALARMS_FILE = "alerts/cloudwatch-alarms.json"
 DASHBOARD_FILE = "alerts/dashboard.json"
 #: The SNS topics the alarms notify, and the protocols of which each needs a confirmed subscriber.
@@ -349,6 +351,12 @@ def load_alb(part: AlbPart, params: ManifestParams, service: str = "backend", ro
 def load_launch_template(params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:
     """The ``create-launch-template`` input of the GPU instances."""
     return render(read_json(LAUNCH_TEMPLATE_FILE, root), params, LAUNCH_TEMPLATE_FILE)
+
+
+def load_backend_scaling(params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The backend's ``register-scalable-target`` input (``ScalableTarget``) and ``put-scaling-policy`` inputs
+    (``ScalingPolicies``)."""
+    return render(read_json(BACKEND_SCALING_FILE, root), params, BACKEND_SCALING_FILE)
 
 
 def load_auto_scaling_group(params: ManifestParams, root: Path = REPO_ROOT) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from filot_gate.manifests import (
     load_alarms,
     load_alb,
     load_auto_scaling_group,
+    load_backend_scaling,
     load_clusters,
     load_dashboard,
     load_image_versions,
@@ -127,6 +128,7 @@ def seed(
     _gpu_capacity(aws, result)
     _messaging(aws, result)
     _task_definitions_and_services(aws, result)
+    backend_scaling(aws.client("application-autoscaling"), params)
     _alarms_and_dashboard(aws, result)
     return result
 
@@ -483,6 +485,15 @@ def _service(ecs: Any, key: str, cluster: str, service: str, task_definition: st
     updates = {name: spec[name] for name in _UPDATABLE if name in spec}
     ecs.update_service(cluster=cluster, service=service, **updates)
     return arn
+
+
+def backend_scaling(autoscaling: Any, params: ManifestParams) -> None:
+    """The backend service's scalable target and scaling policies, as their manifest says (both calls are
+    idempotent: they create or update)."""
+    spec = load_backend_scaling(params)
+    autoscaling.register_scalable_target(**spec["ScalableTarget"])
+    for policy in spec["ScalingPolicies"]:
+        autoscaling.put_scaling_policy(**policy)
 
 
 #: Who the sandbox's alarm topics notify, by protocol: addresses that reach no one. Nothing is sent: moto

@@ -389,6 +389,9 @@ SEEN: dict[str, Seen] = {
         "TargetGroups"][0]["HealthCheckPath"], set(b.target_states().values())), ("/metrics", {"healthy"}), ("/health", {"healthy"})),
     "log-group-retention-wrong": Seen(lambda b: b.aws("logs").describe_log_groups(logGroupNamePrefix=aws_names.BACKEND_LOG_GROUP)[
         "logGroups"][0]["retentionInDays"], 7, 90),
+    "backend-autoscaling-removed": Seen(lambda b: [t["MaxCapacity"] for t in b.aws("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=[f"service/{aws_names.BACKEND_CLUSTER}/{aws_names.BACKEND_SERVICE}"])["ScalableTargets"]],
+        [], [4]),
     "exec-log-group-missing": Seen(lambda b: [g["logGroupName"] for g in b.aws("logs").describe_log_groups(
         logGroupNamePrefix=EXEC_LOG_GROUP)["logGroups"]], [], [EXEC_LOG_GROUP]),
     "startup-lines-missing": Seen(startup_lines_everywhere, False, True),

@@ -54,6 +54,8 @@ FAULTS = [
           "target group omen-epr-tg: expected every running epr task registered"),
     Fault("log-group-retention-wrong", "infra",
           ("test_logs.py::test_log_group_exists_with_the_retention_policy[/ecs/filot-backend]",), "expected retention 90 days"),
+    Fault("backend-autoscaling-removed", "infra", ("test_autoscaling.py::test_backend_service_scales_with_traffic_as_its_manifest_says",),
+          "Application Auto Scaling target service/filot-backend-cluster/filot-backend-service: expected to exist"),
     Fault("exec-log-group-missing", "infra", ("test_logs.py::test_ecs_exec_log_group_exists[/ecs/filot-ocr-gpu-cluster]",),
           "CloudWatch log group /ecs/filot-ocr-gpu-cluster: expected to exist"),
     Fault("worker-max-retries-10", "infra",

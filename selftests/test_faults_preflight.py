@@ -120,7 +120,7 @@ FAULTS = [
           "ECS cluster filot-ocr-gpu-cluster: expected the configuration of infra/ecs/cluster.json; cluster settings"),
     Fault("deploy-peak-over-database-limit", "preflight",
           ("test_database.py::test_database_accepts_every_connection_the_services_may_open_at_a_deploy_s_peak",),
-          "filot-backend-service: 20 task(s) x 10 = 200"),
+          "filot-backend-service: 40 task(s) x 10 = 400"),
     Fault("ecr-repository-missing", "preflight", ("test_ecr.py::test_ecr_repository_exists[filot-ocr-gpu-worker]",
                                                   "test_ecr.py::test_deployed_image_digest_exists_in_ecr[ocr-gpu]"),
           "ECR repository filot-ocr-gpu-worker: expected to exist"),

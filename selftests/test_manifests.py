@@ -27,6 +27,7 @@ from filot_gate.manifests import (
     load_alarms,
     load_alb,
     load_auto_scaling_group,
+    load_backend_scaling,
     load_clusters,
     load_dashboard,
     load_image_versions,
@@ -92,6 +93,10 @@ def rendered_inputs(params: ManifestParams) -> list[tuple[str, str, str, dict]]:
             inputs.append((f"alb:{service}:{part}", "elbv2", operation, load_alb(part, params, service)))
     inputs.append(("launch-template", "ec2", "CreateLaunchTemplate", load_launch_template(params)))
     inputs.append(("asg", "autoscaling", "CreateAutoScalingGroup", load_auto_scaling_group(params)))
+    scaling = load_backend_scaling(params)
+    inputs.append(("backend-scaling", "application-autoscaling", "RegisterScalableTarget", scaling["ScalableTarget"]))
+    inputs += [(f"backend-scaling:{p['PolicyName']}", "application-autoscaling", "PutScalingPolicy", p)
+               for p in scaling["ScalingPolicies"]]
     return inputs
 
 

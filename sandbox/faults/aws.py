@@ -11,9 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 from filot_contract import aws_names
 from filot_gate.deploy import DeployRecord, write_record
 from filot_gate.manifests import (
-    ImageRef, load_alarms, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
+    ImageRef, load_alarms, load_backend_scaling, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
 from sandbox.api.defects import CONNECTION_CAP
-from sandbox.aws_seed import ensure_log_group, image_manifest
+from sandbox.aws_seed import backend_scaling, ensure_log_group, image_manifest
 from sandbox.images import DEFECT_ENV
 from sandbox.config import REPO_ROOT
 from sandbox.credentials import secret_values
@@ -460,6 +460,22 @@ def _delete_added_template_version(ctx: FaultContext, saved: Saved) -> None:
                                                           Versions=[str(saved["version"])])
 
 
+def _remove_backend_scaling(ctx: FaultContext) -> None:
+    """What deleting the scalable target does on AWS: its scaling policies go with it (moto keeps them, so
+    they are deleted first)."""
+    autoscaling = ctx.client("application-autoscaling")
+    target = load_backend_scaling(ctx.manifest_params())["ScalableTarget"]
+    selector = {k: target[k] for k in ("ServiceNamespace", "ResourceId", "ScalableDimension")}
+    ctx.keep({"resourceId": target["ResourceId"]})
+    for policy in autoscaling.describe_scaling_policies(**selector)["ScalingPolicies"]:
+        autoscaling.delete_scaling_policy(PolicyName=policy["PolicyName"], **selector)
+    autoscaling.deregister_scalable_target(**selector)
+
+
+def _restore_backend_scaling(ctx: FaultContext, _: Saved) -> None:
+    backend_scaling(ctx.client("application-autoscaling"), ctx.manifest_params())
+
+
 def _delete_exec_log_group(ctx: FaultContext) -> None:
     ctx.client("logs").delete_log_group(logGroupName=EXEC_LOG_GROUP)
 
@@ -628,6 +644,10 @@ FAULTS = [
     Fault("log-group-retention-wrong", f"log group {aws_names.BACKEND_LOG_GROUP} retention set to {WRONG_RETENTION_DAYS} days",
           f"infra test_log_group_exists_with_the_retention_policy[{aws_names.BACKEND_LOG_GROUP}]",
           _retention(WRONG_RETENTION_DAYS), _retention(aws_names.LOG_RETENTION_DAYS)),
+    Fault("backend-autoscaling-removed", f"the backend service's scalable target (and so its scaling policies) deleted"
+          f" from Application Auto Scaling: {aws_names.BACKEND_SERVICE} keeps its desired count through any spike",
+          "infra test_backend_service_scales_with_traffic_as_its_manifest_says",
+          _remove_backend_scaling, _restore_backend_scaling),
     Fault("exec-log-group-missing", f"log group {EXEC_LOG_GROUP}, where the GPU cluster's ECS Exec sessions log, deleted",
           f"infra test_ecs_exec_log_group_exists[{EXEC_LOG_GROUP}]", _delete_exec_log_group, _create_exec_log_group),
     Fault("startup-lines-missing", "one backend task's log stream deleted (later lines go to a new stream)",
