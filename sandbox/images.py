@@ -11,7 +11,9 @@ task definition's environment, as Docker does.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from typing import Iterable
 
 from filot_contract import aws_names
 
@@ -25,6 +27,15 @@ ENV_ANNOTATION = "org.filot.sandbox.env"
 #: The image ENV that names the bug a build ships with (``sandbox.api.defects``, ``sandbox.worker.defects``),
 #: baked in by the ``*-release-...`` faults; no task definition names it.
 DEFECT_ENV = "FILOT_SANDBOX_DEFECT"
+
+
+def defect_of_this_build(known: Iterable[str]) -> str | None:
+    """The defect this process's image ENV names (None: a sound build); a name the program does not know
+    is a ValueError naming the ones it does."""
+    name = os.environ.get(DEFECT_ENV) or None
+    if name is not None and name not in known:
+        raise ValueError(f"{DEFECT_ENV}={name!r}: no such defect (known: {', '.join(known)})")
+    return name
 
 
 def repository_of(image: str) -> str:

@@ -6,11 +6,10 @@ configuration check still passes, as it would for a build with a bug. Without it
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sandbox.images import DEFECT_ENV
+from sandbox.images import defect_of_this_build
 
 #: Connections (the new one included) at which a task of the ``connection-cap`` build answers 503.
 CONNECTION_CAP = 4
@@ -51,9 +50,5 @@ DEFECTS: dict[str, Callable[[], ServerOptions]] = {
 
 def apply_from_environment() -> Build:
     """Build the defect the image names into this process."""
-    name = os.environ.get(DEFECT_ENV)
-    if not name:
-        return Build()
-    if name not in DEFECTS:
-        raise ValueError(f"{DEFECT_ENV}={name!r}: no such defect (known: {', '.join(DEFECTS)})")
-    return Build(name, DEFECTS[name]())
+    name = defect_of_this_build(DEFECTS)
+    return Build(name, DEFECTS[name]()) if name else Build()

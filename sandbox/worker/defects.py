@@ -6,10 +6,9 @@ is unchanged."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
-from sandbox.images import DEFECT_ENV
+from sandbox.images import defect_of_this_build
 
 
 @dataclass(frozen=True)
@@ -27,9 +26,5 @@ JOB_LINE_LEVELS = {"job-line-at-debug": logging.DEBUG}
 
 
 def build_from_environment() -> Build:
-    name = os.environ.get(DEFECT_ENV)
-    if not name:
-        return Build()
-    if name not in JOB_LINE_LEVELS:
-        raise ValueError(f"{DEFECT_ENV}={name!r}: no such defect (known: {', '.join(JOB_LINE_LEVELS)})")
-    return Build(name, JOB_LINE_LEVELS[name])
+    name = defect_of_this_build(JOB_LINE_LEVELS)
+    return Build(name, JOB_LINE_LEVELS[name]) if name else Build()
