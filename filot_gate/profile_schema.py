@@ -203,6 +203,7 @@ SCHEMA: Mapping[str, Section] = {
         "pooled": Key(BOOL, "DATABASE_URL goes through a transaction-mode pooler (PgBouncer, Neon's -pooler host)"),
         "backups": Key(named_elsewhere(_backup_methods),
                        "how the database is backed up: wal-archive (self-managed, RDS: the server shows it) or neon"),
+        "max_waiting_wal_segments": Key(COUNT, "finished WAL segments that may wait for the archiver (wal-archive)"),
     }),
     "gpu": Section("The OCR worker's GPU", {
         "require_cuda": Key(BOOL, "the worker must run on CUDA; false accepts its logged CPU fallback"),

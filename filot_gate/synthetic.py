@@ -91,13 +91,16 @@ class SyntheticData:
         """An S3 client of FiLot's bucket (Cloudflare R2 or any S3 API) with the CF_R2_* secret."""
         import boto3
 
+        from botocore.config import Config
+
         from filot_gate.deploy.calls import aws_client_config
 
         secret = self.target.secret("cf-r2")
+        # SigV4 always: R2 takes no other, and botocore presigns with SigV2 for region us-east-1 (R2's alias of auto)
         return boto3.client(
             "s3", endpoint_url=secret["CF_R2_ENDPOINT"], aws_access_key_id=secret["CF_R2_ACCESS_KEY_ID"],
             aws_secret_access_key=secret["CF_R2_SECRET_ACCESS_KEY"], region_name=secret.get("CF_R2_REGION", "auto"),
-            config=aws_client_config())
+            config=aws_client_config().merge(Config(signature_version="s3v4")))
 
     @property
     def bucket(self) -> str:
@@ -142,6 +145,8 @@ class SyntheticData:
         return [f"{deleted} document(s) with their history, results and reviews", f"{users} synthetic user(s)"]
 
     def _redis_keys(self) -> list[str]:
+        if not (self.jobs or self.documents or self.callbacks or self.subjects):
+            return []
         r = self.redis_client
         removed = 0
         for job in self.jobs:
@@ -160,12 +165,15 @@ class SyntheticData:
     def _objects(self) -> list[str]:
         from botocore.exceptions import ClientError
 
+        refused: list[ClientError] = []
         for bucket, key in self.objects:
             try:
                 self.object_store.delete_object(Bucket=bucket, Key=key)
             except ClientError as error:  # a put into a bucket that does not exist left nothing behind
                 if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
-                    raise
+                    refused.append(error)
+        if refused:
+            raise refused[0]
         return [f"{len(self.objects)} object(s)"] if self.objects else []
 
 

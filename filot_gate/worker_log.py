@@ -13,6 +13,8 @@ from filot_gate.checks import tasks, task_id
 from filot_gate.task_logs import task_stream
 
 SERVICE_KEY = "ocr-gpu"
+#: How far the gate's clock may run ahead of the worker hosts' when it searches their lines by time.
+CLOCK_SKEW_S = 300
 
 
 def latest_lines(ecs: Any, logs: Any, limit: int) -> list[str]:
@@ -31,10 +33,11 @@ def latest_lines(ecs: Any, logs: Any, limit: int) -> list[str]:
 
 
 def job_lines(logs: Any, job_id: str, since: float) -> list[dict[str, Any]]:
-    """The worker's JSON log lines that name ``job_id``, written since ``since`` (epoch seconds), oldest first:
+    """The worker's JSON log lines that name ``job_id``, written since ``since`` (epoch seconds, by the gate's
+    clock; the hosts' clocks may differ by ``CLOCK_SKEW_S``), oldest first:
     ``aws logs filter-log-events --log-group-name /ecs/filot-ocr-gpu-worker --filter-pattern '"<job id>"'``."""
     pages = logs.get_paginator("filter_log_events").paginate(
-        logGroupName=aws_names.GPU_LOG_GROUP, filterPattern=f'"{job_id}"', startTime=int(since * 1000))
+        logGroupName=aws_names.GPU_LOG_GROUP, filterPattern=f'"{job_id}"', startTime=int((since - CLOCK_SKEW_S) * 1000))
     lines = []
     for event in (event for page in pages for event in page["events"]):
         try:

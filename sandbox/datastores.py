@@ -129,6 +129,8 @@ def start_postgres(config: SandboxConfig, password: str) -> None:
     fresh = not (data / "PG_VERSION").exists()
     if fresh:
         _initdb(data, socket_dir, password)
+        # a new cluster starts its WAL names over: an old cluster's archive would refuse them
+        shutil.rmtree(wal_archive_dir(config), ignore_errors=True)
     _archive_wal_to(data, wal_archive_dir(config))
     managed.start(
         _as_postgres([str(POSTGRES_BIN / "postgres"), "-D", str(data), "-h", config.host,

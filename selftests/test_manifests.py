@@ -21,6 +21,7 @@ from filot_gate import execution_role, taskdef_rules
 from filot_gate.iam_policy import refused, role_name
 from filot_gate.manifests import (
     ALB_FILES,
+    NOTIFICATIONS_FILE,
     REPO_ROOT,
     ManifestError,
     ManifestParams,
@@ -37,6 +38,7 @@ from filot_gate.manifests import (
     load_secrets_manifest,
     load_service,
     load_task_definition,
+    read_json,
     validate_input,
 )
 
@@ -313,6 +315,13 @@ def test_dashboard_shows_every_alarm(params: ManifestParams) -> None:
     body = json.loads(load_dashboard(params)["DashboardBody"])
     shown = {arn.rsplit(":", 1)[1] for w in body["widgets"] if w["type"] == "alarm" for arn in w["properties"]["alarms"]}
     assert shown == {a["AlarmName"] for a in load_alarms(params)}
+
+
+def test_every_topic_an_alarm_notifies_has_its_subscribers_declared(params: ManifestParams) -> None:
+    notified = {arn.rsplit(":", 1)[1] for alarm in load_alarms(params)
+                for arn in alarm.get("AlarmActions", []) + alarm.get("OKActions", []) if arn.startswith("arn:aws:sns:")}
+    declared = {topic["TopicName"] for topic in read_json(NOTIFICATIONS_FILE)}
+    assert declared == notified, f"{NOTIFICATIONS_FILE}: expected the alarms' topics {sorted(notified)}, has {sorted(declared)}"
 
 
 SEED_SECRETS = {

@@ -145,17 +145,26 @@ def _add_constraints(ctx: FaultContext, saved: Saved) -> None:
 def _archive_to_unmounted_volume(ctx: FaultContext) -> None:
     command = wal_archive_command(ctx.config.home / UNMOUNTED_BACKUP_VOLUME)
     with ctx.db() as conn:
-        ctx.keep({"alterSystem": "archive_command"})
-        conn.execute(sql.SQL("ALTER SYSTEM SET archive_command = {}").format(sql.Literal(command)))
-        conn.execute("SELECT pg_reload_conf()")
+        altered = conn.execute("SELECT setting FROM pg_file_settings WHERE name = 'archive_command'"
+                               " AND sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1").fetchone()
+        ctx.keep({"alteredBefore": altered[0] if altered else None})
+        _alter_archive_command(conn, command)
         _wait_archiving(ctx, conn, failing=True)
 
 
-def _archive_to_backup_storage(ctx: FaultContext, _: Saved) -> None:
+def _archive_to_backup_storage(ctx: FaultContext, saved: Saved) -> None:
     with ctx.db() as conn:
-        conn.execute("ALTER SYSTEM RESET archive_command")
-        conn.execute("SELECT pg_reload_conf()")
+        _alter_archive_command(conn, saved.get("alteredBefore"))
         _wait_archiving(ctx, conn, failing=False)
+
+
+def _alter_archive_command(conn: Any, command: str | None) -> None:
+    """``ALTER SYSTEM SET archive_command`` (RESET for None: the configuration file's again), then reload."""
+    if command is None:
+        conn.execute("ALTER SYSTEM RESET archive_command")
+    else:
+        conn.execute(sql.SQL("ALTER SYSTEM SET archive_command = {}").format(sql.Literal(command)))
+    conn.execute("SELECT pg_reload_conf()")
 
 
 def _wait_archiving(ctx: FaultContext, conn: Any, failing: bool) -> None:

@@ -30,9 +30,12 @@ def main() -> int:
     settings = load_or_exit(WorkerSettings, os.environ, SERVICE, SECRET_NAMES)
     try:
         build = defects.build_from_environment()
+    except ValueError as error:
+        refuse(SERVICE, str(error))
+    try:
         device = choose_device(settings.gpu_enabled, settings.autofallback)
         recognizer = load_recognizer(settings.engine, device)
-    except (ValueError, DeviceUnavailable, EngineUnavailable) as error:
+    except (DeviceUnavailable, EngineUnavailable) as error:
         refuse(SERVICE, str(error))
     worker = Worker(
         settings,

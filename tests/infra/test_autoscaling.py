@@ -27,13 +27,13 @@ def test_backend_service_scales_with_traffic_as_its_manifest_says(target, eviden
         ResourceId=TARGET["ResourceId"], **selector)["ScalingPolicies"]}
     evidence.add("scalable target", found[0])
     evidence.add("scaling policies", list(policies.values()))
-    differ = differences(where, TARGET, found[0], ("MinCapacity", "MaxCapacity"))
-    differ += [f"{where}: {name} is suspended" for name, on in (found[0].get("SuspendedState") or {}).items() if on]
+    differ = differences("capacity", TARGET, found[0], ("MinCapacity", "MaxCapacity"))
+    differ += [f"{name} is suspended" for name, on in (found[0].get("SuspendedState") or {}).items() if on]
     for policy in SCALING["ScalingPolicies"]:
         name = policy["PolicyName"]
         if name not in policies:
-            differ.append(f"{where}: scaling policy {name} missing")
+            differ.append(f"scaling policy {name} missing")
             continue
-        differ += differences(f"{where} policy {name}", policy, policies[name],
+        differ += differences(f"policy {name}", policy, policies[name],
                               ("PolicyType", "TargetTrackingScalingPolicyConfiguration", "StepScalingPolicyConfiguration"))
     assert not differ, f"{where}: expected what {BACKEND_SCALING_FILE} says; " + "; ".join(differ)

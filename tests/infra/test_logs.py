@@ -23,7 +23,6 @@ from filot_gate.task_logs import DEFAULT_LOG_DELIVERY_S, TaskStream, first_messa
 pytestmark = pytest.mark.infra
 
 SERVICES = pytest.mark.parametrize("service_key", list(aws_names.SERVICES))
-#: How long start-up lines may take to reach CloudWatch after a task started (awslogs delivers in seconds).
 #: Lines read per container stream when looking for secret values or error lines (a start-up dump of
 #: the configuration is where secrets leak; a stream past this is read no further, and the evidence says so).
 DEFAULT_SCAN_LINES = 20_000

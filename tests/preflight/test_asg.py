@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
+import re
 
 import pytest
 
@@ -19,6 +21,9 @@ pytestmark = pytest.mark.preflight
 
 #: The instance profile the GPU instances need to join the ECS cluster (seed 000 "Prerequisites" 4).
 INSTANCE_PROFILE_ROLE = "ecsInstanceRole"
+#: An ECS agent setting in user data: ``ECS_CLUSTER=name``, ``ECS_CLUSTER="name"``, in any line.
+ECS_SETTING = re.compile(r"\b(ECS_[A-Z0-9_]+)=[\"']?([^\"'\s]+)")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def describe_asg(target) -> dict:
@@ -78,7 +83,7 @@ def test_gpu_asg_launches_the_manifests_gpu_instances_into_the_gpu_cluster(targe
             **ecs_agent_settings(live.get("UserData"))}
     wanted = {"ImageId": manifest["ImageId"], "InstanceType": manifest["InstanceType"],
               "MetadataOptions.HttpTokens": manifest["MetadataOptions"]["HttpTokens"],
-              **ecs_agent_settings(manifest["UserData"])}
+              "UserData": None, **ecs_agent_settings(manifest["UserData"])}
     evidence.add(f"launch template {version['LaunchTemplateName']} v{version['VersionNumber']}", seen)
     differ = [f"{key} {seen.get(key)!r} (manifest {value!r})" for key, value in wanted.items() if seen.get(key) != value]
     assert not differ, (
@@ -89,13 +94,14 @@ def test_gpu_asg_launches_the_manifests_gpu_instances_into_the_gpu_cluster(targe
 
 
 def ecs_agent_settings(user_data: str | None) -> dict[str, str]:
-    """The ``ECS_*=value`` lines of a launch template's base64 user data (what /etc/ecs/ecs.config receives)."""
+    """The ``ECS_*=value`` settings a launch template's base64 user data (plain or gzipped) gives the ECS
+    agent, as a heredoc line or ``echo ECS_CLUSTER=... >> /etc/ecs/ecs.config``, quoted or not."""
     try:
-        script = base64.b64decode(user_data or "", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return {"UserData": "(not base64 text)"}
-    pairs = (line.strip().split("=", 1) for line in script.splitlines() if line.strip().startswith("ECS_"))
-    return {f"ecs.config {key}": value for key, value in (p for p in pairs if len(p) == 2)}
+        raw = base64.b64decode(user_data or "", validate=True)
+        script = (gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw).decode()
+    except (binascii.Error, OSError, UnicodeDecodeError) as exc:
+        return {"UserData": f"(unreadable: {type(exc).__name__})"}
+    return {f"ecs.config {key}": value for key, value in ECS_SETTING.findall(script)}
 
 
 def test_gpu_cluster_has_an_active_container_instance_with_its_agent_connected(ecs, evidence):
