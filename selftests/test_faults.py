@@ -29,6 +29,7 @@ from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
 from filot_gate.checks import tasks
+from filot_gate.messaging import topic_arn
 from filot_gate.task_logs import TaskStream, first_messages
 from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, describe_namespace
 from sandbox import faults
@@ -400,7 +401,7 @@ SEEN: dict[str, Seen] = {
     "alarm-missing": Seen(lambda b: alarm(b, WATCHED_ALARM) is not None, False, True),
     "alarm-wrong-threshold": Seen(lambda b: alarm(b, WATCHED_ALARM)["Threshold"], 200.0, 20.0),
     "pager-unsubscribed": Seen(lambda b: [s["Protocol"] for s in b.aws("sns").list_subscriptions_by_topic(
-        TopicArn=f"arn:aws:sns:{b.config.region}:{b.config.account_id}:{PAGER_TOPIC}")["Subscriptions"]], [], ["sms"]),
+        TopicArn=topic_arn(b.config.region, b.config.account_id, PAGER_TOPIC))["Subscriptions"]], [], ["sms"]),
     "dashboard-missing": Seen(lambda b: bool(b.aws("cloudwatch").list_dashboards()["DashboardEntries"]), False, True),
     "redis-no-auth": Seen(anonymous_ping, True, False),
     "redis-eviction-policy": Seen(lambda b: b.redis().config_get("maxmemory-policy")["maxmemory-policy"], "allkeys-lru", "noeviction"),

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from filot_contract import aws_names
 from filot_gate.deploy import DeployRecord, write_record
+from filot_gate.messaging import topic_arn
 from filot_gate.manifests import (
     ImageRef, load_alarms, load_backend_scaling, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
 from sandbox.api.defects import CONNECTION_CAP
@@ -519,7 +520,7 @@ def _raise_threshold(ctx: FaultContext) -> None:
 
 
 def _pager_topic_arn(ctx: FaultContext) -> str:
-    return f"arn:aws:sns:{ctx.config.region}:{ctx.config.account_id}:{PAGER_TOPIC}"
+    return topic_arn(ctx.config.region, ctx.config.account_id, PAGER_TOPIC)
 
 
 def _unsubscribe_pager(ctx: FaultContext) -> None:
