@@ -13,6 +13,7 @@ the ``postgres`` system user on a directory it owns.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -24,6 +25,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +38,21 @@ T = TypeVar("T")
 PG_BIN = Path(os.environ.get("FILOT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 START_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 10.0
+
+
+class JsonStubHandler(BaseHTTPRequestHandler):
+    """The handler of a stub HTTP server in a selftest: JSON answers, no access log on stderr."""
+
+    def answer(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 class NotReady(Exception):

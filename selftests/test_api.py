@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from sandbox.api.escalations import Escalator
 from sandbox.api.settings import ConfigError, load_settings
 from sandbox.migrations import apply as apply_migrations
 from selftests.services import (  # noqa: F401  (pytest fixtures are used by name)
+    JsonStubHandler,
     NotReady,
     PostgresServer,
     RedisServer,
@@ -127,27 +128,16 @@ class Buli2Stub:
     def start(self) -> None:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonStubHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status = stub.script.pop(0) if stub.script else 201
                 stub.received.append({"status": status, "body": body, "auth": self.headers["Authorization"]})
                 payload = {"reviewId": f"rv-{body['reviewRequestId']}"} if status < 300 else {"error": "scripted"}
-                self._answer(status, payload)
+                self.answer(status, payload)
 
             def do_GET(self) -> None:
-                self._answer(200, {"status": "ok"})
-
-            def _answer(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
+                self.answer(200, {"status": "ok"})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from filot_gate import load
+from selftests.services import JsonStubHandler
 
 
 class Server(ThreadingHTTPServer):
@@ -33,7 +34,7 @@ class Server(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_port}"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonStubHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the ALB and FiLot's API
     server: Server
 
@@ -55,19 +56,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.server.drop_status:
                 self.close_connection = True
                 return
-            self.answer(404, b'{"error": "no document"}')
+            self.answer(404, {"error": "no document"})
         else:
-            self.answer(self.server.health_status, b'{"status": "ok"}')
-
-    def answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.answer(self.server.health_status, {"status": "ok"})
 
 
 @pytest.fixture
