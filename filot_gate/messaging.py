@@ -1,5 +1,6 @@
-"""EPR's SNS topics and SQS audit queue (seed 004) as the gate finds them: ARNs built from the account
-and region, and the queue's depth as ``aws sqs get-queue-attributes`` shows it."""
+"""SNS topics and SQS queues as the gate finds them (EPR's of seed 004, the alarms' topics): ARNs built from
+the account and region, a topic's subscriptions, and the queue's depth as ``aws sqs get-queue-attributes``
+shows it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,18 @@ def topic_arn(region: str, account_id: str, topic: str) -> str:
 
 def queue_arn(region: str, account_id: str, queue: str) -> str:
     return f"arn:aws:sqs:{region}:{account_id}:{queue}"
+
+
+def topic_subscriptions(sns: Any, arn: str) -> list[dict[str, Any]] | None:
+    """Every subscription of topic ``arn`` (``aws sns list-subscriptions-by-topic``), None when the topic does
+    not exist. An unconfirmed one has ``SubscriptionArn`` "PendingConfirmation" instead of an ARN."""
+    pages = unless_absent(lambda: list(sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)),
+                          "NotFound")
+    return None if pages is None else [s for page in pages for s in page["Subscriptions"]]
+
+
+def confirmed(subscription: dict[str, Any]) -> bool:
+    return subscription["SubscriptionArn"].startswith("arn:")
 
 
 def audit_queue_url(sqs: Any) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 from filot_gate import alarm_diff
 from filot_gate.checks import unless_absent
 from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, NOTIFICATIONS_FILE, read_json
-from filot_gate.messaging import topic_arn
+from filot_gate.messaging import confirmed, topic_arn, topic_subscriptions
 
 pytestmark = pytest.mark.infra
 
@@ -52,14 +52,12 @@ def test_no_filot_alarm_is_in_alarm(target, evidence):
 @pytest.mark.parametrize("topic", NOTIFIED_TOPICS, ids=lambda topic: topic["TopicName"])
 def test_alarm_topic_has_a_confirmed_subscriber(target, settings, aws_account_id, evidence, topic):
     arn = topic_arn(settings.region, aws_account_id, topic["TopicName"])
-    pages = unless_absent(lambda: list(target.client("sns").get_paginator("list_subscriptions_by_topic")
-                                       .paginate(TopicArn=arn)), "NotFound")
-    assert pages is not None, f"SNS topic {arn}: expected to exist ({NOTIFICATIONS_FILE}), got NotFound: {topic['Why']}"
+    subscriptions = topic_subscriptions(target.client("sns"), arn)
+    assert subscriptions is not None, f"SNS topic {arn}: expected to exist ({NOTIFICATIONS_FILE}), got NotFound: {topic['Why']}"
     # endpoints are people's addresses and PagerDuty's integration keys: only protocols and states are shown
-    subscriptions = [(s["Protocol"], s["SubscriptionArn"]) for page in pages for s in page["Subscriptions"]]
-    seen = [f"{protocol} ({'confirmed' if state.startswith('arn:') else state})" for protocol, state in subscriptions]
+    seen = [f"{s['Protocol']} ({'confirmed' if confirmed(s) else s['SubscriptionArn']})" for s in subscriptions]
     evidence.add("aws sns list-subscriptions-by-topic", seen)
-    reached = [p for p, state in subscriptions if p in topic["Protocols"] and state.startswith("arn:")]
+    reached = [s for s in subscriptions if s["Protocol"] in topic["Protocols"] and confirmed(s)]
     assert reached, (
         f"SNS topic {arn}: expected a confirmed {' or '.join(topic['Protocols'])} subscription ({NOTIFICATIONS_FILE}),"
         f" got {', '.join(seen) or 'no subscription'}: {topic['Why']} and would reach no one")

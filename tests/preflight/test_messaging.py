@@ -11,7 +11,7 @@ import pytest
 from filot_contract import aws_names
 from filot_gate.checks import unless_absent
 from filot_gate.iam_policy import lets_service_send
-from filot_gate.messaging import audit_queue_url, queue_arn, topic_arn
+from filot_gate.messaging import audit_queue_url, confirmed, queue_arn, topic_arn, topic_subscriptions
 
 pytestmark = pytest.mark.preflight
 
@@ -28,15 +28,12 @@ def test_audit_queue_is_subscribed_to_the_audit_topic(target, settings, aws_acco
     assert url, f"SQS queue {aws_names.EPR_AUDIT_QUEUE}: expected to exist (aws sqs get-queue-url), it does not"
     topic = topic_arn(settings.region, aws_account_id, aws_names.EPR_AUDIT_TOPIC)
     queue = queue_arn(settings.region, aws_account_id, aws_names.EPR_AUDIT_QUEUE)
-    pages = unless_absent(lambda: list(target.client("sns").get_paginator("list_subscriptions_by_topic")
-                                       .paginate(TopicArn=topic)), "NotFound")
-    assert pages is not None, f"SNS topic {topic}: expected to exist (aws sns list-subscriptions-by-topic), got NotFound"
-    subscriptions = [s for page in pages for s in page["Subscriptions"]]
+    subscriptions = topic_subscriptions(target.client("sns"), topic)
+    assert subscriptions is not None, f"SNS topic {topic}: expected to exist (aws sns list-subscriptions-by-topic), got NotFound"
     evidence.add("aws sns list-subscriptions-by-topic", subscriptions)
-    confirmed = [s for s in subscriptions if s["Protocol"] == "sqs" and s["Endpoint"] == queue
-                 and s["SubscriptionArn"].startswith("arn:")]
+    delivering = [s for s in subscriptions if s["Protocol"] == "sqs" and s["Endpoint"] == queue and confirmed(s)]
     seen = ", ".join(f"{s['Protocol']} {s['Endpoint']} ({s['SubscriptionArn'].rsplit(':', 1)[-1]})" for s in subscriptions)
-    assert confirmed, (
+    assert delivering, (
         f"SNS topic {topic}: expected a confirmed sqs subscription delivering to {queue} (the audit worker's queue),"
         f" got {seen or 'no subscriptions'}"
     )
