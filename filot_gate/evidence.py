@@ -43,12 +43,13 @@ class Evidence:
     def as_html_extras(self) -> list[dict]:
         from pytest_html import extras
 
-        makers = {"json": extras.json, "text": extras.text}
         out = []
         for piece in self.pieces:
-            content = json.loads(piece.content) if piece.kind == "json" and _is_json(piece.content) else piece.content
-            maker = makers["json"] if isinstance(content, (dict, list)) else makers["text"]
-            out.append(maker(content, name=piece.name))
+            parsed = json.loads(piece.content) if piece.kind == "json" and _is_json(piece.content) else None
+            if isinstance(parsed, (dict, list)):
+                out.append(extras.json(parsed, name=piece.name))
+            else:  # text, a number, or JSON the masking cut short: shown as the text it is
+                out.append(extras.text(piece.content, name=piece.name))
         return out
 
 

@@ -29,6 +29,7 @@ def test_gate_report_renders_without_console_errors(gate_project, tmp_path):
         @pytest.mark.preflight
         def test_redis(evidence):
             evidence.add("CONFIG GET maxmemory-policy", {"maxmemory-policy": "allkeys-lru"})
+            evidence.add("keys evicted", 0)  # a bare number is evidence too
             assert False, "Redis maxmemory-policy: expected noeviction, got allkeys-lru"
 
         @pytest.mark.e2e
@@ -49,5 +50,6 @@ def test_gate_report_renders_without_console_errors(gate_project, tmp_path):
         f"the report's JavaScript did not render the results table ({rows_rendered} rows in the DOM, {rows_in_file} in the file)"
     )
     for expected in ("FiLot deployment gate: target unit, run ", "Verdict: NO-GO", "preflight", "blocked", "Rollback (plan)",
-                     "expected noeviction, got allkeys-lru", "CONFIG GET maxmemory-policy", "test_upload"):
+                     "expected noeviction, got allkeys-lru", "CONFIG GET maxmemory-policy", "keys evicted",
+                     "test_upload"):
         assert expected in dom, f"the rendered report lacks {expected!r}"
