@@ -36,6 +36,12 @@ UNITS = {
     OCR_ACTIVE_JOBS: "Count",
 }
 
+#: The gauges FiLot publishes every minute, traffic or not. An alarm on one of them that has no recent
+#: datapoint can never fire (a renamed metric, a publisher that stopped): the gate checks they arrive.
+#: The latencies are published only for minutes with requests or finished jobs, the ALB's counts only
+#: with traffic, so a quiet minute leaves no datapoint for them.
+GAUGES = (QUEUE_LENGTH, BULI2_RETRY_QUEUE_DEPTH, OCR_WORKERS_ALIVE, OCR_ACTIVE_JOBS)
+
 #: The ALB's metrics (published by AWS; by the sandbox's ALB locally).
 ALB_NAMESPACE = "AWS/ApplicationELB"
 ALB_DIMENSION = "LoadBalancer"

@@ -229,6 +229,8 @@ SCHEMA: Mapping[str, Section] = {
         "stable_s": Key(SECONDS, "an ECS service to be stable after a rollback"),
         "job_s": Key(SECONDS, "one OCR job to be answered"),
         "heartbeat_max_age_s": Key(SECONDS, "the oldest worker heartbeat that counts as live"),
+        "metric_max_age_s": Key(SECONDS, "the oldest datapoint of a gauge FiLot publishes every minute that"
+                                         " counts as arriving (CloudWatch shows a datapoint a minute or two late)"),
         "escalation_s": Key(SECONDS, "BULI2 to accept a manual-review escalation"),
         "logs_s": Key(SECONDS, "a log line to reach CloudWatch"),
         "audit_event_s": Key(SECONDS, "an audit event published to the EPR audit topic to be consumed"),

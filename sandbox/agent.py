@@ -37,7 +37,7 @@ from filot_gate.iam_policy import refused, role_name, role_policies
 from sandbox import ecs_events
 from sandbox.config import REPO_ROOT, SandboxConfig
 from sandbox.health_probe import Answer, HealthProbe
-from sandbox.images import command_for, image_environment, repository_of
+from sandbox.images import DEFECT_ENV, command_for, image_environment, repository_of
 from sandbox.processes import ECS_STOP_TIMEOUT_S, is_alive, stop_process_group
 
 log = logging.getLogger("sandbox.agent")
@@ -100,6 +100,8 @@ class LocalTask:
     health_path: str = aws_names.HEALTH_CHECK_PATH
     #: started before the service's current deployment (``--force-new-deployment``): replaced like an old revision's
     superseded: bool = False
+    #: the defect its image's ENV names (``sandbox.images.DEFECT_ENV``); None for a sound build
+    defect: str | None = None
 
 
 def _now() -> datetime:
@@ -336,7 +338,7 @@ class ServiceRunner:
         process, log_path = self._run_container(commands[main["name"]], envs[main["name"]], f"{moto_task.id}.log")
         group, stream = _log_destination(main, moto_task.id)
         task = LocalTask(moto_task.task_arn, task_definition_arn, ip, process, log_path, group, stream,
-                         health_path=_health_path(main))
+                         health_path=_health_path(main), defect=envs[main["name"]].get(DEFECT_ENV) or None)
         for container in task_definition.container_definitions:
             if container["name"] != self.container:
                 name = container["name"]
@@ -568,6 +570,10 @@ class ServiceRunner:
         if group is None:
             return []
         return [ip for ip, t in list(group.targets.items()) if t.get("observed", ("",))[0] == "healthy"]
+
+    def running_builds(self) -> set[str | None]:
+        """The builds its running tasks run: each task's image defect, None for a sound build."""
+        return {t.defect for t in list(self.tasks.values()) if t.running}
 
     def shutdown(self) -> None:
         """Forget the tasks (their containers are stopped by ``stop_containers`` first) and close the probe."""

@@ -135,7 +135,7 @@ def run(config: SandboxConfig) -> int:
     upstash.start()
     log.info("Upstash REST API (EPR's cache) on %s", config.epr_redis_url)
     shipper = LogShipper(backends.logs)
-    monitoring = _monitoring(config, creds, env, backends, alb)
+    monitoring = _monitoring(config, creds, env, backends, alb, by_key["backend"])
     steps = [(f"reconcile of {r.service_name}", r.reconcile) for r in runners] + [
         ("log shipping", lambda: shipper.ship(_log_sources(runners))),
         ("metrics and alarms", monitoring.tick),
@@ -174,8 +174,10 @@ def _upstash_rest(config: SandboxConfig, creds: dict[str, str]) -> Any:
                        config.tls_dir / "server.pem", config.tls_dir / "server.key")
 
 
-def _monitoring(config: SandboxConfig, creds: dict[str, str], env: dict[str, str], backends: Backends, alb: Any) -> Any:
-    """Metrics from the real Redis, PostgreSQL and ALB, read with the sandbox's own credentials."""
+def _monitoring(config: SandboxConfig, creds: dict[str, str], env: dict[str, str], backends: Backends, alb: Any,
+                backend: Any) -> Any:
+    """Metrics from the real Redis, PostgreSQL and ALB, read with the sandbox's own credentials, published
+    as the ``backend`` service's running builds publish them."""
     import redis
 
     from sandbox.metrics_bridge import Monitoring, SystemSampler
@@ -185,7 +187,8 @@ def _monitoring(config: SandboxConfig, creds: dict[str, str], env: dict[str, str
                            ssl_ca_certs=str(config.ca_file), socket_timeout=2, socket_connect_timeout=2)
 
     sampler = SystemSampler(redis_client, env["DATABASE_URL"])
-    return Monitoring(backends.cloudwatch, sampler, alb.traffic.drain, backends.alb_dimension, config.alarm_minute_s)
+    return Monitoring(backends.cloudwatch, sampler, alb.traffic.drain, backends.alb_dimension, config.alarm_minute_s,
+                      backend.running_builds)
 
 
 def _log_sources(runners: list) -> list:

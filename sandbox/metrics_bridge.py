@@ -11,6 +11,10 @@ Once per sandbox period (``minute_s`` seconds stand for CloudWatch's one-minute 
   the API's latency.
 Each is stamped in the middle of the period it describes; a source that cannot be read this period
 publishes nothing (CloudWatch then has missing data, which each alarm treats as its manifest says).
+
+In production FiLot's backend publishes its metrics; here the bridge publishes them as the running
+backend builds would: a build with the ``queue-metric-renamed`` defect (``sandbox.api.defects``)
+publishes the queue length under ``RENAMED_QUEUE_LENGTH``.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from typing import Any, Callable
 
 from filot_contract import metrics, redis_keys
 from sandbox.alarms import AlarmEvaluator
+from sandbox.api.defects import QUEUE_METRIC_RENAMED
 from sandbox.alb import Traffic
 
 log = logging.getLogger("sandbox.metrics")
+
+#: The name a ``queue-metric-renamed`` build of the backend publishes the queue length under.
+RENAMED_QUEUE_LENGTH = "OcrQueueLength"
+_QUEUE_LENGTH_NAME_OF_BUILD = {QUEUE_METRIC_RENAMED: RENAMED_QUEUE_LENGTH}
 
 _OCR_P95_SQL = (
     "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM r.created_at - d.created_at) * 1000)"
@@ -88,9 +97,11 @@ class Monitoring:
     """Each sandbox period: sample, publish, judge the alarms."""
 
     def __init__(self, cloudwatch: Any, sampler: SystemSampler, drain_traffic: Callable[[], Traffic],
-                 alb_dimension: Callable[[], str | None], minute_s: float) -> None:
+                 alb_dimension: Callable[[], str | None], minute_s: float,
+                 backend_builds: Callable[[], set[str | None]]) -> None:
         self.cw = cloudwatch
         self.sampler = sampler
+        self.backend_builds = backend_builds
         self.drain_traffic = drain_traffic
         self.alb_dimension = alb_dimension
         self.minute_s = minute_s
@@ -114,14 +125,20 @@ class Monitoring:
         own[metrics.OCR_PROCESSING_P95_MS] = self.sampler.ocr_p95_ms(self.minute_s)
         traffic = self.drain_traffic()
         own[metrics.API_LATENCY_P95_MS] = _p95_ms(traffic.response_times)
-        data = [{"MetricName": name, "Value": float(value), "Unit": metrics.UNITS[name], "Timestamp": stamp}
-                for name, value in own.items() if value is not None]
+        data = [{"MetricName": published, "Value": float(value), "Unit": metrics.UNITS[name], "Timestamp": stamp}
+                for name, value in own.items() if value is not None for published in self._names_of(name)]
         if data:
             self.cw.put_metric_data(metrics.NAMESPACE, data)
         dimension = self.alb_dimension()
         alb = _alb_data(traffic, dimension, stamp) if dimension else []
         if alb:
             self.cw.put_metric_data(metrics.ALB_NAMESPACE, alb)
+
+    def _names_of(self, name: str) -> set[str]:
+        """The names the running backend builds publish metric ``name`` under (a sound build's while none runs)."""
+        if name != metrics.QUEUE_LENGTH:
+            return {name}
+        return {_QUEUE_LENGTH_NAME_OF_BUILD.get(build, name) for build in self.backend_builds() or {None}}
 
 
 def _p95_ms(seconds: list[float]) -> float | None:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,15 @@ record = "{self.home / 'deploy-record.json'}"
 [deadlines]
 stable_s = 120
 job_s = 120
+metric_max_age_s = {_local_profile()["deadlines"]["metric_max_age_s"]}
 """)
         return path
+
+
+def _local_profile() -> dict[str, Any]:
+    """profiles/local.toml: what the sandbox's own faults are sized for (a metric stops arriving within its
+    ``metric_max_age_s``)."""
+    return tomllib.loads((REPO / "profiles" / "local.toml").read_text())
 
 
 def listener_ports(subnet_base: int) -> dict[str, int]:

@@ -24,12 +24,13 @@ import pytest
 import redis
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from filot_contract import aws_names, redis_keys, temporal
+from filot_contract import aws_names, metrics, redis_keys, temporal
 from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
 from filot_gate.checks import tasks
 from filot_gate.messaging import topic_arn
+from filot_gate.metric_arrival import samples_within
 from filot_gate.task_logs import TaskStream, first_messages
 from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, describe_namespace
 from sandbox import faults
@@ -42,6 +43,7 @@ from sandbox.faults.aws import (
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError
 from sandbox.faults.temporal import SECRET as TEMPORAL_SECRET
+from sandbox.metrics_bridge import RENAMED_QUEUE_LENGTH
 from selftests.sandbox_fixture import REPO, PrivateSandbox, start_private_sandbox, stop_private_sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -220,6 +222,14 @@ def deployed_image_tags(box: Box, key: str) -> list[str]:
                                           imageIds=[{"imageDigest": digest}])["imageDetails"][0]["imageTags"]
 
 
+def queue_length_names_arriving(box: Box) -> list[str]:
+    """Which of the queue length's names (the alarms', the renamed build's) got datapoints in the last three
+    sandbox minutes."""
+    cloudwatch = box.aws("cloudwatch")
+    return [name for name in (RENAMED_QUEUE_LENGTH, metrics.QUEUE_LENGTH)
+            if samples_within(cloudwatch, metrics.NAMESPACE, name, [], 3 * ALARM_MINUTE_S)]
+
+
 def secrets_bucket_exists(box: Box) -> bool:
     """Whether the bucket the R2 secret names exists (aws s3api head-bucket)."""
     bucket = json.loads(box.secret(R2_SECRET))["CF_R2_BUCKET_NAME"]
@@ -364,6 +374,7 @@ SEEN: dict[str, Seen] = {
     "backend-release-without-input-validation": Seen(
         lambda b: httpx.get(f"{b.config.api_url}/verification/status/not-a-uuid", timeout=10).status_code, 503, 422),
     "backend-release-capped-at-4-connections": Seen(health_with_connections_held, 503, 200),
+    "backend-release-renaming-the-queue-metric": Seen(queue_length_names_arriving, [RENAMED_QUEUE_LENGTH], [metrics.QUEUE_LENGTH]),
     "worker-release-without-job-lines": Seen(
         lambda b: any(tag.endswith("-job-line-at-debug") for tag in deployed_image_tags(b, "ocr-gpu")), True, False),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),

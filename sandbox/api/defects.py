@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 from sandbox.images import defect_of_this_build
 
+#: The build whose queue-length metric has another name (``sandbox.metrics_bridge.RENAMED_QUEUE_LENGTH``).
+QUEUE_METRIC_RENAMED = "queue-metric-renamed"
 #: Connections (the new one included) at which a task of the ``connection-cap`` build answers 503.
 CONNECTION_CAP = 4
 
@@ -42,9 +44,17 @@ def _connection_cap() -> ServerOptions:
     return {"limit_concurrency": CONNECTION_CAP}
 
 
+def _queue_metric_renamed() -> ServerOptions:
+    """The build publishes the queue length to CloudWatch as ``OcrQueueLength`` (a refactor's rename); the
+    alarms still watch ``QueueLength``, which stops arriving. Nothing changes in the API process: the
+    sandbox's metric publisher (``sandbox.metrics_bridge``) publishes as the running backend builds do."""
+    return {}
+
+
 DEFECTS: dict[str, Callable[[], ServerOptions]] = {
     "no-input-validation": _no_input_validation,
     "connection-cap": _connection_cap,
+    QUEUE_METRIC_RENAMED: _queue_metric_renamed,
 }
 
 

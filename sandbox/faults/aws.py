@@ -8,14 +8,17 @@ import secrets
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from filot_contract import aws_names
+from filot_contract import aws_names, metrics
 from filot_gate.deploy import DeployRecord, write_record
 from filot_gate.messaging import topic_arn
+from filot_gate.metric_arrival import samples_within
+from filot_gate.settings import load_profile
 from filot_gate.manifests import (
     ImageRef, load_alarms, load_backend_scaling, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
-from sandbox.api.defects import CONNECTION_CAP
+from sandbox.api.defects import CONNECTION_CAP, QUEUE_METRIC_RENAMED
 from sandbox.aws_seed import backend_scaling, ensure_log_group, image_manifest
 from sandbox.images import DEFECT_ENV
+from sandbox.metrics_bridge import RENAMED_QUEUE_LENGTH
 from sandbox.config import REPO_ROOT
 from sandbox.credentials import secret_values
 from sandbox.deploy import BAD_ENVIRONMENT, deploy_revision
@@ -165,6 +168,28 @@ def _defective_release(key: str, defect: str) -> Callable[[FaultContext], None]:
 
 
 # --- GPU capacity and IAM --------------------------------------------------------------------------
+
+def _queue_length_arriving(arriving: bool) -> Callable[[FaultContext, Saved | None], None]:
+    """Waits until CloudWatch shows ``FiLot/QueueLength`` arriving (or not) as the sandbox's gate judges it:
+    a datapoint within the local profile's ``[deadlines] metric_max_age_s``."""
+    def wait(ctx: FaultContext, _: Saved | None = None) -> None:
+        within_s = load_profile(REPO_ROOT / "profiles" / "local.toml").get("deadlines.metric_max_age_s")
+        ctx.wait(lambda: samples_within(ctx.client("cloudwatch"), metrics.NAMESPACE, metrics.QUEUE_LENGTH, [], within_s),
+                 lambda samples: bool(samples) == arriving,
+                 f"{metrics.NAMESPACE}/{metrics.QUEUE_LENGTH} {'arriving' if arriving else 'stopped'} (datapoints"
+                 f" within {within_s:g}s)", describe=lambda samples: f"{samples} datapoints")
+    return wait
+
+
+def _renamed_queue_metric_release(ctx: FaultContext) -> None:
+    _defective_release("backend", QUEUE_METRIC_RENAMED)(ctx)
+    _queue_length_arriving(False)(ctx)
+
+
+def _queue_metric_back(ctx: FaultContext, saved: Saved) -> None:
+    backend_back(ctx, saved)
+    _queue_length_arriving(True)(ctx)
+
 
 def _gpu_instance(ctx: FaultContext) -> str:
     groups = ctx.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[aws_names.GPU_ASG])
@@ -586,6 +611,11 @@ FAULTS = [
           f" {CONNECTION_CAP} connections, the new one included (a debugging leftover), pushed to ECR and deployed",
           "e2e test_api_serves_the_expected_number_of_users_at_once",
           _defective_release("backend", "connection-cap"), backend_back),
+    Fault("backend-release-renaming-the-queue-metric", f"a backend build that publishes the queue length to CloudWatch"
+          f" as {RENAMED_QUEUE_LENGTH}, pushed to ECR and deployed: the queue-length alarms watch"
+          f" {metrics.QUEUE_LENGTH}, which stops arriving, and can no longer fire",
+          "infra test_metric_the_alarm_watches_is_arriving[filot-ocr-gpu-queue-length-high, -critical]",
+          _renamed_queue_metric_release, _queue_metric_back),
     Fault("worker-release-without-job-lines", "an OCR worker build that logs its per-job line (the OCR result) at debug"
           " level, pushed to ECR and deployed: jobs are done, and the worker's log shows none of them",
           "e2e test_worker_logs_the_ocr_result_of_the_job", _defective_release("ocr-gpu", "job-line-at-debug"),

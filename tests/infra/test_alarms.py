@@ -1,7 +1,7 @@
 """Infra: monitoring (seed 000 section 6 "Recommended alarms", Acceptance Criteria "CloudWatch
 dashboards and alarms created", seed 002 section 7, DESIGN.md section 4 "Before e2e, no FiLot alarm
-may already be in ALARM"): every alarm of the manifest exists as defined, none is firing, each topic
-the alarms notify reaches someone, the dashboard exists."""
+may already be in ALARM"): every alarm of the manifest exists as defined, the gauges the alarms watch
+are still arriving, none is firing, each topic the alarms notify reaches someone, the dashboard exists."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ import json
 
 import pytest
 
+from filot_contract import metrics
 from filot_gate import alarm_diff
 from filot_gate.checks import unless_absent
+from filot_gate.metric_arrival import arriving, samples_within
 from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, NOTIFICATIONS_FILE, read_json
 from filot_gate.messaging import confirmed, topic_arn, topic_subscriptions
 
 pytestmark = pytest.mark.infra
 
 ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)]
+#: The alarms on a gauge FiLot publishes every minute, traffic or not: their metric must be arriving.
+GAUGE_ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)
+                     if alarm.get("Namespace") == metrics.NAMESPACE and alarm.get("MetricName") in metrics.GAUGES]
+DEFAULT_METRIC_MAX_AGE_S = 300
 NOTIFIED_TOPICS = read_json(NOTIFICATIONS_FILE)
 
 
@@ -38,6 +44,22 @@ def test_alarm_exists_as_the_manifest_defines_it(target, expected_alarms, name):
     assert live, f"CloudWatch alarm {name}: expected to exist ({ALARMS_FILE}), it does not"
     found = alarm_diff.differences(expected_alarms[name], live[0])
     assert not found, f"CloudWatch alarm {name}: differs from {ALARMS_FILE}: " + "; ".join(found)
+
+
+@pytest.mark.parametrize("name", GAUGE_ALARM_NAMES)
+def test_metric_the_alarm_watches_is_arriving(target, settings, expected_alarms, evidence, name):
+    alarm = expected_alarms[name]
+    namespace, metric, dimensions = alarm["Namespace"], alarm["MetricName"], alarm.get("Dimensions", [])
+    max_age = settings.profile.get("deadlines.metric_max_age_s", DEFAULT_METRIC_MAX_AGE_S)
+    cloudwatch = target.client("cloudwatch")
+    samples = samples_within(cloudwatch, namespace, metric, dimensions, max_age)
+    evidence.add(f"datapoints of {namespace}/{metric} in the last {max_age:g}s", samples)
+    published = [] if samples else arriving(cloudwatch, namespace, max_age)
+    watched = f"{namespace}/{metric}" + (f" {dimensions}" if dimensions else " (no dimensions)")
+    assert samples, (
+        f"CloudWatch alarm {name} watches {watched}: expected a datapoint in the last {max_age:g}s (FiLot publishes"
+        f" it every minute, profile [deadlines] metric_max_age_s), got none, so the alarm cannot fire; metrics of"
+        f" namespace {namespace} that are arriving: {', '.join(published) or 'none'}")
 
 
 def test_no_filot_alarm_is_in_alarm(target, evidence):
