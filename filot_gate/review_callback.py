@@ -51,3 +51,11 @@ def sign(secret: str, callback_id: str, body: bytes, timestamp: float | None = N
 def new_callback_id(run_id: str) -> str:
     """A callback id tagged with the gate run (BULI2's own ids look like ``cb_<hex>``)."""
     return f"{CALLBACK_ID_PREFIX}{run_id}-{uuid.uuid4().hex[:12]}"
+
+
+def decision_on_no_document(run_id: str) -> tuple[str, bytes]:
+    """A fresh callback id and an approval for a document id that does not exist: what the refusal
+    checks send, so that a FiLot that wrongly accepted one would still change nothing."""
+    callback_id = new_callback_id(run_id)
+    body = decision_body(callback_id, f"{CALLBACK_ID_PREFIX}{run_id}", str(uuid.uuid4()), "approved", f"filot-gate {run_id}")
+    return callback_id, body

@@ -24,13 +24,14 @@ import pytest
 import redis
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from filot_contract import aws_names, metrics, redis_keys, temporal
+from filot_contract import aws_names, buli2, metrics, redis_keys, temporal
 from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
 from filot_gate.checks import tasks
 from filot_gate.messaging import topic_arn
 from filot_gate.metric_arrival import samples_within
+from filot_gate.review_callback import decision_on_no_document, sign
 from filot_gate.task_logs import TaskStream, first_messages
 from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, describe_namespace
 from sandbox import faults
@@ -344,6 +345,15 @@ def callback_status(box: Box) -> int | None:
     return eventually(delivered, lambda status: status is not None, f"BULI2 callback of {review} delivered", 30)
 
 
+def refused_callback_status(box: Box, signed: bool, body: Callable[[bytes], bytes] = lambda body: body) -> int:
+    """FiLot's answer to a callback for a document that does not exist: unsigned, or signed with the
+    sandbox's BULI2 secret over ``body`` of the decision (a sound FiLot refuses both before any lookup)."""
+    callback_id, decision = decision_on_no_document("fault-selftest")
+    request = sign(box.creds["BULI2_SIGNATURE_SECRET"], callback_id, body(decision))
+    headers = request.headers if signed else {k: v for k, v in request.headers.items() if k != buli2.SIGNATURE_HEADER}
+    return httpx.post(f"{box.config.api_url}/internal/reviews", content=request.body, headers=headers, timeout=10).status_code
+
+
 def eventually(read: Callable[[], Any], done: Callable[[Any], bool], awaited: str, deadline_s: float) -> Any:
     value = Retrying(stop=stop_after_delay(deadline_s), wait=wait_fixed(0.3), retry=retry_if_result(lambda v: not done(v)),
                      retry_error_callback=lambda state: state.outcome.result())(read)
@@ -374,6 +384,9 @@ SEEN: dict[str, Seen] = {
     "backend-release-without-input-validation": Seen(
         lambda b: httpx.get(f"{b.config.api_url}/verification/status/not-a-uuid", timeout=10).status_code, 503, 422),
     "backend-release-capped-at-4-connections": Seen(health_with_connections_held, 503, 200),
+    "backend-release-with-optional-callback-signature": Seen(lambda b: refused_callback_status(b, signed=False), 404, 401),
+    "backend-release-crashing-on-malformed-callbacks": Seen(
+        lambda b: refused_callback_status(b, signed=True, body=lambda decision: b"not json"), 500, 400),
     "backend-release-renaming-the-queue-metric": Seen(queue_length_names_arriving, [RENAMED_QUEUE_LENGTH], [metrics.QUEUE_LENGTH]),
     "worker-release-without-job-lines": Seen(
         lambda b: any(tag.endswith("-job-line-at-debug") for tag in deployed_image_tags(b, "ocr-gpu")), True, False),

@@ -53,6 +53,13 @@ FAULTS = [
           Check("e2e", "test_input_validation.py::test_malformed_request_is_refused_with_a_clear_4xx[evaluate-id-not-a-uuid]",
                 "expected 400 or 422 (refused as malformed), got 503")),
     # e2e: seed 002 section 8
+    named("backend-release-with-optional-callback-signature",
+          Check("e2e", "test_callback_signatures.py::test_callback_without_a_signature_is_refused_with_401",
+                "callback with a timestamp and no X-BULI2-Signature header: expected 401, got 404")),
+    named("backend-release-crashing-on-malformed-callbacks", *(
+          Check("e2e", f"test_input_validation.py::test_signed_malformed_callback_is_refused_with_a_clear_4xx[{case}]",
+                "expected 400 or 422 (refused as malformed), got 500")
+          for case in ("callback-not-json", "callback-without-document-id", "callback-unknown-decision"))),
     named("backend-release-capped-at-4-connections",
           Check("e2e", "test_load.py::test_api_serves_the_expected_number_of_users_at_once",
                 "under the expected traffic (20 users at once")),

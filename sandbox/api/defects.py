@@ -6,9 +6,13 @@ configuration check still passes, as it would for a build with a bug. Without it
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from filot_contract import buli2
+from sandbox.api.settings import CallbackPolicy
 from sandbox.images import defect_of_this_build
 
 #: The build whose queue-length metric has another name (``sandbox.metrics_bridge.RENAMED_QUEUE_LENGTH``).
@@ -44,6 +48,46 @@ def _connection_cap() -> ServerOptions:
     return {"limit_concurrency": CONNECTION_CAP}
 
 
+def _callback_signature_optional() -> ServerOptions:
+    """The callback route checks the signature only when there is one (``if (sig) verify(sig)``): a
+    callback without ``X-BULI2-Signature`` is taken as BULI2's, from anyone who can reach the route."""
+    from sandbox.api import callbacks
+
+    checked = callbacks.verify
+
+    def verify(secret: str, headers: Mapping[str, str], raw: bytes, now: float | None = None,
+               policy: CallbackPolicy = CallbackPolicy()) -> callbacks.ReviewCallback:
+        signature = buli2.SIGNATURE_HEADER.lower()
+        if headers.get(signature) is None:
+            headers = {**{name.lower(): value for name, value in headers.items()}, signature: "unchecked"}
+            policy = dataclasses.replace(policy, verify_signatures=False)
+        return checked(secret, headers, raw, now, policy)
+
+    callbacks.verify = verify  # type: ignore[assignment]
+    return {}
+
+
+def _callback_validation_unhandled() -> ServerOptions:
+    """The callback route lets a body that does not validate escape as an exception (Zod's ``parse``
+    without its ``catch``): a signed but malformed callback gets a 500 instead of a 400."""
+    from pydantic import ValidationError
+
+    from sandbox.api import callbacks
+
+    checked = callbacks.ReviewCallback
+
+    class Unhandled(checked):  # type: ignore[valid-type, misc]
+        @classmethod
+        def model_validate_json(cls, raw: Any, **options: Any) -> Any:
+            try:
+                return checked.model_validate_json(raw, **options)
+            except ValidationError as error:
+                raise RuntimeError(f"callback body: {error.error_count()} validation errors") from None
+
+    callbacks.ReviewCallback = Unhandled  # type: ignore[misc]
+    return {}
+
+
 def _queue_metric_renamed() -> ServerOptions:
     """The build publishes the queue length to CloudWatch as ``OcrQueueLength`` (a refactor's rename); the
     alarms still watch ``QueueLength``, which stops arriving. Nothing changes in the API process: the
@@ -55,6 +99,8 @@ DEFECTS: dict[str, Callable[[], ServerOptions]] = {
     "no-input-validation": _no_input_validation,
     "connection-cap": _connection_cap,
     QUEUE_METRIC_RENAMED: _queue_metric_renamed,
+    "callback-signature-optional": _callback_signature_optional,
+    "callback-validation-unhandled": _callback_validation_unhandled,
 }
 
 

@@ -611,6 +611,14 @@ FAULTS = [
           f" {CONNECTION_CAP} connections, the new one included (a debugging leftover), pushed to ECR and deployed",
           "e2e test_api_serves_the_expected_number_of_users_at_once",
           _defective_release("backend", "connection-cap"), backend_back),
+    Fault("backend-release-with-optional-callback-signature", "a backend build that checks a BULI2 callback's signature"
+          " only when it has one, pushed to ECR and deployed: an unsigned callback is taken as BULI2's",
+          "e2e test_callback_without_a_signature_is_refused_with_401",
+          _defective_release("backend", "callback-signature-optional"), backend_back),
+    Fault("backend-release-crashing-on-malformed-callbacks", "a backend build that lets a signed callback's invalid body"
+          " escape as an exception (500 instead of 400), pushed to ECR and deployed",
+          "e2e test_signed_malformed_callback_is_refused_with_a_clear_4xx[callback-*]",
+          _defective_release("backend", "callback-validation-unhandled"), backend_back),
     Fault("backend-release-renaming-the-queue-metric", f"a backend build that publishes the queue length to CloudWatch"
           f" as {RENAMED_QUEUE_LENGTH}, pushed to ECR and deployed: the queue-length alarms watch"
           f" {metrics.QUEUE_LENGTH}, which stops arriving, and can no longer fire",

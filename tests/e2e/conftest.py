@@ -43,6 +43,12 @@ def jwt_secret(target) -> str:
 
 
 @pytest.fixture(scope="session")
+def callback_url(target) -> str:
+    """Where BULI2 sends its signed review decisions (FiLot's ``/internal/reviews``)."""
+    return target.secret_key("buli2", "BULI2_CALLBACK_URL")
+
+
+@pytest.fixture(scope="session")
 def user_token(jwt_secret, synthetic: SyntheticData) -> str:
     """A short-lived user JWT signed with FiLot's JWT_SECRET, for this run's synthetic user."""
     return sign_token(jwt_secret, synthetic.subject("user"))

@@ -3,16 +3,20 @@ message saying what is wrong, never a 500: a PDF named .jpg (415), a truncated J
 (422), and a file above the upload limit (413). None of them creates a document. And every input route
 refuses a malformed request (a document id that is not a UUID, a missing field, a body that is not
 JSON, an unknown or missing document type next to a card the API would take) with 400 or 422 and a
-message, never a 5xx and never a 2xx. (An unknown field is not a case: Zod drops unknown keys.)"""
+message, never a 5xx and never a 2xx. (An unknown field is not a case: Zod drops unknown keys.) That
+includes BULI2's callback route: a correctly signed callback whose body does not validate is refused
+as malformed too, not settled and not answered with a 500."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from filot_gate import corpus
+from filot_gate.review_callback import decision_on_no_document, sign
 
 pytestmark = pytest.mark.e2e
 
@@ -102,5 +106,32 @@ def test_malformed_request_is_refused_with_a_clear_4xx(api, user_token, admin_to
     evidence.add(f"{where} -> {response.status_code}", response.text[:2000])
     assert response.status_code in request.refused, (
         f"{where}: expected {' or '.join(map(str, sorted(request.refused)))} (refused as malformed),"
+        f" got {response.status_code}: {response.text[:300]}")
+    assert response.text.strip(), f"{where}: expected a message saying what is wrong, got an empty body"
+
+
+#: Signed callbacks whose body does not validate (what a BULI2 release with a bug, or anyone holding the
+#: secret, might send): case -> (what it is, the body made from a valid decision's fields).
+MALFORMED_CALLBACKS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
+    "callback-not-json": ("a body that is not JSON", lambda fields: b"decision=approved"),
+    "callback-without-document-id": ("no documentId", lambda fields: json.dumps(
+        {name: value for name, value in fields.items() if name != "documentId"}).encode()),
+    "callback-unknown-decision": ("decision 'maybe'", lambda fields: json.dumps({**fields, "decision": "maybe"}).encode()),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_CALLBACKS))
+def test_signed_malformed_callback_is_refused_with_a_clear_4xx(api, target, callback_url, run_id, synthetic, case,
+                                                                 evidence):
+    what, make_body = MALFORMED_CALLBACKS[case]
+    callback_id, decision = decision_on_no_document(run_id)
+    synthetic.add_callback(callback_id)
+    fields = json.loads(decision)
+    request = sign(target.secret_key("buli2", "BULI2_SIGNATURE_SECRET"), callback_id, make_body(fields))
+    response = api.post(callback_url, content=request.body, headers=request.headers)
+    where = f"POST {callback_url} correctly signed, with {what}"
+    evidence.add(f"{where} -> {response.status_code}", response.text[:2000])
+    assert response.status_code in REFUSED, (
+        f"{where}: expected {' or '.join(map(str, sorted(REFUSED)))} (refused as malformed),"
         f" got {response.status_code}: {response.text[:300]}")
     assert response.text.strip(), f"{where}: expected a message saying what is wrong, got an empty body"
