@@ -239,7 +239,8 @@ SCHEMA: Mapping[str, Section] = {
     }),
     "e2e": Section("The end-to-end checks", {
         "max_documents": Key(COUNT, "documents one run may create through the API"),
-        "rate_limit_per_minute": Key(COUNT, "the per-minute upload limit the API must enforce"),
+        "rate_limit_per_minute": Key(COUNT, "the per-minute limit per client the API must enforce on each"
+                                             " sensitive route (uploads, admin re-scoring)"),
         "max_upload_bytes": Key(COUNT, "the largest upload the API must accept"),
         "cors_allowed_origins": Key(TEXTS, "origins whose browser uploads the API must allow (empty: none checked)"),
         "review_decision": Key(one_of("approved", "rejected"), "the decision of the gate's own BULI2 callback"),

@@ -583,6 +583,17 @@ def test_rate_limit_answers_429_with_retry_after(stack: Stack, http: httpx.Clien
     assert stack.upload(http).status_code == 202, "another client must not be limited"
 
 
+def test_evaluate_is_rate_limited_per_admin_apart_from_uploads(stack: Stack, http: httpx.Client) -> None:
+    sub = f"busy-admin-{uuid.uuid4().hex[:8]}"
+    admin = bearer(token(sub, role="admin"))
+    codes = [http.post("/verification/evaluate", json={"documentId": "not-a-uuid"}, headers=admin).status_code
+             for _ in range(RATE_LIMIT)]
+    assert codes == [422] * RATE_LIMIT, codes
+    response = http.post("/verification/evaluate", json={"documentId": "not-a-uuid"}, headers=admin)
+    assert response.status_code == 429 and "evaluate requests per minute" in response.json()["error"], response.text
+    assert stack.upload(http, sub=sub, data=b"").status_code == 422, "the same client's uploads have a count of their own"
+
+
 def test_cors_allows_only_configured_origins(http: httpx.Client) -> None:
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
     allowed = http.options("/documents", headers={"Origin": ORIGIN, **preflight})
@@ -996,7 +1007,7 @@ def test_evaluate_needs_admin_and_rescores(stack: Stack, http: httpx.Client) -> 
     payload = {"documentId": body["documentId"]}
     assert http.post("/verification/evaluate", json=payload).status_code == 401
     assert http.post("/verification/evaluate", json=payload, headers=bearer(token(role="user"))).status_code == 403
-    admin = bearer(token("ops-admin", role="admin"))
+    admin = bearer(token(role="admin"))  # a subject of its own: evaluate is rate limited per admin
     response = http.post("/verification/evaluate", json=payload, headers=admin)
     assert response.status_code == 200, response.text
     assert response.json()["score"] == pytest.approx(90.0) and response.json()["statusChanged"] is False
@@ -1022,7 +1033,7 @@ def test_evaluate_starts_a_workflow_that_rescores_where_temporal_is_used(stack: 
             body = stack.upload(http).json()
             stack.finish_job(body["jobId"], 0.9)
             stack.wait_status(http, body["documentId"], "auto_approved")
-            admin = bearer(token("ops-admin", role="admin"))
+            admin = bearer(token(role="admin"))  # a subject of its own: evaluate is rate limited per admin
             started = http.post("/verification/evaluate", json={"documentId": body["documentId"]}, headers=admin)
             unknown = http.post("/verification/evaluate", json={"documentId": str(uuid.uuid4())}, headers=admin)
         assert started.status_code == 202 and started.json()["workflowId"].startswith("document-verification-"), started.text

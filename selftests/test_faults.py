@@ -32,10 +32,12 @@ from filot_gate.checks import tasks
 from filot_gate.messaging import topic_arn
 from filot_gate.metric_arrival import samples_within
 from filot_gate.review_callback import decision_on_no_document, sign
+from filot_gate.tokens import sign_token
 from filot_gate.task_logs import TaskStream, first_messages
 from filot_gate.temporal_runs import TemporalConnection, TemporalUnreachable, describe_namespace
 from sandbox import faults
 from sandbox.api.defects import CONNECTION_CAP
+from sandbox.api.settings import ApiSettings
 from sandbox.config import SandboxConfig
 from sandbox.datastores import close_wal_segment, wal_archive_dir
 from sandbox.faults.aws import (
@@ -354,6 +356,16 @@ def refused_callback_status(box: Box, signed: bool, body: Callable[[bytes], byte
     return httpx.post(f"{box.config.api_url}/internal/reviews", content=request.body, headers=headers, timeout=10).status_code
 
 
+def evaluate_limited_within(box: Box) -> bool:
+    """Whether one admin re-scoring a malformed document id is answered 429 within the API's limit plus one
+    (a fixed window may restart once: twice that)."""
+    limit = ApiSettings.model_fields["rate_limit_per_minute"].default
+    admin = {"Authorization": f"Bearer {sign_token(box.creds['JWT_SECRET'], f'fault-selftest-{uuid.uuid4().hex[:8]}', role='admin')}"}
+    with httpx.Client(base_url=box.config.api_url, headers=admin, timeout=10) as http:
+        return any(http.post("/verification/evaluate", json={"documentId": "not-a-uuid"}).status_code == 429
+                   for _ in range(2 * limit + 1))
+
+
 def eventually(read: Callable[[], Any], done: Callable[[Any], bool], awaited: str, deadline_s: float) -> Any:
     value = Retrying(stop=stop_after_delay(deadline_s), wait=wait_fixed(0.3), retry=retry_if_result(lambda v: not done(v)),
                      retry_error_callback=lambda state: state.outcome.result())(read)
@@ -387,6 +399,7 @@ SEEN: dict[str, Seen] = {
     "backend-release-with-optional-callback-signature": Seen(lambda b: refused_callback_status(b, signed=False), 404, 401),
     "backend-release-crashing-on-malformed-callbacks": Seen(
         lambda b: refused_callback_status(b, signed=True, body=lambda decision: b"not json"), 500, 400),
+    "backend-release-without-evaluate-rate-limit": Seen(evaluate_limited_within, False, True),
     "backend-release-renaming-the-queue-metric": Seen(queue_length_names_arriving, [RENAMED_QUEUE_LENGTH], [metrics.QUEUE_LENGTH]),
     "worker-release-without-job-lines": Seen(
         lambda b: any(tag.endswith("-job-line-at-debug") for tag in deployed_image_tags(b, "ocr-gpu")), True, False),

@@ -60,6 +60,9 @@ FAULTS = [
           Check("e2e", f"test_input_validation.py::test_signed_malformed_callback_is_refused_with_a_clear_4xx[{case}]",
                 "expected 400 or 422 (refused as malformed), got 500")
           for case in ("callback-not-json", "callback-without-document-id", "callback-unknown-decision"))),
+    named("backend-release-without-evaluate-rate-limit",
+          Check("e2e", "test_rate_limit.py::test_rate_limit_answers_429_with_retry_after[evaluate]",
+                "POST /verification/evaluate: expected 429 within")),
     named("backend-release-capped-at-4-connections",
           Check("e2e", "test_load.py::test_api_serves_the_expected_number_of_users_at_once",
                 "under the expected traffic (20 users at once")),
@@ -77,7 +80,8 @@ FAULTS = [
     Fault("backend-limits-lifted", lambda box: deployed(box, "backend", "MAX_UPLOAD_BYTES=52428800", "RATE_LIMIT_PER_MINUTE=100000",
                                                         "CORS_ALLOWED_ORIGINS=*"), (
         Check("e2e", "test_input_validation.py::test_bad_upload_is_refused_with_a_clear_4xx[too-large]", "expected 413, got"),
-        Check("e2e", "test_rate_limit.py::test_rate_limit_answers_429_with_retry_after", "expected 429 within"),
+        Check("e2e", "test_rate_limit.py::test_rate_limit_answers_429_with_retry_after[uploads]", "expected 429 within"),
+        Check("e2e", "test_rate_limit.py::test_rate_limit_answers_429_with_retry_after[evaluate]", "expected 429 within"),
         Check("e2e", "test_cors.py::test_cors_does_not_allow_an_unlisted_origin", "expected no Access-Control-Allow-Origin"),
         Check("e2e", "test_cors.py::test_cors_preflight_echoes_each_allowed_origin", "echoing it"),
     )),

@@ -88,6 +88,21 @@ def _callback_validation_unhandled() -> ServerOptions:
     return {}
 
 
+def _evaluate_not_rate_limited() -> ServerOptions:
+    """The admin re-scoring route ships without the rate limit the upload route has: one admin token
+    can start workflows or re-scorings as fast as it can send."""
+    from sandbox.api.ratelimit import EVALUATE, RateLimiter
+
+    limited = RateLimiter.hit
+
+    async def hit(self: RateLimiter, client_id: str, now: float | None = None) -> None:
+        if self.scope != EVALUATE:
+            await limited(self, client_id, now)
+
+    RateLimiter.hit = hit  # type: ignore[method-assign]
+    return {}
+
+
 def _queue_metric_renamed() -> ServerOptions:
     """The build publishes the queue length to CloudWatch as ``OcrQueueLength`` (a refactor's rename); the
     alarms still watch ``QueueLength``, which stops arriving. Nothing changes in the API process: the
@@ -101,6 +116,7 @@ DEFECTS: dict[str, Callable[[], ServerOptions]] = {
     QUEUE_METRIC_RENAMED: _queue_metric_renamed,
     "callback-signature-optional": _callback_signature_optional,
     "callback-validation-unhandled": _callback_validation_unhandled,
+    "evaluate-not-rate-limited": _evaluate_not_rate_limited,
 }
 
 

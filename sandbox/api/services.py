@@ -27,7 +27,7 @@ from sandbox.api.consumer import ResultsConsumer
 from sandbox.api.db import make_pool
 from sandbox.api.escalations import Escalator
 from sandbox.api.metrics import ApiMetrics
-from sandbox.api.ratelimit import RateLimiter
+from sandbox.api.ratelimit import EVALUATE, UPLOADS, RateLimiter
 from sandbox.api.redis_client import make_redis
 from sandbox.api.scoring import Judge
 from sandbox.api.settings import ApiSettings
@@ -50,7 +50,8 @@ class Services:
     store: ObjectStore
     buli2: Buli2Client
     uploads: Uploads
-    limiter: RateLimiter
+    upload_limiter: RateLimiter
+    evaluate_limiter: RateLimiter
     escalator: Escalator
     consumer: ResultsConsumer
     #: Temporal's client, where the backend uses it (TEMPORAL_DISABLED=false); set by start
@@ -73,7 +74,8 @@ class Services:
             store=store,
             buli2=buli2,
             uploads=Uploads(pool, redis, store),
-            limiter=RateLimiter(redis, settings.rate_limit_per_minute, scope="uploads"),
+            upload_limiter=RateLimiter(redis, settings.rate_limit_per_minute, UPLOADS),
+            evaluate_limiter=RateLimiter(redis, settings.rate_limit_per_minute, EVALUATE),
             escalator=escalator,
             consumer=ResultsConsumer(pool, redis, judge, escalator.escalate, settings.results_sweep_interval_s),
         )

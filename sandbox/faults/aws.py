@@ -619,6 +619,10 @@ FAULTS = [
           " escape as an exception (500 instead of 400), pushed to ECR and deployed",
           "e2e test_signed_malformed_callback_is_refused_with_a_clear_4xx[callback-*]",
           _defective_release("backend", "callback-validation-unhandled"), backend_back),
+    Fault("backend-release-without-evaluate-rate-limit", "a backend build whose admin re-scoring route has no rate limit"
+          " (the upload route keeps its own), pushed to ECR and deployed",
+          "e2e test_rate_limit_answers_429_with_retry_after[evaluate]",
+          _defective_release("backend", "evaluate-not-rate-limited"), backend_back),
     Fault("backend-release-renaming-the-queue-metric", f"a backend build that publishes the queue length to CloudWatch"
           f" as {RENAMED_QUEUE_LENGTH}, pushed to ECR and deployed: the queue-length alarms watch"
           f" {metrics.QUEUE_LENGTH}, which stops arriving, and can no longer fire",

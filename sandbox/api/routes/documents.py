@@ -12,7 +12,6 @@ from typing import cast, get_args
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message, Receive
 
@@ -85,10 +84,7 @@ async def _file_bytes(form: FormData, limit: int) -> tuple[bytes, str]:
 async def upload_document(request: Request, services: ServicesDep) -> JSONResponse:
     settings = services.settings
     principal: Principal = authenticate(request.headers.get("authorization"), settings.jwt_secret.get_secret_value())
-    try:
-        await services.limiter.hit(principal.subject)
-    except RedisError as error:
-        raise ApiError(503, f"rate limiter (Redis) unavailable: {error}") from None
+    await services.upload_limiter.hit(principal.subject)
     form = await _read_form(request, settings.max_upload_bytes)
     try:
         document_type = _document_type(form)

@@ -144,6 +144,7 @@ def _admin(request: Request, services: ServicesDep) -> Principal:
 async def evaluate(
     body: EvaluateRequest, admin: Annotated[Principal, Depends(_admin)], services: ServicesDep, response: Response
 ) -> dict[str, Any]:
+    await services.evaluate_limiter.hit(admin.subject)
     document_id = _document_id(body.documentId)
     if services.temporal is not None:
         response.status_code = 202
