@@ -19,13 +19,18 @@ COMPARED = (
 )
 
 
-def expected_alarms(target: Any) -> list[dict[str, Any]]:
-    """The manifest's ``put-metric-alarm`` inputs rendered for this target (account from STS, its ALB)."""
+def monitoring_params(target: Any) -> ManifestParams:
+    """What the monitoring manifests (alarms, dashboard) are rendered with: the account (STS), the region
+    and FiLot's ALB."""
     account_id = target.client("sts").get_caller_identity()["Account"]
     balancers = target.client("elbv2").describe_load_balancers(Names=[aws_names.ALB_NAME])["LoadBalancers"]
-    params = ManifestParams(account_id=account_id, region=target.settings.region,
-                            load_balancer_arn=balancers[0]["LoadBalancerArn"])
-    return load_alarms(params)
+    return ManifestParams(account_id=account_id, region=target.settings.region,
+                          load_balancer_arn=balancers[0]["LoadBalancerArn"])
+
+
+def expected_alarms(target: Any) -> list[dict[str, Any]]:
+    """The manifest's ``put-metric-alarm`` inputs rendered for this target."""
+    return load_alarms(monitoring_params(target))
 
 
 def differences(expected: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:

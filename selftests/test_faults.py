@@ -29,6 +29,7 @@ from filot_contract.log_lines import STARTUP_MESSAGES
 from filot_contract.secrets import secret_weakness
 from filot_gate import task_stops
 from filot_gate.checks import tasks
+from filot_gate.manifests import DASHBOARD_FILE, read_json
 from filot_gate.messaging import topic_arn
 from filot_gate.metric_arrival import samples_within
 from filot_gate.review_callback import decision_on_no_document, sign
@@ -41,8 +42,8 @@ from sandbox.api.settings import ApiSettings
 from sandbox.config import SandboxConfig
 from sandbox.datastores import close_wal_segment, wal_archive_dir
 from sandbox.faults.aws import (
-    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, EXEC_LOG_GROUP, INSTANCE_ROLE, JWT_SECRET, PAGER_TOPIC, R2_SECRET, REDIS_SECRET,
-    WATCHED_ALARM)
+    DELETED_ROLE, DELETED_SECRET, EPR_SECRET, EXEC_LOG_GROUP, INSTANCE_ROLE, JWT_SECRET, PAGER_TOPIC, QUEUE_WIDGET, R2_SECRET,
+    REDIS_SECRET, WATCHED_ALARM)
 from sandbox.faults.context import FaultContext
 from sandbox.faults.model import Fault, FaultError
 from sandbox.faults.temporal import SECRET as TEMPORAL_SECRET
@@ -231,6 +232,13 @@ def queue_length_names_arriving(box: Box) -> list[str]:
     cloudwatch = box.aws("cloudwatch")
     return [name for name in (RENAMED_QUEUE_LENGTH, metrics.QUEUE_LENGTH)
             if samples_within(cloudwatch, metrics.NAMESPACE, name, [], 3 * ALARM_MINUTE_S)]
+
+
+def queue_widget_metrics(box: Box) -> list[list[str]]:
+    """The metrics the dashboard's queue-length widget shows (aws cloudwatch get-dashboard)."""
+    name = read_json(DASHBOARD_FILE)["DashboardName"]
+    body = json.loads(box.aws("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    return next(w["properties"]["metrics"] for w in body["widgets"] if w["properties"].get("title") == QUEUE_WIDGET)
 
 
 def secrets_bucket_exists(box: Box) -> bool:
@@ -439,6 +447,8 @@ SEEN: dict[str, Seen] = {
     "alarm-wrong-threshold": Seen(lambda b: alarm(b, WATCHED_ALARM)["Threshold"], 200.0, 20.0),
     "pager-unsubscribed": Seen(lambda b: [s["Protocol"] for s in b.aws("sns").list_subscriptions_by_topic(
         TopicArn=topic_arn(b.config.region, b.config.account_id, PAGER_TOPIC))["Subscriptions"]], [], ["sms"]),
+    "dashboard-widget-wrong-metric": Seen(queue_widget_metrics, [[metrics.NAMESPACE, RENAMED_QUEUE_LENGTH]],
+                                          [[metrics.NAMESPACE, metrics.QUEUE_LENGTH]]),
     "dashboard-missing": Seen(lambda b: bool(b.aws("cloudwatch").list_dashboards()["DashboardEntries"]), False, True),
     "redis-no-auth": Seen(anonymous_ping, True, False),
     "redis-eviction-policy": Seen(lambda b: b.redis().config_get("maxmemory-policy")["maxmemory-policy"], "allkeys-lru", "noeviction"),

@@ -82,6 +82,8 @@ FAULTS = [
           " subscription (alerts/notifications.json), got no subscription"),
     Fault("dashboard-missing", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
           "CloudWatch dashboard filot-production: expected to exist"),
+    Fault("dashboard-widget-wrong-metric", "infra", ("test_alarms.py::test_dashboard_exists_with_the_manifests_widgets",),
+          "widget 'GPU OCR queue length' metrics: expected [['FiLot', 'QueueLength']], got [['FiLot', 'OcrQueueLength']]"),
 ]
 
 

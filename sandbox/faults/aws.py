@@ -37,6 +37,7 @@ MISSING_BUCKET = "filot-documents-renamed"
 DEFAULT_JWT = "change-this-secret-in-production"
 ACCOUNT_SECRET = f"{aws_names.SECRETS_PREFIX}/aws-account-id"
 WATCHED_ALARM = "filot-ocr-gpu-queue-length-high"
+QUEUE_WIDGET = "GPU OCR queue length"
 #: The topic the ALB target 5xx alarm pages through (alerts/notifications.json).
 PAGER_TOPIC = "filot-production-pager"
 DELETED_ROLE = "ecsInfrastructureRoleForManagedInstances"
@@ -570,6 +571,15 @@ def _put_dashboard(ctx: FaultContext, _: Saved) -> None:
     ctx.client("cloudwatch").put_dashboard(**load_dashboard(ctx.manifest_params()))
 
 
+def _dashboard_on_renamed_queue_metric(ctx: FaultContext) -> None:
+    """The dashboard edited by hand: its queue-length widget shows the name a release renamed the metric to."""
+    dashboard = load_dashboard(ctx.manifest_params())
+    body = json.loads(dashboard["DashboardBody"])
+    widget = next(w for w in body["widgets"] if w["properties"].get("title") == QUEUE_WIDGET)
+    widget["properties"]["metrics"] = [[metrics.NAMESPACE, RENAMED_QUEUE_LENGTH]]
+    ctx.client("cloudwatch").put_dashboard(DashboardName=dashboard["DashboardName"], DashboardBody=json.dumps(body))
+
+
 FAULTS = [
     Fault("missing-secret", f"secret {DELETED_SECRET} deleted (scheduled for deletion, 7-day recovery)",
           "preflight test_secret_exists_and_passes_the_manifests_rules[.../stack-auth]",
@@ -705,4 +715,7 @@ FAULTS = [
           f"infra test_alarm_topic_has_a_confirmed_subscriber[{PAGER_TOPIC}]", _unsubscribe_pager, _resubscribe_pager),
     Fault("dashboard-missing", "the FiLot CloudWatch dashboard deleted",
           "infra test_dashboard_exists_with_the_manifests_widgets", _delete_dashboard, _put_dashboard),
+    Fault("dashboard-widget-wrong-metric", f"the dashboard's '{QUEUE_WIDGET}' widget edited to show {RENAMED_QUEUE_LENGTH}:"
+          " an empty graph where the queue length should be", "infra test_dashboard_exists_with_the_manifests_widgets",
+          _dashboard_on_renamed_queue_metric, _put_dashboard),
 ]

@@ -13,7 +13,7 @@ from filot_contract import metrics
 from filot_gate import alarm_diff
 from filot_gate.checks import unless_absent
 from filot_gate.metric_arrival import arriving, samples_within
-from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, NOTIFICATIONS_FILE, read_json
+from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, NOTIFICATIONS_FILE, load_dashboard, read_json
 from filot_gate.messaging import confirmed, topic_arn, topic_subscriptions
 
 pytestmark = pytest.mark.infra
@@ -23,6 +23,8 @@ ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)]
 GAUGE_ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)
                      if alarm.get("Namespace") == metrics.NAMESPACE and alarm.get("MetricName") in metrics.GAUGES]
 DEFAULT_METRIC_MAX_AGE_S = 300
+#: What a dashboard widget shows, compared with the manifest (titles, sizes and colours are not).
+SHOWN_DATA = ("metrics", "alarms", "query")
 NOTIFIED_TOPICS = read_json(NOTIFICATIONS_FILE)
 
 
@@ -85,13 +87,27 @@ def test_alarm_topic_has_a_confirmed_subscriber(target, settings, aws_account_id
         f" got {', '.join(seen) or 'no subscription'}: {topic['Why']} and would reach no one")
 
 
-def test_dashboard_exists_with_the_manifests_widgets(target):
-    manifest = read_json(DASHBOARD_FILE)
+def test_dashboard_exists_with_the_manifests_widgets(target, evidence):
+    manifest = load_dashboard(alarm_diff.monitoring_params(target))
     name = manifest["DashboardName"]
     found = unless_absent(lambda: target.client("cloudwatch").get_dashboard(DashboardName=name), "ResourceNotFound")
     assert found is not None, f"CloudWatch dashboard {name}: expected to exist ({DASHBOARD_FILE}), it does not"
-    body = json.loads(found["DashboardBody"])
-    titles = {w.get("properties", {}).get("title") for w in body.get("widgets", [])}
-    missing = [w["properties"]["title"] for w in manifest["DashboardBody"]["widgets"]
-               if w.get("properties", {}).get("title") not in titles]
+    live = {w.get("properties", {}).get("title"): w for w in json.loads(found["DashboardBody"]).get("widgets", [])}
+    expected = json.loads(manifest["DashboardBody"])["widgets"]
+    missing = [w["properties"]["title"] for w in expected if w["properties"].get("title") not in live]
     assert not missing, f"CloudWatch dashboard {name}: expected the widgets of {DASHBOARD_FILE}; missing: {', '.join(missing)}"
+    differing = widget_differences(expected, live)
+    evidence.add("widgets that show other data than the manifest's", differing)
+    assert not differing, f"CloudWatch dashboard {name}: widgets differ from {DASHBOARD_FILE}: " + "; ".join(differing)
+
+
+def widget_differences(expected: list[dict], live: dict[str, dict]) -> list[str]:
+    """``widget 'T' metrics: expected X, got Y`` for each manifest widget whose live twin shows other data."""
+    found = []
+    for widget in expected:
+        title = widget["properties"].get("title")
+        for key in SHOWN_DATA:
+            wanted, shown = widget["properties"].get(key), live[title]["properties"].get(key)
+            if wanted is not None and shown != wanted:
+                found.append(f"widget '{title}' {key}: expected {wanted}, got {shown}")
+    return found
