@@ -408,6 +408,8 @@ SEEN: dict[str, Seen] = {
     "backend-release-crashing-on-malformed-callbacks": Seen(
         lambda b: refused_callback_status(b, signed=True, body=lambda decision: b"not json"), 500, 400),
     "backend-release-without-evaluate-rate-limit": Seen(evaluate_limited_within, False, True),
+    "backend-release-storing-scores-as-fractions": Seen(
+        lambda b: any(tag.endswith("-score-stored-as-fraction") for tag in deployed_image_tags(b, "backend")), True, False),
     "backend-release-renaming-the-queue-metric": Seen(queue_length_names_arriving, [RENAMED_QUEUE_LENGTH], [metrics.QUEUE_LENGTH]),
     "worker-release-without-job-lines": Seen(
         lambda b: any(tag.endswith("-job-line-at-debug") for tag in deployed_image_tags(b, "ocr-gpu")), True, False),

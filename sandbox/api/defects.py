@@ -103,6 +103,21 @@ def _evaluate_not_rate_limited() -> ServerOptions:
     return {}
 
 
+def _score_stored_as_fraction() -> ServerOptions:
+    """The build records the score as a 0-1 fraction (a unit slip in a refactor) while it still decides on
+    the 0-100 score: every decision is right, every stored score reads a hundred times too low."""
+    from sandbox.api.scoring import Judge, Verdict
+
+    judged = Judge.judge
+
+    def judge(self: Judge, *args: Any) -> Verdict:
+        verdict = judged(self, *args)
+        return dataclasses.replace(verdict, score=round(verdict.score / 100, 2))
+
+    Judge.judge = judge  # type: ignore[method-assign]
+    return {}
+
+
 def _queue_metric_renamed() -> ServerOptions:
     """The build publishes the queue length to CloudWatch as ``OcrQueueLength`` (a refactor's rename); the
     alarms still watch ``QueueLength``, which stops arriving. Nothing changes in the API process: the
@@ -117,6 +132,7 @@ DEFECTS: dict[str, Callable[[], ServerOptions]] = {
     "callback-signature-optional": _callback_signature_optional,
     "callback-validation-unhandled": _callback_validation_unhandled,
     "evaluate-not-rate-limited": _evaluate_not_rate_limited,
+    "score-stored-as-fraction": _score_stored_as_fraction,
 }
 
 

@@ -633,6 +633,10 @@ FAULTS = [
           " (the upload route keeps its own), pushed to ECR and deployed",
           "e2e test_rate_limit_answers_429_with_retry_after[evaluate]",
           _defective_release("backend", "evaluate-not-rate-limited"), backend_back),
+    Fault("backend-release-storing-scores-as-fractions", "a backend build that records each score as a 0-1 fraction"
+          " while it decides on the 0-100 score, pushed to ECR and deployed: decisions right, stored scores 100x too low",
+          "e2e test_backend_scores_the_result_and_records_the_status, test_degraded_ktp_is_routed_to_manual_review",
+          _defective_release("backend", "score-stored-as-fraction"), backend_back),
     Fault("backend-release-renaming-the-queue-metric", f"a backend build that publishes the queue length to CloudWatch"
           f" as {RENAMED_QUEUE_LENGTH}, pushed to ECR and deployed: the queue-length alarms watch"
           f" {metrics.QUEUE_LENGTH}, which stops arriving, and can no longer fire",

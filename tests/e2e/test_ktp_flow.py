@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from filot_contract import aws_names, redis_keys
-from filot_contract.documents import VerificationStatus
+from filot_contract.documents import AUTO_APPROVE_THRESHOLD, VerificationStatus
 from filot_contract.log_lines import JOB_FINISHED
 from filot_gate import corpus
 from filot_gate.document_checks import assert_history_in_order
@@ -96,6 +96,10 @@ def test_backend_scores_the_result_and_records_the_status(approved, db, evidence
     )
     assert approved.scored["decision"] == expected, (
         f"verification_results of {approved.document_id}: expected decision {expected}, got {approved.scored['decision']}"
+    )
+    assert float(approved.scored["score"]) >= AUTO_APPROVE_THRESHOLD, (
+        f"verification_results of {approved.document_id}: an auto-approval needs a score >= {AUTO_APPROVE_THRESHOLD},"
+        f" got {approved.scored['score']}"
     )
     assert_history_in_order(approved.document_id, approved.history, approved.status)
 
