@@ -46,12 +46,17 @@ EPR_LB_SECURITY_GROUP = "omen-epr-lb"
 EPR_TASKS_SECURITY_GROUP = "omen-epr-tasks"
 #: The port the EPR API listens on behind its load balancer (seed 004 "Architecture Overview").
 EPR_API_PORT = 8080
+#: The role the deployment gate reads with and rolls a no-go back with (profile ``[aws] role_arn``).
+GATE_ROLE = "filot-deployment-gate"
+#: Its inline policy of reads (the deployment, older revisions to roll back to, FiLot's secrets).
+GATE_READ_POLICY = "filot-gate-read"
 IAM_ROLES = (
     "ecsTaskExecutionRole",
     "ecsInstanceRole",
     "ecsTaskRole",
     "ecsInfrastructureRoleForManagedInstances",
     EPR_TASK_ROLE,
+    GATE_ROLE,
 )
 BACKEND_LOG_GROUP = "/ecs/filot-backend"
 GPU_LOG_GROUP = "/ecs/filot-ocr-gpu-worker"

@@ -15,6 +15,14 @@ def role_name(role_arn: str) -> str:
     return role_arn.rsplit("/", 1)[-1]
 
 
+def assumed_role_name(caller_arn: str) -> str | None:
+    """``arn:aws:sts::<account>:assumed-role/<name>/<session>`` (``get-caller-identity``) -> ``name``;
+    None for any other identity (an IAM user, a root account)."""
+    resource = caller_arn.split(":", 5)[-1]
+    kind, _, rest = resource.partition("/")
+    return rest.split("/", 1)[0] if kind == "assumed-role" and rest else None
+
+
 def role_policies(iam: Any, role: str) -> dict[str, Mapping[str, Any]]:
     """Policy name -> document of every inline and attached managed policy of ``role``."""
     documents: dict[str, Mapping[str, Any]] = {}

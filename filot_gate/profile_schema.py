@@ -191,6 +191,8 @@ SCHEMA: Mapping[str, Section] = {
         "profile": Key(TEXT, "AWS credentials profile (env AWS_PROFILE)"),
         "secrets_prefix": Key(TEXT, "Secrets Manager name prefix of the FiLot secrets"),
         "static_credentials": Key(KEY_PAIR, "an emulator's fixed keys instead of the AWS default chain", secret=True),
+        "role_arn": Key(TEXT, "an IAM role the gate assumes with those credentials (as an AWS CLI profile's"
+                              " role_arn): what it reads and rolls back with"),
     }),
     "redis": Section("Who runs FiLot's Redis", {
         "provider": Key(named_elsewhere(_redis_providers),

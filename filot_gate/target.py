@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 #: Seconds one SQL statement of the gate may run (PostgreSQL's statement_timeout on its connections).
 DEFAULT_QUERY_S = 30
+#: The session name the gate's assumed role shows in CloudTrail and ``get-caller-identity``.
+ROLE_SESSION_NAME = "filot-gate"
+#: How long the assumed role's credentials last: a gate run's deadline (``[deadlines] run_s``) is shorter.
+ROLE_SESSION_S = 3600
 
 
 class TargetUnavailable(Exception):
@@ -49,12 +53,39 @@ class Target:
 
     @cached_property
     def aws_session(self):
+        """The credentials the gate reads and rolls back with: the profile's static keys or the AWS default
+        chain, exchanged for the role ``[aws] role_arn`` names, where it names one."""
         import boto3
 
         static = self.settings.section("aws").get("static_credentials")
         if static:  # an emulator's fixed, non-secret keys (moto accepts any)
-            return boto3.Session(aws_access_key_id=static[0], aws_secret_access_key=static[1], region_name=self.settings.region)
-        return boto3.Session(profile_name=self.settings.aws_profile, region_name=self.settings.region)
+            base = boto3.Session(aws_access_key_id=static[0], aws_secret_access_key=static[1], region_name=self.settings.region)
+        else:
+            base = boto3.Session(profile_name=self.settings.aws_profile, region_name=self.settings.region)
+        role_arn = self.settings.section("aws").get("role_arn")
+        return self._assumed(base, role_arn) if role_arn else base
+
+    def _assumed(self, base: Any, role_arn: str) -> Any:
+        """A session on the role's temporary credentials (``aws sts assume-role``), for one gate run."""
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from filot_gate.deploy.calls import aws_client_config
+
+        sts = base.client("sts", endpoint_url=self.settings.aws_endpoint_url, config=aws_client_config())
+        try:
+            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME,
+                                          DurationSeconds=ROLE_SESSION_S)["Credentials"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise TargetUnavailable(f"assuming role {role_arn} (profile [aws] role_arn): {error.get('Code', '?')}:"
+                                    f" {error.get('Message', '')}") from None
+        except BotoCoreError as exc:
+            raise TargetUnavailable(f"assuming role {role_arn} (profile [aws] role_arn): AWS unreachable: {exc}") from None
+        finally:
+            sts.close()
+        return boto3.Session(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+                             aws_session_token=credentials["SessionToken"], region_name=self.settings.region)
 
     def client(self, service: str):
         """A boto3 client of the target's AWS account (``aws_client_config``)."""

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import redis
 
+from filot_contract import aws_names
 from sandbox.config import SandboxConfig
 from sandbox.processes import port_free
 
@@ -85,6 +86,7 @@ redis_ca_file = "{self.home / 'tls' / 'ca.pem'}"
 region = "ap-southeast-2"
 endpoint_url = "{self.aws_endpoint}"
 static_credentials = ["sandbox", "sandbox"]
+role_arn = "arn:aws:iam::{self.config.account_id}:role/{aws_names.GATE_ROLE}"
 [gpu]
 require_cuda = false
 [epr]

@@ -305,6 +305,12 @@ def inline_policies(role: str) -> Callable[[Box], list[str]]:
     return lambda box: sorted(box.aws("iam").list_role_policies(RoleName=role)["PolicyNames"])
 
 
+def gate_role_reads_ecs_lists(box: Box) -> bool:
+    """Whether the gate role's read policy still has ecs:List* (aws iam get-role-policy)."""
+    document = box.aws("iam").get_role_policy(RoleName=aws_names.GATE_ROLE, PolicyName=aws_names.GATE_READ_POLICY)["PolicyDocument"]
+    return any("ecs:List*" in statement["Action"] for statement in document["Statement"])
+
+
 def attached_policies(role: str) -> Callable[[Box], list[str]]:
     return lambda box: sorted(p["PolicyName"] for p in box.aws("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"])
 
@@ -481,6 +487,7 @@ SEEN: dict[str, Seen] = {
                                            [aws_names.EPR_EXEC_POLICY, "SNSPublish", aws_names.EPR_QUEUE_POLICY]),
     "ecs-exec-disabled": Seen(epr_ecs_exec, False, True),
     "ecs-exec-on-without-new-tasks": Seen(epr_tasks_ecs_exec, [False], [True]),
+    "gate-role-cannot-list-revisions": Seen(gate_role_reads_ecs_lists, False, True),
     "execution-role-cannot-read-secrets": Seen(inline_policies("ecsTaskExecutionRole"), [], ["filot-read-production-secrets"]),
     "audit-worker-killed": Seen(audit_worker_containers, [("RUNNING", "STOPPED", 137)], [("RUNNING", "RUNNING", None)]),
     "audit-worker-frozen": Seen(audit_worker_stopped, [True], [False]),

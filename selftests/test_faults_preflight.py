@@ -146,6 +146,9 @@ FAULTS = [
     Fault("execution-role-cannot-read-secrets", "preflight",
           tuple(f"test_iam.py::test_execution_role_lets_ecs_start_the_deployed_tasks[{key}]" for key in aws_names.SERVICES),
           "to allow secretsmanager:GetSecretValue on arn:aws:secretsmanager:"),
+    Fault("gate-role-cannot-list-revisions", "preflight", ("test_iam.py::test_gate_role_may_roll_back_every_service",),
+          f"expected role {aws_names.GATE_ROLE} to allow what a rollback (mode plan) of a no-go asks ECS for; it refuses"
+          " ecs:ListTaskDefinitions on *; ecs:ListTasks on *"),
     Fault("document-topic-missing", "preflight", (f"test_messaging.py::test_sns_topic_exists[{aws_names.EPR_DOCUMENT_TOPIC}]",),
           f"SNS topic arn:aws:sns:ap-southeast-2:070017891928:{aws_names.EPR_DOCUMENT_TOPIC}: expected to exist"),
     Fault("audit-queue-unsubscribed", "preflight", ("test_messaging.py::test_audit_queue_is_subscribed_to_the_audit_topic",),

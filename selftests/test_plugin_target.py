@@ -7,7 +7,7 @@ import pytest
 
 from selftests.conftest import BASE_PROFILE
 from selftests.sandbox_fixture import REPO
-from selftests.services import fresh_database, postgres_server  # noqa: F401 - fixtures
+from selftests.services import fresh_database, moto_endpoint, postgres_server  # noqa: F401 - fixtures
 
 PASSING = {"test_gate": """
     import pytest
@@ -66,3 +66,23 @@ def test_a_gate_query_past_its_deadline_is_cancelled_by_postgres(gate_project, f
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*could not observe the target: psycopg.errors.QueryCanceled: canceling statement due to"
                                  " statement timeout*", "VERDICT: INCONCLUSIVE*"])
+
+
+def test_the_gate_works_as_the_role_the_profile_names(gate_project, moto_endpoint):  # noqa: F811
+    """``[aws] role_arn``: every client of the run carries the role's credentials, as CloudTrail shows them."""
+    role_arn = "arn:aws:iam::123456789012:role/filot-deployment-gate"
+    pytester = gate_project(aws=f"""
+        endpoint_url = "{moto_endpoint}"
+        static_credentials = ["unit", "unit"]
+        role_arn = "{role_arn}"
+    """, test_gate="""
+        import pytest
+        from filot_gate.plugin import run_key
+
+        @pytest.mark.preflight
+        def test_identity(pytestconfig):
+            arn = pytestconfig.stash[run_key].target.client("sts").get_caller_identity()["Arn"]
+            assert arn == "arn:aws:sts::123456789012:assumed-role/filot-deployment-gate/filot-gate", arn
+    """)
+    result = pytester.runpytest_subprocess(timeout=120)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()

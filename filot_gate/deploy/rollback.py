@@ -19,6 +19,20 @@ from filot_gate.deploy.state import describe_service, family_of, previous_revisi
 Strategy = Literal["previous-revision", "scale-to-zero"]
 STRATEGIES: tuple[Strategy, ...] = ("previous-revision", "scale-to-zero")
 
+#: What planning a rollback asks ECS (IAM action -> resource, ``{service}`` the service's ARN): the live
+#: service, older revisions of its family, and, waiting for stability, its tasks.
+PLAN_PERMISSIONS = {"ecs:DescribeServices": "{service}", "ecs:ListTaskDefinitions": "*", "ecs:ListTasks": "*",
+                    "ecs:DescribeTasks": "*"}
+#: What executing it adds (both strategies are one UpdateService).
+EXECUTE_PERMISSIONS = {"ecs:UpdateService": "{service}"}
+
+
+def permissions_needed(service_arn: str, execute: bool) -> list[tuple[str, str]]:
+    """The (action, resource) pairs the rollback of one service needs: planning it, and executing it too
+    when ``execute`` (rollback mode auto)."""
+    needed = {**PLAN_PERMISSIONS, **(EXECUTE_PERMISSIONS if execute else {})}
+    return [(action, resource.format(service=service_arn)) for action, resource in needed.items()]
+
 
 def plan_rollback(
     ecs: Any, service_record: ServiceRecord | Mapping[str, Any], strategy: Strategy = "previous-revision"

@@ -275,6 +275,17 @@ def restore_inline_policy(role: str, policy: str) -> Callable[[FaultContext, Sav
     return restore
 
 
+def _gate_role_without_ecs_lists(ctx: FaultContext) -> None:
+    """``ecs:List*`` dropped from the gate role's read policy (a least-privilege clean-up): the gate can
+    no longer find the revision to roll back to, nor the tasks of a service it waits on."""
+    iam = ctx.client("iam")
+    document = iam.get_role_policy(RoleName=aws_names.GATE_ROLE, PolicyName=aws_names.GATE_READ_POLICY)["PolicyDocument"]
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [action for action in actions if action != "ecs:List*"]
+    iam.put_role_policy(RoleName=aws_names.GATE_ROLE, PolicyName=aws_names.GATE_READ_POLICY, PolicyDocument=json.dumps(document))
+
+
 # --- ECS services -----------------------------------------------------------------------------------
 
 def describe_service(ctx: FaultContext, key: str) -> dict[str, Any]:
@@ -656,6 +667,10 @@ FAULTS = [
           "preflight test_gpu_instances_launch_with_the_ecs_instance_profile", _remove_instance_role, _add_instance_role),
     Fault("iam-role-missing", f"IAM role {DELETED_ROLE} deleted", f"preflight test_iam_role_exists[{DELETED_ROLE}]",
           _delete_role, _recreate_role),
+    Fault("gate-role-cannot-list-revisions", f"ecs:List* dropped from the gate role's {aws_names.GATE_READ_POLICY} policy (a"
+          f" least-privilege clean-up): role {aws_names.GATE_ROLE} can no longer plan a rollback",
+          "preflight test_gate_role_may_roll_back_every_service", _gate_role_without_ecs_lists,
+          restore_inline_policy(aws_names.GATE_ROLE, aws_names.GATE_READ_POLICY)),
     Fault("execution-role-cannot-read-secrets", f"inline policy {EXECUTION_SECRETS_POLICY} removed from IAM role"
           f" {EXECUTION_ROLE}: running tasks go on, every new task fails to fetch its secrets",
           "preflight test_execution_role_lets_ecs_start_the_deployed_tasks (every service)",

@@ -2,7 +2,9 @@
 seed 004 "IAM Roles"); each deployed task definition's execution role lets ECS pull its image, write its
 logs and read its secrets (seed 004 "Execution role: ECR pull, CloudWatch write"); EPR's task role lets its
 containers consume the audit queue and publish document-vault events (seed 004 "Check SQS Permissions");
-and no role grants more than ``infra/iam/roles.json`` declares (seed 004 "Use least-privilege IAM policies")."""
+no role grants more than ``infra/iam/roles.json`` declares (seed 004 "Use least-privilege IAM policies");
+and the gate's own role may roll a no-go back (seed 000 section 8, DESIGN.md section 4), checked before the
+rollback is needed rather than found out at a no-go."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import pytest
 from filot_contract import aws_names
 from filot_gate import execution_role
 from filot_gate.checks import deployed_arn, unless_absent
-from filot_gate.iam_policy import beyond, managed_policy, refused, role_name, role_policies
+from filot_gate.deploy.rollback import permissions_needed
+from filot_gate.iam_policy import assumed_role_name, beyond, managed_policy, refused, role_name, role_policies
 from filot_gate.manifests import ROLES_FILE, ManifestParams, load_roles
 from filot_gate.messaging import queue_arn, topic_arn
 
@@ -79,4 +82,28 @@ def test_epr_task_role_may_consume_the_audit_queue_and_publish_document_events(t
     assert not missing, (
         f"IAM role {role}: expected its policies ({', '.join(policies) or 'none'}) to allow {'; '.join(missing)};"
         f" they do not (aws iam get-role-policy --role-name {role} --policy-name {aws_names.EPR_QUEUE_POLICY})"
+    )
+
+
+def test_gate_role_may_roll_back_every_service(target, settings, aws_account_id, evidence):
+    if settings.rollback == "off":
+        pytest.skip("rollback mode off (profile [rollback] mode, --rollback): the gate changes nothing, it needs no rollback rights")
+    identity = target.client("sts").get_caller_identity()["Arn"]
+    role = assumed_role_name(identity)
+    if role is None:
+        pytest.skip(f"the gate runs as {identity}, not as an assumed IAM role: set profile [aws] role_arn to the role it"
+                    " should use, and this check judges that role's rights to roll back")
+    policies = unless_absent(lambda: role_policies(target.client("iam"), role), "NoSuchEntity")
+    assert policies is not None, f"gate identity {identity}: its role {role} expected to exist (aws iam get-role), got NoSuchEntity"
+    needed = list(dict.fromkeys(
+        pair for cluster, service, _, _ in aws_names.SERVICES.values()
+        for pair in permissions_needed(f"arn:aws:ecs:{settings.region}:{aws_account_id}:service/{cluster}/{service}",
+                                       execute=settings.rollback == "auto")))
+    evidence.add(f"what a rollback ({settings.rollback}) asks of role {role}", [f"{action} on {resource}" for action, resource in needed])
+    evidence.add(f"policies of {role}", policies)
+    missing = refused(policies.values(), needed)
+    assert not missing, (
+        f"gate identity {identity}: expected role {role} to allow what a rollback (mode {settings.rollback}) of a no-go"
+        f" asks ECS for; it refuses {'; '.join(f'{action} on {resource}' for action, resource in missing)}, so a no-go"
+        f" could not be rolled back (aws iam list-role-policies --role-name {role})"
     )
