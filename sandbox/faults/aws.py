@@ -409,6 +409,13 @@ def release_back(key: str) -> Callable[[FaultContext, Saved], None]:
 backend_back = release_back("backend")
 
 
+def _defective_backend(name: str, defect: str, build: str, fails: str) -> Fault:
+    """The fault that ships a backend build with ``defect`` (``sandbox.api.defects``); ``build`` says what
+    it does wrong, as in "a backend build <build>"."""
+    return Fault(name, f"a backend build {build}, pushed to ECR and deployed", fails,
+                 _defective_release("backend", defect), backend_back)
+
+
 def _gpu_container_instances(ctx: FaultContext) -> list[str]:
     arns = ctx.client("ecs").list_container_instances(cluster=aws_names.GPU_CLUSTER)["containerInstanceArns"]
     if not arns:
@@ -624,30 +631,26 @@ FAULTS = [
           _delete_repository, _recreate_repository),
     Fault("image-missing", f"the backend's deployed image digest deleted from ECR {aws_names.BACKEND_REPOSITORY}",
           "preflight test_deployed_image_digest_exists_in_ecr[backend]", _delete_image, _push_image),
-    Fault("backend-release-without-input-validation", "a backend build whose verification routes take any document id"
-          " (the database refuses a malformed one: 503 instead of 422) pushed to ECR and deployed",
-          "e2e test_malformed_request_is_refused_with_a_clear_4xx[status-id-not-a-uuid, evaluate-id-not-a-uuid]",
-          _defective_release("backend", "no-input-validation"), backend_back),
-    Fault("backend-release-capped-at-4-connections", f"a backend build whose server answers 503 once a task holds"
-          f" {CONNECTION_CAP} connections, the new one included (a debugging leftover), pushed to ECR and deployed",
-          "e2e test_api_serves_the_expected_number_of_users_at_once",
-          _defective_release("backend", "connection-cap"), backend_back),
-    Fault("backend-release-with-optional-callback-signature", "a backend build that checks a BULI2 callback's signature"
-          " only when it has one, pushed to ECR and deployed: an unsigned callback is taken as BULI2's",
-          "e2e test_callback_without_a_signature_is_refused_with_401",
-          _defective_release("backend", "callback-signature-optional"), backend_back),
-    Fault("backend-release-crashing-on-malformed-callbacks", "a backend build that lets a signed callback's invalid body"
-          " escape as an exception (500 instead of 400), pushed to ECR and deployed",
-          "e2e test_signed_malformed_callback_is_refused_with_a_clear_4xx[callback-*]",
-          _defective_release("backend", "callback-validation-unhandled"), backend_back),
-    Fault("backend-release-without-evaluate-rate-limit", "a backend build whose admin re-scoring route has no rate limit"
-          " (the upload route keeps its own), pushed to ECR and deployed",
-          "e2e test_rate_limit_answers_429_with_retry_after[evaluate]",
-          _defective_release("backend", "evaluate-not-rate-limited"), backend_back),
-    Fault("backend-release-storing-scores-as-fractions", "a backend build that records each score as a 0-1 fraction"
-          " while it decides on the 0-100 score, pushed to ECR and deployed: decisions right, stored scores 100x too low",
-          "e2e test_backend_scores_the_result_and_records_the_status, test_degraded_ktp_is_routed_to_manual_review",
-          _defective_release("backend", "score-stored-as-fraction"), backend_back),
+    _defective_backend("backend-release-without-input-validation", "no-input-validation",
+                      "whose verification routes take any document id (the database refuses a malformed one: 503"
+                      " instead of 422)",
+                      "e2e test_malformed_request_is_refused_with_a_clear_4xx[status-id-not-a-uuid, evaluate-id-not-a-uuid]"),
+    _defective_backend("backend-release-capped-at-4-connections", "connection-cap",
+                      f"whose server answers 503 once a task holds {CONNECTION_CAP} connections, the new one included"
+                      " (a debugging leftover)", "e2e test_api_serves_the_expected_number_of_users_at_once"),
+    _defective_backend("backend-release-with-optional-callback-signature", "callback-signature-optional",
+                      "that checks a BULI2 callback's signature only when it has one (an unsigned callback is taken as"
+                      " BULI2's)", "e2e test_callback_without_a_signature_is_refused_with_401"),
+    _defective_backend("backend-release-crashing-on-malformed-callbacks", "callback-validation-unhandled",
+                      "that lets a signed callback's invalid body escape as an exception (500 instead of 400)",
+                      "e2e test_signed_malformed_callback_is_refused_with_a_clear_4xx[callback-*]"),
+    _defective_backend("backend-release-without-evaluate-rate-limit", "evaluate-not-rate-limited",
+                      "whose admin re-scoring route has no rate limit (the upload route keeps its own)",
+                      "e2e test_rate_limit_answers_429_with_retry_after[evaluate]"),
+    _defective_backend("backend-release-storing-scores-as-fractions", "score-stored-as-fraction",
+                      "that records each score as a 0-1 fraction while it decides on the 0-100 score (decisions right,"
+                      " stored scores 100x too low)",
+                      "e2e test_backend_scores_the_result_and_records_the_status, test_degraded_ktp_is_routed_to_manual_review"),
     Fault("backend-release-renaming-the-queue-metric", f"a backend build that publishes the queue length to CloudWatch"
           f" as {RENAMED_QUEUE_LENGTH}, pushed to ECR and deployed: the queue-length alarms watch"
           f" {metrics.QUEUE_LENGTH}, which stops arriving, and can no longer fire",
