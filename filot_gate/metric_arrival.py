@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+#: The oldest datapoint of an every-minute gauge that counts as arriving, where the profile does not say
+#: (``[deadlines] metric_max_age_s``): CloudWatch shows a datapoint a minute or two late.
+DEFAULT_METRIC_MAX_AGE_S = 300
 #: The period asked for: CloudWatch's standard resolution (a shorter one is refused for standard metrics).
 PERIOD_S = 60
 #: What ``list-metrics`` may be narrowed to (the only value AWS accepts for ``RecentlyActive``).

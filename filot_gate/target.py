@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_QUERY_S = 30
 #: The session name the gate's assumed role shows in CloudTrail and ``get-caller-identity``.
 ROLE_SESSION_NAME = "filot-gate"
-#: How long the assumed role's credentials last: a gate run's deadline (``[deadlines] run_s``) is shorter.
+#: How long one set of the assumed role's credentials lasts (role chaining allows no more); they are
+#: renewed before they expire.
 ROLE_SESSION_S = 3600
 
 
@@ -66,26 +67,40 @@ class Target:
         return self._assumed(base, role_arn) if role_arn else base
 
     def _assumed(self, base: Any, role_arn: str) -> Any:
-        """A session on the role's temporary credentials (``aws sts assume-role``), for one gate run."""
+        """A session on the role's credentials (``aws sts assume-role``), renewed before they expire: a
+        rollback after the run's deadline, waiting on each service in turn, may outlast one session."""
         import boto3
+        import botocore.session
+        from botocore.credentials import AssumeRoleCredentialFetcher, RefreshableCredentials
         from botocore.exceptions import BotoCoreError, ClientError
 
         from filot_gate.deploy.calls import aws_client_config
 
-        sts = base.client("sts", endpoint_url=self.settings.aws_endpoint_url, config=aws_client_config())
+        source = base.get_credentials()
+        if source is None:
+            raise TargetUnavailable(f"assuming role {role_arn} (profile [aws] role_arn): no AWS credentials to assume it"
+                                    " with (AWS_PROFILE, environment, instance or CI role)")
+
+        def sts_client(service: str, **credentials: Any) -> Any:
+            return base._session.create_client(service, region_name=self.settings.region, config=aws_client_config(),
+                                               endpoint_url=self.settings.aws_endpoint_url, **credentials)
+
+        fetcher = AssumeRoleCredentialFetcher(sts_client, source, role_arn, extra_args={
+            "RoleSessionName": ROLE_SESSION_NAME, "DurationSeconds": ROLE_SESSION_S})
         try:
-            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME,
-                                          DurationSeconds=ROLE_SESSION_S)["Credentials"]
+            first = fetcher.fetch_credentials()
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise TargetUnavailable(f"assuming role {role_arn} (profile [aws] role_arn): {error.get('Code', '?')}:"
                                     f" {error.get('Message', '')}") from None
         except BotoCoreError as exc:
-            raise TargetUnavailable(f"assuming role {role_arn} (profile [aws] role_arn): AWS unreachable: {exc}") from None
-        finally:
-            sts.close()
-        return boto3.Session(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-                             aws_session_token=credentials["SessionToken"], region_name=self.settings.region)
+            raise TargetUnavailable(f"assuming role {role_arn} (profile [aws] role_arn): {type(exc).__name__}: {exc}") from None
+        for value in (first["secret_key"], first["token"]):
+            self.redactor.register(value)
+        session = botocore.session.Session()
+        session._credentials = RefreshableCredentials.create_from_metadata(
+            first, refresh_using=fetcher.fetch_credentials, method="assume-role")
+        return boto3.Session(botocore_session=session, region_name=self.settings.region)
 
     def client(self, service: str):
         """A boto3 client of the target's AWS account (``aws_client_config``)."""

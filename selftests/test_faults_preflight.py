@@ -148,7 +148,7 @@ FAULTS = [
           "to allow secretsmanager:GetSecretValue on arn:aws:secretsmanager:"),
     Fault("gate-role-cannot-list-revisions", "preflight", ("test_iam.py::test_gate_role_may_roll_back_every_service",),
           f"expected role {aws_names.GATE_ROLE} to allow what a rollback (mode plan) of a no-go asks ECS for; it refuses"
-          " ecs:ListTaskDefinitions on *; ecs:ListTasks on *"),
+          " ecs:ListTaskDefinitions on *, so a no-go"),
     Fault("document-topic-missing", "preflight", (f"test_messaging.py::test_sns_topic_exists[{aws_names.EPR_DOCUMENT_TOPIC}]",),
           f"SNS topic arn:aws:sns:ap-southeast-2:070017891928:{aws_names.EPR_DOCUMENT_TOPIC}: expected to exist"),
     Fault("audit-queue-unsubscribed", "preflight", ("test_messaging.py::test_audit_queue_is_subscribed_to_the_audit_topic",),

@@ -69,7 +69,7 @@ def test_a_gate_query_past_its_deadline_is_cancelled_by_postgres(gate_project, f
 
 
 def test_the_gate_works_as_the_role_the_profile_names(gate_project, moto_endpoint):  # noqa: F811
-    """``[aws] role_arn``: every client of the run carries the role's credentials, as CloudTrail shows them."""
+    """``[aws] role_arn``: the target's clients carry the role's credentials (session ``filot-gate``)."""
     role_arn = "arn:aws:iam::123456789012:role/filot-deployment-gate"
     pytester = gate_project(aws=f"""
         endpoint_url = "{moto_endpoint}"

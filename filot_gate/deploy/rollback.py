@@ -19,19 +19,21 @@ from filot_gate.deploy.state import describe_service, family_of, previous_revisi
 Strategy = Literal["previous-revision", "scale-to-zero"]
 STRATEGIES: tuple[Strategy, ...] = ("previous-revision", "scale-to-zero")
 
-#: What planning a rollback asks ECS (IAM action -> resource, ``{service}`` the service's ARN): the live
-#: service, older revisions of its family, and, waiting for stability, its tasks.
-PLAN_PERMISSIONS = {"ecs:DescribeServices": "{service}", "ecs:ListTaskDefinitions": "*", "ecs:ListTasks": "*",
-                    "ecs:DescribeTasks": "*"}
-#: What executing it adds (both strategies are one UpdateService).
-EXECUTE_PERMISSIONS = {"ecs:UpdateService": "{service}"}
+#: What planning a rollback asks ECS (IAM action -> resource): the live service and older revisions of its
+#: family. ``{service}`` is the service's ARN, ``{tasks}`` the pattern of its cluster's task ARNs.
+PLAN_PERMISSIONS = {"ecs:DescribeServices": "{service}", "ecs:ListTaskDefinitions": "*"}
+#: What executing it adds: the UpdateService of either strategy, and, waiting for stability, the service's
+#: stopped tasks (why they stopped).
+EXECUTE_PERMISSIONS = {"ecs:UpdateService": "{service}", "ecs:ListTasks": "*", "ecs:DescribeTasks": "{tasks}"}
 
 
-def permissions_needed(service_arn: str, execute: bool) -> list[tuple[str, str]]:
+def permissions_needed(region: str, account_id: str, cluster: str, service: str, execute: bool) -> list[tuple[str, str]]:
     """The (action, resource) pairs the rollback of one service needs: planning it, and executing it too
     when ``execute`` (rollback mode auto)."""
+    arns = {"service": f"arn:aws:ecs:{region}:{account_id}:service/{cluster}/{service}",
+            "tasks": f"arn:aws:ecs:{region}:{account_id}:task/{cluster}/*"}
     needed = {**PLAN_PERMISSIONS, **(EXECUTE_PERMISSIONS if execute else {})}
-    return [(action, resource.format(service=service_arn)) for action, resource in needed.items()]
+    return [(action, resource.format(**arns)) for action, resource in needed.items()]
 
 
 def plan_rollback(

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from filot_contract import aws_names, metrics
 from filot_gate.deploy import DeployRecord, write_record
 from filot_gate.messaging import topic_arn
-from filot_gate.metric_arrival import samples_within
+from filot_gate.metric_arrival import DEFAULT_METRIC_MAX_AGE_S, samples_within
 from filot_gate.settings import load_profile
 from filot_gate.manifests import (
     ImageRef, load_alarms, load_backend_scaling, load_dashboard, load_image_versions, load_roles, load_secrets_manifest)
@@ -174,7 +174,8 @@ def _queue_length_arriving(arriving: bool) -> Callable[[FaultContext, Saved | No
     """Waits until CloudWatch shows ``FiLot/QueueLength`` arriving (or not) as the sandbox's gate judges it:
     a datapoint within the local profile's ``[deadlines] metric_max_age_s``."""
     def wait(ctx: FaultContext, _: Saved | None = None) -> None:
-        within_s = load_profile(REPO_ROOT / "profiles" / "local.toml").get("deadlines.metric_max_age_s")
+        within_s = load_profile(REPO_ROOT / "profiles" / "local.toml").get("deadlines.metric_max_age_s",
+                                                                         DEFAULT_METRIC_MAX_AGE_S)
         ctx.wait(lambda: samples_within(ctx.client("cloudwatch"), metrics.NAMESPACE, metrics.QUEUE_LENGTH, [], within_s),
                  lambda samples: bool(samples) == arriving,
                  f"{metrics.NAMESPACE}/{metrics.QUEUE_LENGTH} {'arriving' if arriving else 'stopped'} (datapoints"
@@ -277,7 +278,7 @@ def restore_inline_policy(role: str, policy: str) -> Callable[[FaultContext, Sav
 
 def _gate_role_without_ecs_lists(ctx: FaultContext) -> None:
     """``ecs:List*`` dropped from the gate role's read policy (a least-privilege clean-up): the gate can
-    no longer find the revision to roll back to, nor the tasks of a service it waits on."""
+    no longer find the revision to roll back to."""
     iam = ctx.client("iam")
     document = iam.get_role_policy(RoleName=aws_names.GATE_ROLE, PolicyName=aws_names.GATE_READ_POLICY)["PolicyDocument"]
     for statement in document["Statement"]:

@@ -19,14 +19,15 @@ from filot_gate.review_callback import decision_on_no_document, sign
 pytestmark = pytest.mark.e2e
 
 
-def unsigned_body(run_id: str, synthetic) -> tuple[str, bytes]:
+def tracked_decision(run_id: str, synthetic) -> tuple[str, bytes]:
+    """A decision on no document, not yet signed; its callback id is removed with the run's synthetic data."""
     callback_id, body = decision_on_no_document(run_id)
     synthetic.add_callback(callback_id)
     return callback_id, body
 
 
 def test_callback_with_a_forged_signature_is_refused_with_401(api, callback_url, run_id, synthetic, evidence):
-    callback_id, body = unsigned_body(run_id, synthetic)
+    callback_id, body = tracked_decision(run_id, synthetic)
     forged = sign(secrets.token_hex(32), callback_id, body)
     response = api.post(callback_url, content=forged.body, headers=forged.headers)
     evidence.add(f"forged callback -> {response.status_code}", response.text)
@@ -38,7 +39,7 @@ def test_callback_with_a_forged_signature_is_refused_with_401(api, callback_url,
 
 def test_callback_without_a_signature_is_refused_with_401(api, callback_url, run_id, synthetic, evidence):
     """The common slip: the signature is checked only when the header is there."""
-    callback_id, body = unsigned_body(run_id, synthetic)
+    callback_id, body = tracked_decision(run_id, synthetic)
     headers = {name: value for name, value in sign("", callback_id, body).headers.items() if name != buli2.SIGNATURE_HEADER}
     response = api.post(callback_url, content=body, headers=headers)
     evidence.add(f"callback without {buli2.SIGNATURE_HEADER} -> {response.status_code}", response.text)
@@ -49,7 +50,7 @@ def test_callback_without_a_signature_is_refused_with_401(api, callback_url, run
 
 
 def test_stale_callback_is_refused_with_400(api, target, callback_url, run_id, synthetic, evidence):
-    callback_id, body = unsigned_body(run_id, synthetic)
+    callback_id, body = tracked_decision(run_id, synthetic)
     age_s = buli2.MAX_SKEW_S + 60
     stale = sign(target.secret_key("buli2", "BULI2_SIGNATURE_SECRET"), callback_id, body, timestamp=time.time() - age_s)
     response = api.post(callback_url, content=stale.body, headers=stale.headers)

@@ -12,7 +12,7 @@ import pytest
 from filot_contract import metrics
 from filot_gate import alarm_diff
 from filot_gate.checks import unless_absent
-from filot_gate.metric_arrival import arriving, samples_within
+from filot_gate.metric_arrival import DEFAULT_METRIC_MAX_AGE_S, arriving, samples_within
 from filot_gate.manifests import ALARMS_FILE, DASHBOARD_FILE, NOTIFICATIONS_FILE, load_dashboard, read_json
 from filot_gate.messaging import confirmed, topic_arn, topic_subscriptions
 
@@ -22,7 +22,6 @@ ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)]
 #: The alarms on a gauge FiLot publishes every minute, traffic or not: their metric must be arriving.
 GAUGE_ALARM_NAMES = [alarm["AlarmName"] for alarm in read_json(ALARMS_FILE)
                      if alarm.get("Namespace") == metrics.NAMESPACE and alarm.get("MetricName") in metrics.GAUGES]
-DEFAULT_METRIC_MAX_AGE_S = 300
 #: What a dashboard widget shows, compared with the manifest (titles, sizes and colours are not).
 SHOWN_DATA = ("metrics", "alarms", "query")
 NOTIFIED_TOPICS = read_json(NOTIFICATIONS_FILE)

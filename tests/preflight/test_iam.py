@@ -97,8 +97,7 @@ def test_gate_role_may_roll_back_every_service(target, settings, aws_account_id,
     assert policies is not None, f"gate identity {identity}: its role {role} expected to exist (aws iam get-role), got NoSuchEntity"
     needed = list(dict.fromkeys(
         pair for cluster, service, _, _ in aws_names.SERVICES.values()
-        for pair in permissions_needed(f"arn:aws:ecs:{settings.region}:{aws_account_id}:service/{cluster}/{service}",
-                                       execute=settings.rollback == "auto")))
+        for pair in permissions_needed(settings.region, aws_account_id, cluster, service, execute=settings.rollback == "auto")))
     evidence.add(f"what a rollback ({settings.rollback}) asks of role {role}", [f"{action} on {resource}" for action, resource in needed])
     evidence.add(f"policies of {role}", policies)
     missing = refused(policies.values(), needed)
