@@ -42,3 +42,17 @@ def gate_project(pytester: pytest.Pytester):
         return pytester
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``sandbox`` modules first, the longest first: each holds one private sandbox for minutes of
+    faults, so ``--dist loadfile`` starts them together on separate workers and the short modules fill
+    the workers after them, instead of a long module starting last and running alone."""
+    def minutes_first(item: pytest.Item) -> tuple[bool, int]:
+        return item.get_closest_marker("sandbox") is None, -LONGEST_FIRST.get(item.path.name, 0)
+
+    items.sort(key=minutes_first)  # stable: each module's tests keep their order
+
+
+#: Sandbox modules that run for minutes, by how many: the rest of the ``sandbox`` modules follow them.
+LONGEST_FIRST = {"test_faults_e2e.py": 6, "test_faults.py": 5, "test_faults_infra.py": 4, "test_faults_preflight.py": 3}
