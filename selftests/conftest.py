@@ -45,14 +45,14 @@ def gate_project(pytester: pytest.Pytester):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The ``sandbox`` modules first, the longest first: each holds one private sandbox for minutes of
-    faults, so ``--dist loadfile`` starts them together on separate workers and the short modules fill
-    the workers after them, instead of a long module starting last and running alone."""
-    def minutes_first(item: pytest.Item) -> tuple[bool, int]:
-        return item.get_closest_marker("sandbox") is None, -LONGEST_FIRST.get(item.path.name, 0)
-
-    items.sort(key=minutes_first)  # stable: each module's tests keep their order
+    """The modules that run for minutes first, the longest first: each holds one private sandbox (or GPU
+    proof runs) for its whole run, so ``--dist loadfile`` starts them together on separate workers and the
+    short modules fill the workers after them, instead of a long module starting last and running alone."""
+    items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))  # stable: the rest keep their order
 
 
-#: Sandbox modules that run for minutes, by how many: the rest of the ``sandbox`` modules follow them.
-LONGEST_FIRST = {"test_faults_e2e.py": 6, "test_faults.py": 5, "test_faults_infra.py": 4, "test_faults_preflight.py": 3}
+#: Seconds each long module took in ``make test`` (4 workers, 2026-12-08); the order is what matters.
+MODULE_SECONDS = {"test_faults_e2e.py": 504, "test_faults_infra.py": 484, "test_faults_preflight.py": 426,
+                  "test_faults.py": 387, "test_faults_gpu.py": 261, "test_reliability.py": 226,
+                  "test_gate_on_sandbox.py": 191, "test_gpu_proof.py": 106, "test_truth_bridge.py": 78,
+                  "test_plugin_rollback.py": 62, "test_plugin_order.py": 60}
