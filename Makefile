@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 # xdist workers of `make test`: its slow modules mostly wait (heartbeats expiring, targets settling),
 # so more workers than cores pay; each module runs whole on one worker (--dist loadfile).
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 4
 
 .PHONY: setup gate test sandbox-up sandbox-down sandbox-status bench clean
 

@@ -51,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))  # stable: the rest keep their order
 
 
-#: Seconds each long module took in ``make test`` (4 workers, 2026-12-08); the order is what matters.
+#: Seconds each long module took in ``make test`` (4 workers, 2026-12-08); only the order matters.
 MODULE_SECONDS = {"test_faults_e2e.py": 504, "test_faults_infra.py": 484, "test_faults_preflight.py": 426,
                   "test_faults.py": 387, "test_faults_gpu.py": 261, "test_reliability.py": 226,
                   "test_gate_on_sandbox.py": 191, "test_gpu_proof.py": 106, "test_truth_bridge.py": 78,

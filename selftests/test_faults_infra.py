@@ -75,7 +75,7 @@ FAULTS = [
     Fault("backend-release-renaming-the-queue-metric", "infra",
           ("test_alarms.py::test_metric_the_alarm_watches_is_arriving[filot-ocr-gpu-queue-length-high]",
            "test_alarms.py::test_metric_the_alarm_watches_is_arriving[filot-ocr-gpu-queue-length-critical]"),
-          "watches FiLot/QueueLength (no dimensions): expected a datapoint in the last 40s"),
+          "watches FiLot/QueueLength (no dimensions): expected a datapoint in the last 20s"),
     Fault("alarm-firing", "infra", ("test_alarms.py::test_no_filot_alarm_is_in_alarm",), "filot-buli2-retry-queue-depth-high since"),
     Fault("pager-unsubscribed", "infra", ("test_alarms.py::test_alarm_topic_has_a_confirmed_subscriber[filot-production-pager]",),
           "SNS topic arn:aws:sns:ap-southeast-2:070017891928:filot-production-pager: expected a confirmed https or sms"
