@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import boto3
 import redis
 
 from filot_contract import aws_names
+from filot_gate.settings import load_profile
 from sandbox.config import SandboxConfig
 from sandbox.processes import port_free
 
@@ -101,15 +101,9 @@ record = "{self.home / 'deploy-record.json'}"
 [deadlines]
 stable_s = 120
 job_s = 120
-metric_max_age_s = {_local_profile()["deadlines"]["metric_max_age_s"]}
+metric_max_age_s = {load_profile(REPO / "profiles" / "local.toml").get("deadlines.metric_max_age_s")}
 """)
         return path
-
-
-def _local_profile() -> dict[str, Any]:
-    """profiles/local.toml: what the sandbox's own faults are sized for (a metric stops arriving within its
-    ``metric_max_age_s``)."""
-    return tomllib.loads((REPO / "profiles" / "local.toml").read_text())
 
 
 def listener_ports(subnet_base: int) -> dict[str, int]:

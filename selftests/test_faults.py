@@ -241,6 +241,11 @@ def queue_widget_metrics(box: Box) -> list[list[str]]:
     return next(w["properties"]["metrics"] for w in body["widgets"] if w["properties"].get("title") == QUEUE_WIDGET)
 
 
+def deploys_build(box: Box, key: str, defect: str) -> bool:
+    """Whether the service's deployed image is the build with ``defect`` (its tag ends with the defect's name)."""
+    return any(tag.endswith(f"-{defect}") for tag in deployed_image_tags(box, key))
+
+
 def secrets_bucket_exists(box: Box) -> bool:
     """Whether the bucket the R2 secret names exists (aws s3api head-bucket)."""
     bucket = json.loads(box.secret(R2_SECRET))["CF_R2_BUCKET_NAME"]
@@ -415,10 +420,10 @@ SEEN: dict[str, Seen] = {
         lambda b: refused_callback_status(b, signed=True, body=lambda decision: b"not json"), 500, 400),
     "backend-release-without-evaluate-rate-limit": Seen(evaluate_limited_within, False, True),
     "backend-release-storing-scores-as-fractions": Seen(
-        lambda b: any(tag.endswith("-score-stored-as-fraction") for tag in deployed_image_tags(b, "backend")), True, False),
+        lambda b: deploys_build(b, "backend", "score-stored-as-fraction"), True, False),
     "backend-release-renaming-the-queue-metric": Seen(queue_length_names_arriving, [RENAMED_QUEUE_LENGTH], [metrics.QUEUE_LENGTH]),
     "worker-release-without-job-lines": Seen(
-        lambda b: any(tag.endswith("-job-line-at-debug") for tag in deployed_image_tags(b, "ocr-gpu")), True, False),
+        lambda b: deploys_build(b, "ocr-gpu", "job-line-at-debug"), True, False),
     "asg-instance-unhealthy": Seen(asg_health, "Unhealthy", "Healthy"),
     "launch-template-not-gpu": Seen(lambda b: b.aws("ec2").describe_launch_template_versions(
         LaunchTemplateName=aws_names.GPU_LAUNCH_TEMPLATE, Versions=["$Latest"])["LaunchTemplateVersions"][0][
